@@ -1,0 +1,127 @@
+"""The per-file pipeline: source -> parse -> semantic model -> rules -> diagnostics.
+
+This module knows nothing about the command line, configuration files or output formats.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+import libcst as cst
+
+from tapelint.diagnostics import (
+    INTERNAL_ERROR_CODE,
+    INTERNAL_ERROR_NAME,
+    PARSE_ERROR_CODE,
+    PARSE_ERROR_NAME,
+    Diagnostic,
+    Fix,
+    Location,
+    rule_url,
+)
+from tapelint.noqa import filter_suppressed
+from tapelint.rules.base import Rule
+from tapelint.source import SourceError, read_source
+
+
+def triggered(rules: Sequence[type[Rule]], source: str) -> list[type[Rule]]:
+    """The rules whose trigger words occur in ``source`` (the byte-level pre-filter)."""
+    return [r for r in rules if not r.triggers or any(t in source for t in r.triggers)]
+
+
+def parse_error(filename: str, message: str, row: int = 1, column: int = 1) -> Diagnostic:
+    loc = Location(row, column)
+    return Diagnostic(PARSE_ERROR_CODE, PARSE_ERROR_NAME, message, filename, loc, loc, url=rule_url(PARSE_ERROR_CODE))
+
+
+def parse(source: str, filename: str) -> cst.Module | Diagnostic:
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid syntax"
+        return parse_error(filename, f"SyntaxError: {message}", exc.raw_line, exc.raw_column + 1)
+    except RecursionError:
+        return parse_error(filename, "SyntaxError: expression nested too deeply to parse")
+
+
+def lint_source(
+    source: str,
+    filename: str,
+    rules: Sequence[type[Rule]],
+    *,
+    verbose: bool = False,
+) -> list[Diagnostic]:
+    """Lint one file's text. Never raises for bad input: parse errors become TL000, a rule that
+    raises becomes TL999 and the other rules still run."""
+    active = triggered(rules, source)
+    if not active:
+        return []
+    parsed = parse(source, filename)
+    if isinstance(parsed, Diagnostic):
+        return [parsed]
+    from tapelint.semantic.model import SemanticModel
+
+    try:
+        model = SemanticModel(parsed, filename=filename)
+    except RecursionError:
+        return [parse_error(filename, "SyntaxError: expression nested too deeply to analyse")]
+    diagnostics: list[Diagnostic] = []
+    for rule_cls in active:
+        try:
+            findings = list(rule_cls().check(model))
+            for finding in findings:
+                diagnostics.append(_diagnostic(rule_cls, finding, model, filename))
+        except Exception as exc:  # isolate a broken rule: report it, keep going
+            detail = f"{type(exc).__name__}: {exc}"
+            if verbose:
+                detail += "\n" + "".join(traceback.format_exception(exc))
+            loc = Location(1, 1)
+            diagnostics.append(
+                Diagnostic(
+                    INTERNAL_ERROR_CODE,
+                    INTERNAL_ERROR_NAME,
+                    f"rule {rule_cls.code} ({rule_cls.name}) crashed on this file: {detail}",
+                    filename,
+                    loc,
+                    loc,
+                    url=rule_url(INTERNAL_ERROR_CODE),
+                )
+            )
+    diagnostics = filter_suppressed(diagnostics, source.splitlines())
+    diagnostics.sort(key=Diagnostic.sort_key)
+    return diagnostics
+
+
+def _diagnostic(rule_cls: type[Rule], finding, model, filename: str) -> Diagnostic:
+    start, end = model.span(finding.node)
+    fix = None
+    if finding.fix is not None:
+        fix = Fix(finding.fix.applicability, finding.fix.message)
+    return Diagnostic(
+        code=rule_cls.code,
+        name=rule_cls.name,
+        message=finding.message or rule_cls.message,
+        filename=filename,
+        location=start,
+        end_location=end,
+        fix=fix,
+        url=rule_url(rule_cls.code),
+        cst_fix=finding.fix,
+    )
+
+
+def lint_file(path: Path, rules: Sequence[type[Rule]], *, display_name: str | None = None,
+              verbose: bool = False) -> list[Diagnostic]:
+    name = display_name or str(path)
+    try:
+        source = read_source(path)
+    except SourceError as exc:
+        return [parse_error(name, str(exc), exc.row, exc.column)]
+    return lint_source(source, name, rules, verbose=verbose)
+
+
+if sys.version_info < (3, 10):  # pragma: no cover
+    raise RuntimeError("tapelint needs Python 3.10 or newer")

@@ -1,0 +1,210 @@
+"""``SemanticModel``: everything rules ask about one file, computed once and shared."""
+
+from __future__ import annotations
+
+import builtins
+import functools
+from typing import Iterable, Iterator
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from tapelint.diagnostics import Location
+from tapelint.semantic import names as N
+from tapelint.semantic.scopes import COMPREHENSIONS, SCOPE_NODES, Binding, Scope, ScopeIndex
+from tapelint.semantic.tree import TreeIndex
+
+_BUILTINS = frozenset(dir(builtins))
+
+
+class SemanticModel:
+    def __init__(self, module: cst.Module, filename: str = "<string>") -> None:
+        self.module = module
+        self.filename = filename
+        self.tree = TreeIndex(module)
+        self.scopes = ScopeIndex(self.tree)
+        self._qname_cache: dict[cst.CSTNode, str | None] = {}
+        self._positions = None
+        from tapelint.semantic.values import ValueAnalysis
+        from tapelint.semantic.tapes import TapeIndex
+        from tapelint.semantic.custom_gradients import CustomGradientIndex
+
+        self.values = ValueAnalysis(self)
+        self.tapes = TapeIndex(self)
+        self.custom_gradients = CustomGradientIndex(self)
+
+    # -- positions (computed only when a rule reports something) -----------------------------------
+    def span(self, node: cst.CSTNode) -> tuple[Location, Location]:
+        if self._positions is None:
+            self._positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        rng = self._positions[node]
+        return Location(rng.start.line, rng.start.column + 1), Location(rng.end.line, rng.end.column + 1)
+
+    def line_of(self, node: cst.CSTNode) -> int:
+        return self.span(node)[0].row
+
+    # -- structure --------------------------------------------------------------------------------------
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        return self.tree.parent.get(node)
+
+    def contains(self, outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
+        return self.tree.contains(outer, inner)
+
+    def before(self, a: cst.CSTNode, b: cst.CSTNode) -> bool:
+        """``a`` starts before ``b`` in the source."""
+        return self.tree.order[a] < self.tree.order[b]
+
+    def nodes(self, *types: type) -> list[cst.CSTNode]:
+        return self.tree.nodes(*types)
+
+    def statement_of(self, node: cst.CSTNode) -> cst.CSTNode:
+        return self.tree.statement_of(node)
+
+    def scope_of(self, node: cst.CSTNode) -> Scope:
+        return self.scopes.scope_of(node)
+
+    def function_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        """The innermost function or lambda whose body holds ``node`` (None at module level)."""
+        scope = self.scope_of(node)
+        while scope is not None and not isinstance(scope.node, (cst.FunctionDef, cst.Lambda, cst.Module)):
+            scope = scope.parent
+        return None if scope is None or isinstance(scope.node, cst.Module) else scope.node
+
+    def enclosing_loops(self, node: cst.CSTNode) -> list[cst.CSTNode]:
+        return self.scopes.enclosing_loops(node)
+
+    def class_of(self, function: cst.CSTNode) -> cst.ClassDef | None:
+        """The class whose body defines ``function`` directly (it is a method)."""
+        scope = self.scope_of(function)
+        return scope.node if isinstance(scope.node, cst.ClassDef) else None
+
+    # -- names ---------------------------------------------------------------------------------------------
+    def reaching(self, name: cst.Name) -> list[Binding] | None:
+        return self.scopes.reaching(name)
+
+    def bindings_of(self, name: cst.Name) -> list[Binding]:
+        """All bindings of the scope that a load of ``name`` resolves to (flow-insensitive)."""
+        owner = self.scopes.resolve_scope(name.value, self.scope_of(name))
+        return list(owner.bindings[name.value]) if owner is not None else []
+
+    def qualified_name(self, expr: cst.CSTNode) -> str | None:
+        """The canonical dotted name an expression refers to through imports (``tf.GradientTape`` ->
+        ``tensorflow.GradientTape``), or None when it is not an imported or builtin name."""
+        if expr in self._qname_cache:
+            return self._qname_cache[expr]
+        result = None
+        if isinstance(expr, cst.Name):
+            owner = self.scopes.resolve_scope(expr.value, self.scope_of(expr))
+            if owner is None:
+                result = f"builtins.{expr.value}" if expr.value in _BUILTINS else None
+            else:
+                bindings = owner.bindings[expr.value]
+                qnames = {b.qualified_name for b in bindings}
+                if len(qnames) == 1 and all(b.kind == "import" for b in bindings):
+                    result = N.canonical(qnames.pop())
+        elif isinstance(expr, cst.Attribute):
+            base = self.qualified_name(expr.value)
+            if base is not None:
+                result = N.canonical(f"{base}.{expr.attr.value}")
+        self._qname_cache[expr] = result
+        return result
+
+    def call_name(self, call: cst.CSTNode) -> str | None:
+        return self.qualified_name(call.func) if isinstance(call, cst.Call) else None
+
+    def is_call_to(self, node: cst.CSTNode, *qnames: str) -> bool:
+        return isinstance(node, cst.Call) and self.call_name(node) in qnames
+
+    @staticmethod
+    def method_call(node: cst.CSTNode) -> tuple[cst.BaseExpression, str] | None:
+        """For ``obj.meth(...)``: (obj, "meth")."""
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            return node.func.value, node.func.attr.value
+        return None
+
+    @staticmethod
+    def argument(call: cst.Call, position: int | None, keyword: str | None = None) -> cst.BaseExpression | None:
+        """The argument passed at ``position`` or as ``keyword`` (None if absent or passed via *args)."""
+        positional = 0
+        for arg in call.args:
+            if arg.star:
+                if position is not None and positional <= position and arg.star == "*":
+                    return None
+                continue
+            if arg.keyword is None:
+                if position is not None and positional == position:
+                    return arg.value
+                positional += 1
+            elif keyword is not None and arg.keyword.value == keyword:
+                return arg.value
+        return None
+
+    def names_in(self, expr: cst.CSTNode) -> list[cst.Name]:
+        """Loads of names inside ``expr`` (not attribute names, keywords, or names local to lambdas
+        and comprehensions inside it)."""
+        out = []
+        for name in self.tree.descendants(expr, cst.Name):
+            binding_scope = self.scopes._name_scope.get(name)
+            if binding_scope is None:
+                continue
+            if name not in binding_scope.uses.get(name.value, ()):
+                continue
+            owner = self.scopes.resolve_scope(name.value, binding_scope)
+            if owner is not None and owner.node is not expr and self.tree.contains(expr, owner.node) and owner.node is not self.module:
+                continue  # bound inside a lambda/comprehension within expr
+            out.append(name)
+        return out
+
+    def literal_bool(self, expr: cst.BaseExpression | None) -> bool | None:
+        if expr is None:
+            return None
+        if isinstance(expr, cst.Name) and expr.value in ("True", "False"):
+            return expr.value == "True"
+        return None
+
+    def decorators_of(self, function: cst.FunctionDef) -> list[str]:
+        out = []
+        for d in function.decorators:
+            expr = d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator
+            q = self.qualified_name(expr)
+            if q:
+                out.append(q)
+        return out
+
+    def in_tf_function(self, node: cst.CSTNode) -> bool:
+        """True when ``node`` runs inside a ``tf.function`` (decorated function, or a function later
+        wrapped as ``tf.function(f)`` in the same file)."""
+        fn = self.function_of(node)
+        while fn is not None:
+            if isinstance(fn, cst.FunctionDef):
+                if N.TF_FUNCTION in self.decorators_of(fn) or self._wrapped_by_tf_function(fn):
+                    return True
+            fn = self.function_of(fn)
+        return False
+
+    @functools.cached_property
+    def _tf_function_wrapped(self) -> set[str]:
+        out = set()
+        for call in self.nodes(cst.Call):
+            if self.call_name(call) == N.TF_FUNCTION:
+                arg = self.argument(call, 0, "func")
+                if isinstance(arg, cst.Name):
+                    out.add(arg.value)
+                elif isinstance(arg, cst.Attribute):
+                    out.add(arg.attr.value)
+        return out
+
+    def _wrapped_by_tf_function(self, fn: cst.FunctionDef) -> bool:
+        return fn.name.value in self._tf_function_wrapped
+
+    def code(self, node: cst.CSTNode) -> str:
+        """Source text of ``node`` (for messages), shortened to one line."""
+        text = " ".join(self.module.code_for_node(node).split())
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    def dominates(self, first: cst.CSTNode, then: cst.CSTNode) -> bool:
+        """``first`` certainly runs before ``then`` whenever ``then`` runs (same scope, straight-line
+        or enclosing blocks; no branch around ``first`` that ``then`` is outside of)."""
+        if not self.before(first, then) or self.scope_of(first) is not self.scope_of(then):
+            return False
+        return all(self.contains(c, then) for c in self.scopes.conditional_containers(first))

@@ -1,0 +1,79 @@
+"""Canonical qualified names, so that every spelling of a TensorFlow/Keras API compares equal.
+
+``tf.compat.v2.GradientTape``, ``tensorflow.python.eager.backprop.GradientTape`` and
+``from tensorflow import GradientTape as GT`` all become ``tensorflow.GradientTape``; ``tf.keras.X``,
+``tf_keras.X`` and Keras 3's ``keras.X`` all become ``keras.X``.
+"""
+
+from __future__ import annotations
+
+# Prefix rewrites, longest first. Internal module paths map onto the public API.
+_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("tensorflow.python.eager.backprop.", "tensorflow."),
+    ("tensorflow.python.ops.custom_gradient.", "tensorflow."),
+    ("tensorflow.python.ops.gradients_impl.", "tensorflow."),
+    ("tensorflow.python.ops.gradients.", "tensorflow."),
+    ("tensorflow.python.ops.variables.", "tensorflow."),
+    ("tensorflow.python.ops.resource_variable_ops.ResourceVariable", "tensorflow.Variable"),
+    ("tensorflow.python.eager.def_function.", "tensorflow."),
+    ("tensorflow.python.eager.polymorphic_function.polymorphic_function.", "tensorflow."),
+    ("tensorflow.python.framework.constant_op.", "tensorflow."),
+    ("tensorflow.python.keras.", "keras."),
+    ("tensorflow.compat.v2.", "tensorflow."),
+    ("tensorflow.compat.v1.keras.", "keras."),
+    ("tensorflow.keras.", "keras."),
+    ("tf_keras.", "keras."),
+    ("keras.src.", "keras."),
+)
+_EXACT = {
+    "tensorflow.compat.v2": "tensorflow",
+    "tensorflow.keras": "keras",
+    "tf_keras": "keras",
+    "tensorflow.python.eager.backprop": "tensorflow",
+}
+
+# Aliases inside Keras whose canonical spelling differs.
+_KERAS_ALIASES = {
+    "keras.backend.gradients": "keras.backend.gradients",
+    "keras.layers.Layer": "keras.Layer",
+    "keras.models.Model": "keras.Model",
+    "keras.models.Sequential": "keras.Sequential",
+    "keras.engine.training.Model": "keras.Model",
+    "keras.engine.base_layer.Layer": "keras.Layer",
+    "keras.layers.core.Dense": "keras.layers.Dense",
+}
+
+
+def canonical(name: str) -> str:
+    if name in _EXACT:
+        return _EXACT[name]
+    for prefix, replacement in _PREFIXES:
+        if name.startswith(prefix):
+            name = replacement + name[len(prefix):]
+            break
+    return _KERAS_ALIASES.get(name, name)
+
+
+GRADIENT_TAPE = "tensorflow.GradientTape"
+VARIABLE = "tensorflow.Variable"
+CUSTOM_GRADIENT = "tensorflow.custom_gradient"
+TF_FUNCTION = "tensorflow.function"
+
+# tf functions that create a fresh tensor that no tape watches unless told to.
+TENSOR_FACTORIES = frozenset(
+    "tensorflow." + n
+    for n in (
+        "constant", "convert_to_tensor", "ones", "zeros", "fill", "eye", "range", "linspace",
+        "random.normal", "random.uniform", "random.truncated_normal", "random.stateless_normal",
+        "random.stateless_uniform", "random.gamma", "random.poisson", "random.categorical",
+        "ones_like", "zeros_like", "identity", "cast", "reshape", "stack", "concat",
+    )
+)
+# Factories whose result is an integer or boolean tensor whatever the arguments (TL017).
+INTEGER_FACTORIES = frozenset({"tensorflow.range"})
+
+VARIABLE_FACTORIES = frozenset({VARIABLE, "keras.Variable", "keras.backend.variable", "tensorflow.compat.v1.Variable"})
+
+# Functions of the numpy, math and builtins namespaces that leave TensorFlow.
+NUMPY_MODULES = ("numpy.", "jax.numpy.", "scipy.")
+PYTHON_SCALAR_BUILTINS = frozenset({"builtins.float", "builtins.int", "builtins.bool", "builtins.complex"})

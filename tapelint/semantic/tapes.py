@@ -1,0 +1,199 @@
+"""Every ``tf.GradientTape`` in a file: where it is made, where it records, and how it is used."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from tapelint.semantic import names as N
+from tapelint.semantic.scopes import Binding
+
+if TYPE_CHECKING:
+    from tapelint.semantic.model import SemanticModel
+
+USE_METHODS = frozenset({"gradient", "jacobian", "batch_jacobian", "watch", "reset", "stop_recording",
+                         "watched_variables"})
+DIFFERENTIATE = frozenset({"gradient", "jacobian", "batch_jacobian"})
+
+
+@dataclass(eq=False)
+class TapeUse:
+    tape: "Tape"
+    method: str  # gradient, jacobian, batch_jacobian, watch, reset, stop_recording, watched_variables, del
+    node: cst.CSTNode  # the Call (or the Del statement)
+    name: cst.Name  # the tape's name at this use
+    # Loops around the use that do not also contain the tape's creation: the use repeats on one tape.
+    repeating_loops: list[cst.CSTNode] = field(default_factory=list)
+
+    @property
+    def target(self) -> cst.BaseExpression | None:
+        return _arg(self.node, 0, "target") if self.method in DIFFERENTIATE else None
+
+    @property
+    def sources(self) -> cst.BaseExpression | None:
+        return _arg(self.node, 1, "sources") if self.method in DIFFERENTIATE else None
+
+    @property
+    def in_loop(self) -> bool:
+        return bool(self.repeating_loops)
+
+
+@dataclass(eq=False)
+class Tape:
+    create: cst.Call  # the tf.GradientTape(...) call
+    binding: Binding | None  # the name it is bound to (None for an anonymous `with tf.GradientTape():`)
+    persistent: bool | None  # None: not a literal
+    watch_accessed_variables: bool | None
+    withs: list[cst.With] = field(default_factory=list)  # with statements that enter it
+    holes: list[cst.CSTNode] = field(default_factory=list)  # bodies of `with t.stop_recording():`
+    uses: list[TapeUse] = field(default_factory=list)
+
+    @property
+    def name(self) -> str | None:
+        return self.binding.name if self.binding is not None else None
+
+    @property
+    def entered(self) -> bool:
+        return bool(self.withs)
+
+    def differentiations(self) -> list[TapeUse]:
+        return [u for u in self.uses if u.method in DIFFERENTIATE]
+
+    def uses_of(self, *methods: str) -> list[TapeUse]:
+        return [u for u in self.uses if u.method in methods]
+
+
+def _arg(call: cst.Call, position: int, keyword: str) -> cst.BaseExpression | None:
+    from tapelint.semantic.model import SemanticModel
+
+    return SemanticModel.argument(call, position, keyword)
+
+
+class TapeIndex:
+    def __init__(self, model: "SemanticModel") -> None:
+        self.model = model
+        self.tapes: list[Tape] = []
+        self._by_binding: dict[Binding, Tape] = {}
+        self._find_tapes()
+        self._find_uses()
+
+    def __iter__(self):
+        return iter(self.tapes)
+
+    def __len__(self) -> int:
+        return len(self.tapes)
+
+    # -- construction -----------------------------------------------------------------------------------
+    def _find_tapes(self) -> None:
+        model = self.model
+        for call in model.nodes(cst.Call):
+            if model.call_name(call) != N.GRADIENT_TAPE:
+                continue
+            persistent_arg = model.argument(call, 0, "persistent")
+            watch_arg = model.argument(call, 1, "watch_accessed_variables")
+            persistent = False if persistent_arg is None else model.literal_bool(persistent_arg)
+            watch = True if watch_arg is None else model.literal_bool(watch_arg)
+            parent = model.parent(call)
+            binding = None
+            withs: list[cst.With] = []
+            if isinstance(parent, cst.WithItem) and parent.item is call:
+                with_node = model.parent(parent)
+                withs.append(with_node)
+                if parent.asname is not None and isinstance(parent.asname.name, cst.Name):
+                    binding = self._binding_at(parent.asname.name)
+            elif isinstance(parent, cst.Assign) and parent.value is call and len(parent.targets) == 1 \
+                    and isinstance(parent.targets[0].target, cst.Name):
+                binding = self._binding_at(parent.targets[0].target)
+            else:
+                continue  # passed along or returned: its uses cannot be followed here
+            tape = Tape(call, binding, persistent, watch, withs)
+            self.tapes.append(tape)
+            if binding is not None:
+                self._by_binding[binding] = tape
+
+    def _binding_at(self, name: cst.Name) -> Binding | None:
+        scope = self.model.scopes._name_scope.get(name)
+        if scope is None:
+            return None
+        for b in scope.bindings.get(name.value, ()):
+            if b.node is name:
+                return b
+        return None
+
+    def tape_of(self, expr: cst.CSTNode | None) -> Tape | None:
+        """The tape a name certainly refers to (every binding that may reach it is that tape)."""
+        if not isinstance(expr, cst.Name):
+            return None
+        bindings = self.model.reaching(expr)
+        if not bindings:
+            return None
+        tapes = {self._by_binding.get(b) for b in bindings}
+        if len(tapes) == 1:
+            return tapes.pop()
+        return None
+
+    def _find_uses(self) -> None:
+        model = self.model
+        if not self.tapes:
+            return
+        tape_names = {t.name for t in self.tapes if t.name}
+        # `with t:` on a tape made by `t = tf.GradientTape()`
+        for with_node in model.nodes(cst.With):
+            for item in with_node.items:
+                if isinstance(item.item, cst.Name) and item.item.value in tape_names:
+                    tape = self.tape_of(item.item)
+                    if tape is not None and with_node not in tape.withs:
+                        tape.withs.append(with_node)
+        for call in model.nodes(cst.Call):
+            method = model.method_call(call)
+            if method is None or method[1] not in USE_METHODS:
+                continue
+            obj, name = method
+            if not (isinstance(obj, cst.Name) and obj.value in tape_names):
+                continue
+            tape = self.tape_of(obj)
+            if tape is None:
+                continue
+            if name == "stop_recording":
+                parent = model.parent(call)
+                if isinstance(parent, cst.WithItem):
+                    tape.holes.append(model.parent(parent).body)
+            tape.uses.append(TapeUse(tape, name, call, obj, self._repeating_loops(tape, call)))
+        for del_node in model.nodes(cst.Del):
+            for name in model.tree.descendants(del_node, cst.Name):
+                if name.value in tape_names:
+                    # `del t` deletes the last tape bound to that name before it
+                    candidates = [t for t in self.tapes if t.binding is not None and t.binding.name == name.value
+                                  and t.binding.scope is model.scope_of(name) and model.before(t.create, del_node)]
+                    if candidates:
+                        tape = candidates[-1]
+                        tape.uses.append(TapeUse(tape, "del", del_node, name, self._repeating_loops(tape, del_node)))
+        for tape in self.tapes:
+            tape.uses.sort(key=lambda u: model.tree.order[u.node])
+
+    def _repeating_loops(self, tape: Tape, node: cst.CSTNode) -> list[cst.CSTNode]:
+        model = self.model
+        return [loop for loop in model.enclosing_loops(node) if not model.contains(loop, tape.create)]
+
+    # -- recording ---------------------------------------------------------------------------------------------
+    def records(self, tape: Tape, node: cst.CSTNode) -> bool | None:
+        """Does ``node`` run while ``tape`` records? True/False when the code around tells it; None when
+        ``node`` sits in another function than the tape's ``with`` (it runs whenever it is called)."""
+        model = self.model
+        for with_node in tape.withs:
+            if model.contains(with_node.body, node):
+                if any(model.contains(hole, node) for hole in tape.holes):
+                    return False
+                if model.function_of(node) is not model.function_of(with_node):
+                    return None
+                return True
+        if tape.withs and all(model.function_of(node) is model.function_of(w) for w in tape.withs):
+            return False
+        if not tape.withs:
+            return False
+        return None
+
+    def recording_tapes(self, node: cst.CSTNode) -> list[Tape]:
+        return [t for t in self.tapes if self.records(t, node)]
