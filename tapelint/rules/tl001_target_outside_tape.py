@@ -1,0 +1,327 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.semantic import names as N
+from tapelint.semantic.values import VARIABLE_LIST_ATTRIBUTES, Kind
+
+_COMPUTED = ("assign", "annassign", "augassign", "walrus")
+
+
+class TargetOutsideTape(Rule):
+    """
+    ## What it does
+    Checks that the target of `tape.gradient`/`jacobian` (the loss) is computed while the tape records:
+    - the target is assigned outside every `with` block of the tape, or computed in the `gradient`
+      call's own arguments after the block;
+    - the forward pass that connects the loss to the model (`y_pred = model(x)`) ran before the tape,
+      so the loss computed inside depends on the model only through a value the tape never saw;
+    - `optimizer.minimize(lambda: loss, ...)` whose callable only returns a loss computed before.
+
+    ## Why is this bad?
+    A tape only records operations that run inside its `with` block. A loss computed elsewhere has no
+    recorded path to the variables, so `tape.gradient` returns `None` for every source and
+    `optimizer.apply_gradients` fails with "No gradients provided for any variable", or, worse, the
+    `None` gradients are silently skipped and the model never trains.
+
+    ## Example
+    ```python
+    import tensorflow as tf
+
+    def train_step(model, loss_fn, optimizer, x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+        loss = loss_fn(y, logits)
+        grads = tape.gradient(loss, model.trainable_variables)  # expect: TL001
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    ```
+
+    ## Use instead
+    ```python
+    import tensorflow as tf
+
+    def train_step(model, loss_fn, optimizer, x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = loss_fn(y, logits)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    ```
+
+    ## References
+    - [Introduction to gradients and automatic differentiation: getting a gradient of None](https://www.tensorflow.org/guide/autodiff#getting_a_gradient_of_none)
+    """
+
+    code = "TL001"
+    name = "target-outside-tape"
+    summary = "The loss passed to tape.gradient is computed outside the tape's recording range"
+    triggers = ("GradientTape", "minimize")
+    message = "the target of `{tape}.{method}` is computed outside the tape's recording range"
+    outside = (
+        "`{target}` is computed at line {line}, outside every `with` block of tape `{tape}`, so the tape "
+        "recorded no path to it and `{tape}.{method}` returns None; compute `{target}` inside the `with` block"
+    )
+    inline = (
+        "the target `{target}` is computed in the `{method}` call itself, after tape `{tape}` stopped "
+        "recording, so the gradient is None; compute it inside the `with` block and pass the result"
+    )
+    path = (
+        "`{target}` depends on `{owner}` only through `{name}`, computed at line {line} before tape `{tape}` "
+        "started recording, so the gradient with respect to `{sources}` is None; move `{name} = ...` into "
+        "the `with` block"
+    )
+    minimize_message = (
+        "the loss callable passed to `minimize` returns `{name}`, computed at line {line} before the call, "
+        "so the optimizer's tape records nothing and there are no gradients; compute the loss inside the "
+        "callable"
+    )
+
+    valid = (
+        Valid(
+            """
+import tensorflow as tf
+
+loss_object = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+@tf.function
+def train_step(model, optimizer, images, labels):
+    with tf.GradientTape() as tape:
+        predictions = model(images, training=True)
+        loss = loss_object(labels, predictions)
+    gradients = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+    return loss
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+x = tf.constant(3.0)
+features = tf.ones([2, 3])  # data computed outside is fine: the source is watched inside
+with tf.GradientTape() as g:
+    g.watch(x)
+    y = tf.reduce_sum(features) * x * x
+dy_dx = g.gradient(y, x)
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+def step(model, opt, x, y):
+    def loss_fn():
+        return tf.reduce_mean(tf.square(model(x) - y))
+    opt.minimize(loss_fn, model.trainable_variables)
+    with tf.GradientTape() as tape:
+        if x is None:
+            loss = 0.0
+        else:
+            loss = tf.reduce_mean(model(x))
+    return tape.gradient(loss, model.trainable_variables)
+"""
+        ),
+    )
+    invalid = (
+        Invalid(
+            """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+loss_object = tf.keras.losses.MeanSquaredError()
+
+def train_step(x, y):
+    predictions = model(x, training=True)
+    with tf.GradientTape() as tape:
+        loss = loss_object(y, predictions)
+    return tape.gradient(loss, model.trainable_variables)  # expect: TL001
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+w = tf.Variable([1.0, 2.0])
+with tf.GradientTape() as tape:
+    y = w * 3.0
+grad = tape.gradient(tf.reduce_sum(y), w)  # expect: TL001
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+w = tf.Variable(5.0)
+opt = tf.keras.optimizers.SGD(0.1)
+loss = (w - 3.0) ** 2
+opt.minimize(lambda: loss, [w])  # expect: TL001
+"""
+        ),
+    )
+
+    def check(self, model):
+        for tape in model.tapes:
+            if not tape.entered or tape.name is None:
+                continue
+            for use in tape.differentiations():
+                finding = self._check_use(model, tape, use)
+                if finding is not None:
+                    yield finding
+        yield from self._check_minimize(model)
+
+    # -- the target itself ---------------------------------------------------------------------------------
+    def _check_use(self, model, tape, use):
+        target = use.target
+        if target is None or model.tapes.records(tape, use.node) is not False:
+            return None
+        fmt = dict(tape=tape.name, method=use.method, target=model.code(target))
+        if isinstance(target, cst.Name):
+            bindings = model.reaching(target)
+            if not bindings or any(b.kind not in _COMPUTED for b in bindings):
+                return None
+            if all(model.tapes.records(tape, b.node) is False for b in bindings):
+                if any(model.values.binding_kind(b) in (Kind.VARIABLE, Kind.GRADIENT) for b in bindings):
+                    return None  # differentiating a variable, or a gradient (higher order: TL004's domain)
+                line = model.line_of(bindings[-1].node)
+                return Finding(target, self.outside.format(line=line, **fmt))
+            if all(model.tapes.records(tape, b.node) is True for b in bindings):
+                return self._check_path(model, tape, use, bindings)
+            return None
+        if self._computes_tensor(model, target):
+            return Finding(target, self.inline.format(**fmt))
+        return None
+
+    def _computes_tensor(self, model, expr) -> bool:
+        """An expression that certainly runs a TensorFlow op when evaluated."""
+        if isinstance(expr, cst.Call):
+            qname = model.call_name(expr)
+            return qname is not None and qname.startswith("tensorflow.") and model.values.kind(expr) is Kind.TENSOR
+        if isinstance(expr, (cst.BinaryOperation, cst.UnaryOperation)):
+            return model.values.kind(expr) is Kind.TENSOR
+        return False
+
+    # -- a value on the path -------------------------------------------------------------------------------
+    def _check_path(self, model, tape, use, bindings):
+        """The textbook bug: `y_pred = model(x)` before the tape, `loss = loss_fn(y, y_pred)` inside.
+        Fires only when the sources are `M.trainable_variables` (or similar), the loss computed inside
+        is made of known pure operations on values from outside, and one of those values is `M(...)`."""
+        owner = self._sources_owner(model, use.sources)
+        if owner is None:
+            return None
+        outside: list = []
+        for b in bindings:
+            if not self._pure(model, tape, b.value, owner, outside, depth=0):
+                return None
+        for name, binding in outside:
+            if binding.value is not None and self._calls(model, binding.value, owner):
+                return Finding(
+                    use.target,
+                    self.path.format(
+                        target=model.code(use.target), owner=owner, name=name.value,
+                        line=model.line_of(binding.node), tape=tape.name, sources=model.code(use.sources),
+                    ),
+                )
+        return None
+
+    @staticmethod
+    def _sources_owner(model, sources) -> str | None:
+        if isinstance(sources, cst.Attribute) and sources.attr.value in VARIABLE_LIST_ATTRIBUTES and \
+                isinstance(sources.value, cst.Name):
+            return sources.value.value
+        return None
+
+    def _pure(self, model, tape, expr, owner, outside, depth) -> bool:
+        """``expr`` runs only TensorFlow/Keras-loss ops on literals, values computed outside the tape
+        (collected in ``outside``), and values computed inside by such expressions; it never mentions
+        ``owner``."""
+        if expr is None or depth > 6:
+            return False
+        if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString)):
+            return True
+        if isinstance(expr, cst.Name):
+            if expr.value == owner:
+                return False
+            if expr.value in ("True", "False", "None"):
+                return True
+            bindings = model.reaching(expr)
+            if bindings and all(b.kind == "param" for b in bindings):
+                # a parameter (data such as labels): only mentioning `owner` connects to its variables
+                return not self._watched(model, tape, expr)
+            if not bindings or any(b.kind not in _COMPUTED for b in bindings):
+                return False
+            states = {model.tapes.records(tape, b.node) for b in bindings}
+            if states == {False}:
+                if any(model.values.binding_kind(b) in (Kind.VARIABLE, Kind.VARIABLE_LIST) for b in bindings):
+                    return False
+                if self._watched(model, tape, expr):
+                    return False
+                outside.extend((expr, b) for b in bindings)
+                return True
+            if states == {True}:
+                return all(self._pure(model, tape, b.value, owner, outside, depth + 1) for b in bindings)
+            return False
+        if isinstance(expr, cst.BinaryOperation):
+            return self._pure(model, tape, expr.left, owner, outside, depth + 1) and \
+                self._pure(model, tape, expr.right, owner, outside, depth + 1)
+        if isinstance(expr, cst.UnaryOperation):
+            return self._pure(model, tape, expr.expression, owner, outside, depth + 1)
+        if isinstance(expr, cst.Call):
+            if not self._pure_callable(model, expr.func):
+                return False
+            return all(self._pure(model, tape, a.value, owner, outside, depth + 1) for a in expr.args)
+        return False
+
+    @staticmethod
+    def _pure_callable(model, func) -> bool:
+        qname = model.qualified_name(func)
+        if qname is not None:
+            return (qname.startswith("tensorflow.") and qname not in N.VARIABLE_FACTORIES) or \
+                qname.startswith("keras.losses.") or qname.startswith("keras.ops.")
+        if isinstance(func, cst.Name):  # an instance of a Keras loss, e.g. loss_object = ...Crossentropy()
+            bindings = model.bindings_of(func)
+            return bool(bindings) and all(
+                b.kind == "assign" and isinstance(b.value, cst.Call)
+                and (model.call_name(b.value) or "").startswith("keras.losses.")
+                for b in bindings
+            )
+        return False
+
+    @staticmethod
+    def _watched(model, tape, name) -> bool:
+        for use in tape.uses_of("watch"):
+            if any(n.value == name.value for n in model.names_in(use.node)):
+                return True
+        return False
+
+    @staticmethod
+    def _calls(model, expr, owner) -> bool:
+        """``expr`` contains a call of ``owner`` (``model(x)``, ``model.call(x)``, ``self(x)``)."""
+        for call in model.tree.descendants(expr, cst.Call):
+            func = call.func
+            if isinstance(func, cst.Name) and func.value == owner:
+                return True
+            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == owner \
+                    and func.attr.value in ("call", "__call__", "predict_step"):
+                return True
+        return False
+
+    # -- optimizer.minimize(lambda: loss) -----------------------------------------------------------------
+    def _check_minimize(self, model):
+        for call in model.nodes(cst.Call):
+            method = model.method_call(call)
+            if method is None or method[1] != "minimize":
+                continue
+            fn = model.argument(call, 0, "loss")
+            if not (isinstance(fn, cst.Lambda) and isinstance(fn.body, cst.Name)):
+                continue
+            name = fn.body
+            if model.scope_of(name).node is not fn:
+                continue
+            bindings = model.bindings_of(name)
+            owner_scope = model.scopes.resolve_scope(name.value, model.scope_of(name))
+            if not bindings or owner_scope is None or owner_scope.node is fn:
+                continue
+            if all(b.kind in _COMPUTED and model.values.binding_kind(b) is Kind.TENSOR and model.before(b.node, call)
+                   for b in bindings):
+                yield Finding(name, self.minimize_message.format(name=name.value, line=model.line_of(bindings[-1].node)))
