@@ -197,3 +197,66 @@ class TapeIndex:
 
     def recording_tapes(self, node: cst.CSTNode) -> list[Tape]:
         return [t for t in self.tapes if self.records(t, node)]
+
+    # -- where gradients go ------------------------------------------------------------------------------
+    def use_at(self, call: cst.CSTNode) -> TapeUse | None:
+        """The tape use whose node is ``call`` (a ``t.gradient(...)`` call of a known tape), if any."""
+        if not hasattr(self, "_use_by_node"):
+            self._use_by_node = {u.node: u for t in self.tapes for u in t.uses}
+        return self._use_by_node.get(call)
+
+    def gradient_origins(self, expr: cst.CSTNode | None, _depth: int = 0) -> list[TapeUse] | None:
+        """The differentiations (``t.gradient``/``jacobian`` calls of known tapes) whose result ``expr``
+        certainly holds, element for element: followed through names (every reaching binding must
+        lead to one), ``g, _ = tf.clip_by_global_norm(g, n)``, ``[f(x) for x in g]`` (no filter),
+        ``list(g)`` and ``optimizer.get_unscaled_gradients(g)``. None when any path is unknown."""
+        model = self.model
+        if expr is None or _depth > 8:
+            return None
+        if isinstance(expr, cst.Call):
+            use = self.use_at(expr)
+            if use is not None:
+                return [use] if use.method in DIFFERENTIATE else None
+            if model.call_name(expr) in ("builtins.list", "builtins.tuple") and len(expr.args) == 1:
+                return self.gradient_origins(model.argument(expr, 0), _depth + 1)
+            method = model.method_call(expr)
+            if method is not None and method[1] == "get_unscaled_gradients":
+                return self.gradient_origins(model.argument(expr, 0, "grads"), _depth + 1)
+            return None
+        if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
+            comp = expr.for_in
+            if comp.inner_for_in is not None or comp.ifs or comp.asynchronous is not None \
+                    or not isinstance(comp.target, cst.Name):
+                return None
+            return self.gradient_origins(comp.iter, _depth + 1)
+        if not isinstance(expr, cst.Name):
+            return None
+        bindings = model.reaching(expr)
+        if not bindings:
+            return None
+        out: list[TapeUse] = []
+        for b in bindings:
+            if b.kind not in ("assign", "annassign", "walrus"):
+                return None
+            if b.value is not None:
+                found = self.gradient_origins(b.value, _depth + 1)
+            else:
+                found = self._clipped_origins(b, _depth)
+            if found is None:
+                return None
+            out.extend(u for u in found if u not in out)
+        return out
+
+    def _clipped_origins(self, binding: Binding, depth: int) -> list[TapeUse] | None:
+        """``grads, norm = tf.clip_by_global_norm(grads, 5.0)``: the first element keeps the gradients."""
+        model = self.model
+        stmt = binding.statement
+        if not (isinstance(stmt, cst.Assign) and len(stmt.targets) == 1 and isinstance(stmt.value, cst.Call)):
+            return None
+        target = stmt.targets[0].target
+        if not (isinstance(target, (cst.Tuple, cst.List)) and target.elements
+                and target.elements[0].value is binding.node):
+            return None
+        if model.call_name(stmt.value) != "tensorflow.clip_by_global_norm":
+            return None
+        return self.gradient_origins(model.argument(stmt.value, 0, "t_list"), depth + 1)
