@@ -56,18 +56,30 @@ def lint_source(
 ) -> list[Diagnostic]:
     """Lint one file's text. Never raises for bad input: parse errors become TL000, a rule that
     raises becomes TL999 and the other rules still run."""
+    return analyse(source, filename, rules, verbose=verbose)[1]
+
+
+def analyse(
+    source: str,
+    filename: str,
+    rules: Sequence[type[Rule]],
+    *,
+    verbose: bool = False,
+) -> tuple[cst.Module | None, list[Diagnostic]]:
+    """Like :func:`lint_source`, also returning the parsed module that the diagnostics' fixes refer
+    to (None when the file was not parsed)."""
     active = triggered(rules, source)
     if not active:
-        return []
+        return None, []
     parsed = parse(source, filename)
     if isinstance(parsed, Diagnostic):
-        return [parsed]
+        return None, [parsed]
     from tapelint.semantic.model import SemanticModel
 
     try:
         model = SemanticModel(parsed, filename=filename)
     except RecursionError:
-        return [parse_error(filename, "SyntaxError: expression nested too deeply to analyse")]
+        return None, [parse_error(filename, "SyntaxError: expression nested too deeply to analyse")]
     diagnostics: list[Diagnostic] = []
     for rule_cls in active:
         try:
@@ -92,7 +104,7 @@ def lint_source(
             )
     diagnostics = filter_suppressed(diagnostics, source.splitlines())
     diagnostics.sort(key=Diagnostic.sort_key)
-    return diagnostics
+    return parsed, diagnostics
 
 
 def _diagnostic(rule_cls: type[Rule], finding, model, filename: str) -> Diagnostic:

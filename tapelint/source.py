@@ -20,7 +20,37 @@ class SourceError(Exception):
         return self.message
 
 
+@dataclass
+class SourceFile:
+    """A file's bytes and text, with what is needed to write it back the same way."""
+
+    data: bytes
+    text: str
+    encoding: str
+    bom: bool
+
+
+def read_source_file(path: Path) -> SourceFile:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"cannot read file: {exc.strerror or exc}") from None
+    encoding = _encoding(data)
+    bom = data.startswith(b"\xef\xbb\xbf")
+    return SourceFile(data, decode(data), "utf-8" if encoding == "utf-8-sig" else encoding, bom)
+
+
+def _encoding(data: bytes) -> str:
+    try:
+        return tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+    except SyntaxError as exc:  # unknown or conflicting coding cookie
+        raise SourceError(f"cannot decode: {exc}") from None
+
+
 def decode(data: bytes) -> str:
+    if b"\x00" in data:
+        row = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise SourceError("source contains a NUL byte", row)
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:  # unknown or conflicting coding cookie

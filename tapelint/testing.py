@@ -33,6 +33,14 @@ def check_example(rule: type[Rule], example: Valid | Invalid) -> None:
     expected = [(row, code) for row, code in expected_findings(example.code) if code == rule.code]
     assert expected, f"invalid example of {rule.code} marks no '# expect: {rule.code}' line:\n{example.code}"
     assert got == expected, f"{rule.code}: expected {expected}, got {got}\n{example.code}"
+    if example.fixed is not None:
+        from tapelint.fixer import fix_source
+
+        outcome = fix_source(example.code, "<example>", [rule], unsafe=example.unsafe)
+        assert outcome.errors == [], outcome.errors
+        assert outcome.source == example.fixed, f"{rule.code} fix gave:\n{outcome.source}"
+        again = fix_source(outcome.source, "<example>", [rule], unsafe=example.unsafe)
+        assert again.source == outcome.source, f"{rule.code}: a second --fix changed the code again"
 
 
 def check_rule_examples(rule: type[Rule]) -> None:

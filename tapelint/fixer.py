@@ -1,0 +1,184 @@
+"""Applying fixes: libcst replacements applied to a fixed point, verified by re-parsing, and written
+atomically. A fix that would produce code that does not parse is dropped and reported; a file that
+changed on disk since it was read is not overwritten."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import libcst as cst
+
+from tapelint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
+from tapelint.linter import analyse
+from tapelint.rules.base import CstFix, Rule
+from tapelint.semantic.tree import TreeIndex
+
+MAX_PASSES = 10
+
+
+@dataclass
+class FixOutcome:
+    source: str  # the text after fixing (== the input when nothing applied)
+    applied: list[Diagnostic] = field(default_factory=list)  # diagnostics whose fix was applied
+    remaining: list[Diagnostic] = field(default_factory=list)  # diagnostics of the fixed text
+    errors: list[str] = field(default_factory=list)  # fixes dropped, with the reason
+
+
+def applicable(fix: CstFix | None, unsafe: bool) -> bool:
+    return fix is not None and (unsafe or fix.applicability is Applicability.SAFE)
+
+
+class _Replace(cst.CSTTransformer):
+    def __init__(self, mapping: dict[cst.CSTNode, object]) -> None:
+        super().__init__()
+        self.mapping = mapping
+
+    def on_leave(self, original_node, updated_node):
+        return self.mapping.get(original_node, updated_node)
+
+
+def apply_cst_fixes(module: cst.Module, fixes: Sequence[CstFix]) -> str:
+    mapping: dict[cst.CSTNode, object] = {}
+    for fix in fixes:
+        for r in fix.replacements:
+            mapping[r.node] = r.new
+    return module.visit(_Replace(mapping)).code
+
+
+def _parses(code: str, filename: str) -> str | None:
+    """None when ``code`` is valid Python; else the error."""
+    try:
+        cst.parse_module(code)
+        compile(code, filename, "exec", dont_inherit=True)
+    except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError) as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
+
+
+def _non_overlapping(module: cst.Module, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Fixes whose replaced nodes do not overlap; the others wait for the next pass (and are
+    re-derived from the new text then), so overlapping fixes never silently clobber each other."""
+    tree = TreeIndex(module)
+    chosen: list[Diagnostic] = []
+    taken: list[cst.CSTNode] = []
+    for d in diagnostics:
+        nodes = [r.node for r in d.cst_fix.replacements]
+        if any(n not in tree.order for n in nodes):
+            continue
+        if any(tree.contains(a, b) or tree.contains(b, a) for a in nodes for b in taken):
+            continue
+        chosen.append(d)
+        taken.extend(nodes)
+    return chosen
+
+
+def fix_source(source: str, filename: str, rules: Sequence[type[Rule]], *, unsafe: bool = False) -> FixOutcome:
+    outcome = FixOutcome(source)
+    current = source
+    rejected: set[tuple[str, str]] = set()  # (code, message) of fixes that broke the code
+    for _ in range(MAX_PASSES):
+        module, diagnostics = analyse(current, filename, rules)
+        outcome.remaining = diagnostics
+        if module is None:
+            break
+        fixable = [d for d in diagnostics if applicable(d.cst_fix, unsafe) and (d.code, d.message) not in rejected]
+        if not fixable:
+            break
+        batch = _non_overlapping(module, fixable)
+        new = apply_cst_fixes(module, [d.cst_fix for d in batch])
+        error = _parses(new, filename)
+        if error is not None:
+            # find the culprits one by one, keep the good ones
+            good = []
+            for d in batch:
+                if _parses(apply_cst_fixes(module, [d.cst_fix]), filename) is None:
+                    good.append(d)
+                else:
+                    rejected.add((d.code, d.message))
+                    outcome.errors.append(f"{filename}:{d.location.row}:{d.location.column}: {d.code} fix dropped: it "
+                                          f"would produce invalid code ({error})")
+            batch = good
+            new = apply_cst_fixes(module, [d.cst_fix for d in batch])
+            if not batch or _parses(new, filename) is not None:
+                continue
+        if new == current:
+            break
+        outcome.applied.extend(batch)
+        current = new
+    outcome.source = current
+    return outcome
+
+
+def with_edits(diagnostics: list[Diagnostic], source: str, module: cst.Module | None) -> list[Diagnostic]:
+    """Fill ``Diagnostic.fix.edits`` (for JSON/SARIF output): the minimal text edit each fix makes alone."""
+    if module is None:
+        return diagnostics
+    for d in diagnostics:
+        if d.cst_fix is None or d.fix is None:
+            continue
+        try:
+            new = apply_cst_fixes(module, [d.cst_fix])
+        except Exception:  # a fix that cannot even be rendered is simply not offered
+            d.fix = None
+            continue
+        d.fix = Fix(d.fix.applicability, d.fix.message, (minimal_edit(source, new),))
+    return diagnostics
+
+
+def minimal_edit(old: str, new: str) -> Edit:
+    start = 0
+    limit = min(len(old), len(new))
+    while start < limit and old[start] == new[start]:
+        start += 1
+    end_old, end_new = len(old), len(new)
+    while end_old > start and end_new > start and old[end_old - 1] == new[end_new - 1]:
+        end_old -= 1
+        end_new -= 1
+    return Edit(new[start:end_new], _location(old, start), _location(old, end_old))
+
+
+def _location(text: str, offset: int) -> Location:
+    row = text.count("\n", 0, offset) + 1
+    line_start = text.rfind("\n", 0, offset) + 1
+    return Location(row, offset - line_start + 1)
+
+
+# -- writing ---------------------------------------------------------------------------------------------
+class WriteError(Exception):
+    pass
+
+
+def write_atomic(path: Path, text: str, original: bytes, encoding: str = "utf-8", bom: bool = False) -> None:
+    """Replace ``path``'s content by ``text`` only if the file still holds ``original``; via a temporary
+    file in the same directory and a rename, keeping the permission bits. On any error the original
+    stays as it was."""
+    try:
+        if path.read_bytes() != original:
+            raise WriteError(f"{path}: changed on disk since it was read; not overwritten")
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if not os.access(path, os.W_OK):
+            raise WriteError(f"{path}: file is not writable; left unchanged")
+        data = (b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tapelint-tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, mode)
+            if path.read_bytes() != original:  # last check right before the rename
+                raise WriteError(f"{path}: changed on disk since it was read; not overwritten")
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(f"{path}: could not write the fix: {exc.strerror or exc}; the file is unchanged") from None
