@@ -260,3 +260,57 @@ class TapeIndex:
         if model.call_name(stmt.value) != "tensorflow.clip_by_global_norm":
             return None
         return self.gradient_origins(model.argument(stmt.value, 0, "t_list"), depth + 1)
+
+    # -- dataflow through a recording range --------------------------------------------------------------------
+    def source_items(self, use: TapeUse) -> list[cst.BaseExpression] | None:
+        """The individual sources of a ``gradient``/``jacobian`` call when they can be told: the
+        expression itself (``w``, ``self.w``), the elements of a list/tuple literal (``[w, b]``), or the
+        elements of the list literal a name is certainly bound to (``params = [w, b]``). None when the
+        sources are not spelled out (``model.trainable_variables``, a function's result)."""
+        sources = use.sources
+        if sources is None:
+            return None
+        if isinstance(sources, cst.Name):
+            bindings = self.model.reaching(sources)
+            if bindings and all(b.kind == "assign" and isinstance(b.value, (cst.List, cst.Tuple)) for b in bindings) \
+                    and len({id(b.value) for b in bindings}) == 1:
+                sources = bindings[0].value
+            else:
+                return [sources]
+        if isinstance(sources, cst.Attribute):
+            return [sources]
+        if isinstance(sources, (cst.List, cst.Tuple)):
+            items = []
+            for element in sources.elements:
+                if isinstance(element, cst.StarredElement) or not isinstance(element.value, (cst.Name, cst.Attribute)):
+                    return None
+                items.append(element.value)
+            return items
+        return None
+
+    def recorded_dependencies(self, tape: Tape, expr: cst.BaseExpression, limit: int = 200) -> list[Binding]:
+        """Bindings made while ``tape`` records that the value of ``expr`` depends on, transitively
+        (``loss = f(y)`` and ``y = model(x)`` for ``expr`` = ``loss``). Names bound outside the
+        recording range end the walk."""
+        model = self.model
+        out: list[Binding] = []
+        seen: set[int] = set()
+        work: list[cst.BaseExpression] = [expr]
+        while work and len(out) < limit:
+            current = work.pop()
+            for name in model.names_in(current):
+                for b in model.reaching(name) or ():
+                    if id(b) in seen or b.kind not in ("assign", "annassign", "augassign", "walrus"):
+                        continue
+                    seen.add(id(b))
+                    if self.records(tape, b.node) is not True:
+                        continue
+                    out.append(b)
+                    value = b.statement.value if b.kind == "augassign" else b.value
+                    if value is None and b.kind == "assign":
+                        value = b.statement.value  # unpacking an unknown value: depends on all of it
+                    if value is not None:
+                        work.append(value)
+                    if b.kind == "augassign":
+                        work.append(b.statement.target)
+        return out

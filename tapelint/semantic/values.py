@@ -167,3 +167,86 @@ class ValueAnalysis:
                     if self.kind(assign.value) is Kind.VARIABLE:
                         out.add(t.attr.value)
         return out
+
+    # -- results of operations ---------------------------------------------------------------------------------
+    def is_tensor_result(self, expr: cst.BaseExpression | None) -> bool:
+        """``expr`` certainly evaluates to a new tensor (never a variable): a TensorFlow op, or
+        arithmetic with a variable, tensor or gradient operand (``w - lr * g``, ``0.9 * w + g``)."""
+        if expr is None:
+            return False
+        if self.kind(expr) is Kind.TENSOR:
+            return True
+        if isinstance(expr, cst.BinaryOperation):
+            return any(self.kind(leaf) in (Kind.VARIABLE, Kind.TENSOR, Kind.GRADIENT) for leaf in _operands(expr))
+        if isinstance(expr, cst.UnaryOperation) and not isinstance(expr.operator, cst.Not):
+            return self.kind(expr.expression) in (Kind.VARIABLE, Kind.TENSOR, Kind.GRADIENT) or \
+                self.is_tensor_result(expr.expression)
+        if isinstance(expr, cst.Call):
+            qname = self.model.call_name(expr) or ""
+            return qname.startswith("keras.ops.")
+        return False
+
+    # -- Keras classes -------------------------------------------------------------------------------------------
+    def is_keras_class(self, cls: cst.ClassDef) -> bool:
+        """``cls`` derives from a Keras class (``keras.layers.Layer``, ``tf.keras.Model``, a built-in
+        layer...), directly or through classes defined in the same file."""
+        return self._keras_base(cls, builtin_layer=False, seen=set())
+
+    def derives_from_builtin_layer(self, cls: cst.ClassDef) -> bool:
+        """``cls`` derives from a concrete built-in Keras layer (``keras.layers.Dense``...), not just from
+        the ``Layer``/``Model`` base classes: it inherits that layer's weights (``kernel``, ``bias``...)."""
+        return self._keras_base(cls, builtin_layer=True, seen=set())
+
+    def _keras_base(self, cls: cst.ClassDef, builtin_layer: bool, seen: set) -> bool:
+        if cls in seen:
+            return False
+        seen.add(cls)
+        model = self.model
+        for base in cls.bases:
+            if base.keyword is not None or base.star:
+                continue
+            qname = model.qualified_name(base.value)
+            if qname is not None:
+                if builtin_layer:
+                    if qname.startswith("keras.layers.") and qname not in _KERAS_BASES:
+                        return True
+                elif qname.startswith("keras."):
+                    return True
+                continue
+            if isinstance(base.value, cst.Name):
+                for b in model.bindings_of(base.value):
+                    if b.kind == "class" and self._keras_base(b.definition, builtin_layer, seen):
+                        return True
+        return False
+
+    def weight_attributes(self, cls: cst.ClassDef) -> set[str]:
+        """Attribute names that methods of ``cls`` bind to ``self.add_weight(...)``/``add_variable``."""
+        out: set[str] = set()
+        for assign in self.model.tree.descendants(cls, cst.Assign):
+            if not isinstance(assign.value, cst.Call):
+                continue
+            method = self.model.method_call(assign.value)
+            if method is None or method[1] not in VARIABLE_METHODS:
+                continue
+            for target in assign.targets:
+                t = target.target
+                if isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and t.value.value == "self":
+                    out.add(t.attr.value)
+        return out
+
+    def class_around(self, node: cst.CSTNode) -> cst.ClassDef | None:
+        """The class whose method (or a function nested in one) holds ``node``."""
+        return self._class_around(node)
+
+
+_KERAS_BASES = frozenset({"keras.layers.Layer", "keras.layers.Wrapper", "keras.layers.InputSpec",
+                          "keras.layers.AbstractRNNCell"})
+
+
+def _operands(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """The leaves of a tree of binary (and unary arithmetic) operations."""
+    if isinstance(expr, cst.BinaryOperation):
+        return _operands(expr.left) + _operands(expr.right)
+    if isinstance(expr, cst.UnaryOperation) and not isinstance(expr.operator, cst.Not):
+        return _operands(expr.expression)
+    return [expr]
