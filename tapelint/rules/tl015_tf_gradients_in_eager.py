@@ -1,0 +1,281 @@
+from __future__ import annotations
+
+import functools
+
+import libcst as cst
+
+from tapelint.rules.base import Finding, Invalid, Rule, Valid
+
+# Symbolic differentiation that only works while a graph is being built.
+GRAPH_GRADIENTS = frozenset({
+    "tensorflow.gradients", "tensorflow.compat.v1.gradients", "keras.backend.gradients",
+    "tensorflow.hessians", "tensorflow.compat.v1.hessians",
+})
+# APIs that say the file builds TF1-style graphs (or turns eager execution off): the rule stays silent
+# in such a file, as it cannot tell which code runs in a graph.
+GRAPH_MODE_MARKERS = frozenset({
+    "tensorflow.compat.v1.disable_eager_execution",
+    "tensorflow.compat.v1.disable_v2_behavior", "tensorflow.disable_eager_execution",
+    "tensorflow.disable_v2_behavior", "tensorflow.Session", "tensorflow.compat.v1.Session",
+    "tensorflow.InteractiveSession", "tensorflow.compat.v1.InteractiveSession", "tensorflow.placeholder",
+    "tensorflow.compat.v1.placeholder", "tensorflow.Graph", "tensorflow.compat.v1.Graph",
+    "tensorflow.get_default_graph", "tensorflow.compat.v1.get_default_graph", "tensorflow.compat.v1.wrap_function",
+    "tensorflow.estimator", "tensorflow.compat.v1.estimator", "keras.backend.function", "keras.backend.get_session",
+    "keras.backend.placeholder", "keras.backend.set_session",
+})
+
+
+class TfGradientsInEager(Rule):
+    """
+    ## What it does
+    Checks for `tf.gradients`, `tf.compat.v1.gradients`, `tf.hessians` and the Keras backend's
+    `gradients` called where TensorFlow 2 runs eagerly: at the top level of a script or notebook, or in
+    a function that is not a `tf.function` and is not called from one (or from a Keras model's methods)
+    in the file.
+
+    The rule stays silent in files that build TF1-style graphs (`tf.compat.v1.disable_eager_execution()`,
+    `tf.compat.v1.Session`, `tf.Graph().as_default()`, placeholders, `K.function`), in `tf.function`s
+    and everything they call, in methods of classes with a base class (Keras runs `train_step` and
+    `call` in a graph), and in functions passed somewhere as a value (`tf.keras.layers.Lambda(f)`,
+    `dataset.map(f)`, `tf.compat.v1.wrap_function(f, ...)`), since those may be traced into a graph.
+
+    ## Why is this bad?
+    `tf.gradients` differentiates a graph symbolically. Under eager execution, the default in
+    TensorFlow 2, there is no graph: the call raises `RuntimeError: tf.gradients is not supported when
+    eager execution is enabled. Use tf.GradientTape instead.` (`tf.keras.backend.gradients` calls it;
+    Keras 3 has no `keras.backend.gradients` at all).
+
+    ## Example
+    ```python
+    import tensorflow as tf
+
+    def saliency(model, images):
+        images = tf.convert_to_tensor(images)
+        scores = tf.reduce_max(model(images), axis=-1)
+        return tf.gradients(scores, images)[0]  # expect: TL015
+
+    model = tf.keras.applications.MobileNetV2()
+    saliency_map = saliency(model, tf.random.uniform([1, 224, 224, 3]))
+    ```
+
+    ## Use instead
+    ```python
+    import tensorflow as tf
+
+    def saliency(model, images):
+        images = tf.convert_to_tensor(images)
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            scores = tf.reduce_max(model(images), axis=-1)
+        return tape.gradient(scores, images)
+
+    model = tf.keras.applications.MobileNetV2()
+    saliency_map = saliency(model, tf.random.uniform([1, 224, 224, 3]))
+    ```
+
+    ## References
+    - [tf.gradients](https://www.tensorflow.org/api_docs/python/tf/gradients)
+    - [Introduction to gradients and automatic differentiation](https://www.tensorflow.org/guide/autodiff)
+    """
+
+    code = "TL015"
+    name = "tf-gradients-in-eager"
+    summary = "tf.gradients (or K.gradients) is called where TensorFlow 2 runs eagerly"
+    message = (
+        "`{func}` only works while a graph is built, but {where} runs eagerly in TensorFlow 2: it raises "
+        "`RuntimeError: tf.gradients is not supported when eager execution is enabled`; record the "
+        "computation on a `tf.GradientTape` and call `tape.gradient`, or run this code in a `tf.function`"
+    )
+    triggers = ("gradients", "hessians")
+
+    valid = (
+        Valid(
+            """
+import tensorflow as tf
+
+@tf.function
+def input_gradient(model, x):
+    y = model(x)
+    return tf.gradients(y, x)[0]
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+def gradient_penalty(critic, real, fake):
+    alpha = tf.random.uniform([tf.shape(real)[0], 1, 1, 1])
+    mixed = alpha * real + (1.0 - alpha) * fake
+    grads = tf.gradients(critic(mixed), [mixed])[0]
+    return tf.reduce_mean((tf.norm(tf.reshape(grads, [tf.shape(grads)[0], -1]), axis=1) - 1.0) ** 2)
+
+class WGAN(tf.keras.Model):
+    def train_step(self, real):
+        fake = self.generator(tf.random.normal([tf.shape(real)[0], 128]))
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(self.critic(fake)) - tf.reduce_mean(self.critic(real))
+            loss += 10.0 * gradient_penalty(self.critic, real, fake)
+        grads = tape.gradient(loss, self.critic.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+        return {"loss": loss}
+"""
+        ),
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+tf.disable_v2_behavior()
+
+x = tf.placeholder(tf.float32, [None, 3])
+y = tf.reduce_sum(x ** 2)
+dy_dx = tf.gradients(y, x)
+with tf.Session() as sess:
+    print(sess.run(dy_dx, {x: [[1.0, 2.0, 3.0]]}))
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+def hvp(f, x, v):
+    g = tf.gradients(f(x), x)[0]
+    return tf.gradients(tf.reduce_sum(g * tf.stop_gradient(v)), x)[0]
+
+compiled_hvp = tf.function(hvp)
+layer = tf.keras.layers.Lambda(lambda t: tf.gradients(tf.reduce_sum(t ** 2), t)[0])
+"""
+        ),
+    )
+    invalid = (
+        Invalid(
+            """
+import tensorflow as tf
+
+x = tf.constant([1.0, 2.0, 3.0])
+y = tf.reduce_sum(x ** 2)
+dy_dx = tf.gradients(y, x)  # expect: TL015
+hess = tf.hessians(y, x)  # expect: TL015
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow.keras import backend as K
+
+def grad_cam(model, image, layer_name):
+    conv = model.get_layer(layer_name).output
+    class_score = tf.reduce_max(model.output, axis=-1)
+    return K.gradients(class_score, conv)[0]  # expect: TL015
+
+def explain(model, images):
+    return [grad_cam(model, im, "conv5_block3_out") for im in images]
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+opt = tf.keras.optimizers.SGD(0.01)
+
+def train_step(x, y):
+    loss = tf.reduce_mean(tf.square(model(x) - y))
+    grads = tf.compat.v1.gradients(loss, model.trainable_variables)  # expect: TL015
+    opt.apply_gradients(zip(grads, model.trainable_variables))
+
+for step in range(100):
+    train_step(tf.random.normal([8, 4]), tf.random.normal([8, 1]))
+"""
+        ),
+    )
+
+    def check(self, model):
+        calls = [c for c in model.nodes(cst.Call) if model.call_name(c) in GRAPH_GRADIENTS]
+        if not calls or self._graph_mode_file(model):
+            return
+        graph = _GraphFunctions(model)
+        for call in calls:
+            where = graph.eager_context(call)
+            if where is not None:
+                yield Finding(call, self.message.format(func=model.code(call.func), where=where))
+
+    @staticmethod
+    def _graph_mode_file(model) -> bool:
+        for node in model.nodes(cst.Name, cst.Attribute):
+            qname = model.qualified_name(node)
+            if qname in GRAPH_MODE_MARKERS:
+                return True
+            if qname == "tensorflow.compat.v1" and isinstance(node, cst.Name):
+                return True  # `import tensorflow.compat.v1 as tf`: TF1 code, usually run in graph mode
+        for with_node in model.nodes(cst.With):
+            for item in with_node.items:
+                method = model.method_call(item.item)
+                if method is not None and method[1] == "as_default":
+                    return True
+        return False
+
+
+class _GraphFunctions:
+    """Which functions of the file may run inside a graph: `tf.function`s, decorated functions, methods
+    of derived classes, functions passed as values, and everything any of them calls by name."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def eager_context(self, node: cst.CSTNode) -> str | None:
+        """How to name the eager code around ``node`` in a message, or None when it may be a graph."""
+        model = self.model
+        if model.in_tf_function(node):
+            return None
+        fn = model.function_of(node)
+        if fn is None:
+            return "top-level code"
+        outer = fn
+        while outer is not None:
+            if outer in self.graph_functions or isinstance(outer, cst.Lambda):
+                return None
+            outer = model.function_of(outer)
+        return f"`{fn.name.value}`, which is neither a `tf.function` nor called from one here,"
+
+    @functools.cached_property
+    def graph_functions(self) -> set[cst.CSTNode]:
+        model = self.model
+        functions = model.nodes(cst.FunctionDef)
+        by_name: dict[str, list[cst.FunctionDef]] = {}
+        for fn in functions:
+            by_name.setdefault(fn.name.value, []).append(fn)
+        seeds: set[cst.CSTNode] = set()
+        for fn in functions:
+            if fn.decorators or model.in_tf_function(fn.body):
+                seeds.add(fn)
+            cls = model.class_of(fn)
+            if cls is not None and cls.bases:
+                seeds.add(fn)
+        # Functions referenced other than by a direct call: passed along, stored, wrapped.
+        for node in model.nodes(cst.Name, cst.Attribute):
+            name = node.value if isinstance(node, cst.Name) else node.attr.value
+            if name not in by_name:
+                continue
+            parent = model.parent(node)
+            if isinstance(parent, cst.Call) and parent.func is node:
+                continue  # a direct call
+            if isinstance(node, cst.Name) and isinstance(parent, (cst.FunctionDef, cst.Attribute)):
+                continue  # the def's own name, the attribute name of `obj.f`, or `f.attr`
+            seeds.update(by_name[name])
+        # Everything a graph function calls by name runs in its graph too.
+        graph: set[cst.CSTNode] = set()
+        work = list(seeds)
+        while work:
+            fn = work.pop()
+            if fn in graph:
+                continue
+            graph.add(fn)
+            for call in model.tree.descendants(fn, cst.Call):
+                func = call.func
+                name = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else None
+                for callee in by_name.get(name, ()):
+                    if callee not in graph:
+                        work.append(callee)
+            for inner in model.tree.descendants(fn, cst.FunctionDef):
+                if inner not in graph:
+                    work.append(inner)
+        return graph
