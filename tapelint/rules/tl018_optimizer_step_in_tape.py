@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from tapelint.rules.base import Finding, Invalid, Rule, Valid
+
+
+class OptimizerStepInTape(Rule):
+    """
+    ## What it does
+    Checks for an optimizer step (`optimizer.apply_gradients(...)`, Keras 3's `optimizer.apply(...)`,
+    or `optimizer.minimize(loss, var_list, tape=tape)`) inside the `with` block of the very tape whose
+    gradients it applies.
+
+    A step inside the block of *another* tape (the generator's step while the discriminator's tape
+    records, an inner update in meta-learning) is not reported.
+
+    ## Why is this bad?
+    The step needs the gradients, so the `tape.gradient` call sits inside the tape's own block too. On a
+    non-persistent tape that call stops the recording, so whatever the block computes after it is
+    silently not recorded; on a persistent tape the backward pass and the optimizer's updates are
+    recorded, which TensorFlow warns is significantly slower and holds on to memory for nothing.
+    The step belongs after the `with` block.
+
+    ## Example
+    ```python
+    import tensorflow as tf
+
+    def train_step(model, optimizer, x, y):
+        with tf.GradientTape(persistent=True) as tape:
+            loss = tf.reduce_mean(tf.keras.losses.mse(y, model(x, training=True)))
+            grads = tape.gradient(loss, model.trainable_variables)  # expect: TL003
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))  # expect: TL018
+        return loss
+    ```
+
+    ## Use instead
+    ```python
+    import tensorflow as tf
+
+    def train_step(model, optimizer, x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.keras.losses.mse(y, model(x, training=True)))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+    ```
+
+    ## References
+    - [tf.GradientTape](https://www.tensorflow.org/api_docs/python/tf/GradientTape)
+    - [Writing a training loop from scratch](https://keras.io/guides/writing_a_custom_training_loop_in_tensorflow/)
+    """
+
+    code = "TL018"
+    name = "optimizer-step-in-tape"
+    summary = "The optimizer step runs inside the with block of the tape whose gradients it applies"
+    message = (
+        "`{step}` runs inside the `with` block of `{tape}`, the tape whose gradients it applies: "
+        "{consequence}; dedent the gradient call and the optimizer step so they run after the block"
+    )
+    _non_persistent = (
+        "the `{tape}.{method}` call (line {line}) already stopped the recording of this non-persistent "
+        "tape, so the rest of the block is silently not recorded"
+    )
+    _persistent = (
+        "the persistent tape records the backward pass and the optimizer's updates too, which is slow "
+        "and holds memory for nothing"
+    )
+    _minimize = (
+        "`minimize` computes the gradients with `{tape}` inside its own block: TF 2.x optimizers before "
+        "2.11 re-enter the tape and raise `ValueError: Tape is still recording`, later ones stop its "
+        "recording, so the rest of the block is silently not recorded"
+    )
+    _minimize_persistent = (
+        "`minimize` computes the gradients with `{tape}` inside its own block: TF 2.x optimizers before "
+        "2.11 re-enter the tape and raise `ValueError: Tape is still recording`, later ones record the "
+        "backward pass and the updates on the persistent tape, which is slow and holds memory for nothing"
+    )
+    triggers = ("apply_gradients", "minimize", ".apply(")
+
+    valid = (
+        Valid(
+            """
+import tensorflow as tf
+
+generator = tf.keras.Sequential([tf.keras.layers.Dense(8)])
+discriminator = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+g_opt, d_opt = tf.keras.optimizers.Adam(1e-4), tf.keras.optimizers.Adam(1e-4)
+
+def train_step(noise, real):
+    with tf.GradientTape() as disc_tape:
+        with tf.GradientTape() as gen_tape:
+            fake = generator(noise, training=True)
+            g_loss = -tf.reduce_mean(discriminator(fake, training=True))
+        g_grads = gen_tape.gradient(g_loss, generator.trainable_variables)
+        g_opt.apply_gradients(zip(g_grads, generator.trainable_variables))  # another tape records
+        d_loss = tf.reduce_mean(discriminator(fake)) - tf.reduce_mean(discriminator(real))
+    d_grads = disc_tape.gradient(d_loss, discriminator.trainable_variables)
+    d_opt.apply_gradients(zip(d_grads, discriminator.trainable_variables))
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+class Model(tf.keras.Model):
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(y=y, y_pred=self(x, training=True))
+        grads = tape.gradient(loss, self.trainable_variables)
+        grads, _ = tf.clip_by_global_norm(grads, 1.0)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return {"loss": loss}
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+w = tf.Variable(1.0)
+opt = tf.keras.optimizers.SGD(0.1)
+for _ in range(10):
+    tape = tf.GradientTape()
+    with tape:
+        loss = (w - 3.0) ** 2
+    opt.minimize(loss, [w], tape=tape)
+    with tf.GradientTape() as outer:
+        opt.minimize(lambda: (w - 3.0) ** 2, [w])  # minimize makes its own tape
+"""
+        ),
+    )
+    invalid = (
+        Invalid(
+            """
+import tensorflow as tf
+
+w = tf.Variable(tf.zeros([4, 1]))
+opt = tf.keras.optimizers.SGD(0.01)
+x, y = tf.random.normal([16, 4]), tf.random.normal([16, 1])
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean((x @ w - y) ** 2)
+    opt.minimize(loss, [w], tape=tape)  # expect: TL018
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+class Trainer(tf.keras.Model):
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+            gradients = tape.gradient(loss, self.trainable_variables)  # expect: TL003
+            grads_and_vars = zip(gradients, self.trainable_variables)
+            self.optimizer.apply_gradients(grads_and_vars)  # expect: TL018
+            self.compiled_metrics.update_state(y, y_pred)
+        return {m.name: m.result() for m in self.metrics}
+"""
+        ),
+    )
+
+    def check(self, model):
+        for call in model.nodes(cst.Call):
+            method = model.method_call(call)
+            if method is None or method[1] not in ("apply_gradients", "apply", "minimize"):
+                continue
+            if method[1] == "minimize":
+                tape = model.tapes.tape_of(model.argument(call, 2, "tape"))
+                if tape is not None and model.tapes.records(tape, call) is True:
+                    consequence = self._minimize_persistent if tape.persistent else self._minimize
+                    yield Finding(call, self.message.format(step=model.code(call.func), tape=tape.name,
+                                                            consequence=consequence.format(tape=tape.name)))
+                continue
+            grads = model.argument(call, 0, "grads_and_vars" if method[1] == "apply_gradients" else "grads")
+            for use in self._gradient_uses(model, grads, set()):
+                if model.tapes.records(use.tape, call) is True:
+                    consequence = self._persistent if use.tape.persistent else self._non_persistent.format(
+                        tape=use.tape.name, method=use.method, line=model.line_of(use.node))
+                    yield Finding(call, self.message.format(step=model.code(call.func), tape=use.tape.name,
+                                                            consequence=consequence))
+                    break
+
+    @staticmethod
+    def _gradient_uses(model, expr, seen: set) -> list:
+        """The tape differentiations whose results flow into ``expr`` (through names, zip, lists)."""
+        if expr is None or expr in seen or len(seen) > 32:
+            return []
+        seen.add(expr)
+        origins = model.tapes.gradient_origins(expr)
+        if origins:
+            return origins
+        out = []
+        for name in model.names_in(expr) if not isinstance(expr, cst.Name) else [expr]:
+            origins = model.tapes.gradient_origins(name)
+            if origins:
+                out.extend(u for u in origins if u not in out)
+                continue
+            for b in model.reaching(name) or ():
+                if b.kind in ("assign", "annassign", "walrus") and b.value is not None:
+                    out.extend(u for u in OptimizerStepInTape._gradient_uses(model, b.value, seen) if u not in out)
+        return out
