@@ -202,6 +202,106 @@ class SemanticModel:
         text = " ".join(self.module.code_for_node(node).split())
         return text if len(text) <= 60 else text[:57] + "..."
 
+    @functools.cached_property
+    def dtypes(self):
+        """``DtypeAnalysis``: the dtype family (int, bool, float...) of a value, where the code tells it."""
+        from tapelint.semantic.dtypes import DtypeAnalysis
+
+        return DtypeAnalysis(self)
+
+    def loads_of(self, binding: Binding) -> list[cst.Name]:
+        """Loads of a name that ``binding`` may reach (in its scope, and free in nested functions)."""
+        out = []
+        for scope in self.scopes.scopes.values():
+            for name in scope.uses.get(binding.name, ()):
+                reaching = self.reaching(name)
+                if reaching and binding in reaching:
+                    out.append(name)
+        out.sort(key=self.tree.order.__getitem__)
+        return out
+
+    def elements(self, expr: cst.BaseExpression | None, _depth: int = 0) -> list[cst.BaseExpression] | None:
+        """The items of a list/tuple literal, nested ones flattened, also through a name whose only
+        reaching binding is such a literal (``xs = [a, b]; f(xs)``); ``[expr]`` for anything else;
+        None when a starred item hides some."""
+        if expr is None or _depth > 8:
+            return None
+        if isinstance(expr, cst.Name):
+            bindings = self.reaching(expr)
+            if bindings and len(bindings) == 1 and bindings[0].kind == "assign" \
+                    and isinstance(bindings[0].value, (cst.List, cst.Tuple)) \
+                    and not self._mutated(bindings[0]):
+                return self.elements(bindings[0].value, _depth + 1)
+            return [expr]
+        if isinstance(expr, (cst.List, cst.Tuple)):
+            out: list[cst.BaseExpression] = []
+            for element in expr.elements:
+                if isinstance(element, cst.StarredElement):
+                    return None
+                inner = self.elements(element.value, _depth + 1)
+                if inner is None:
+                    return None
+                out.extend(inner)
+            return out
+        return [expr]
+
+    def upstream_calls(self, expr: cst.BaseExpression, stop=None, limit: int = 300) -> list[cst.Call]:
+        """Calls whose result may flow into ``expr``: calls inside it, and, through the bindings that
+        may reach the names it loads (assignments, unpacking, augmented assignments, ``for`` and
+        ``with`` targets), the calls inside the values bound, transitively, within and across scopes.
+        Not through function calls' bodies. A call for which ``stop(call)`` is true is reported but
+        not looked into (nor are its arguments followed). Over-approximates data flow."""
+        out: list[cst.Call] = []
+        seen: set[cst.CSTNode] = set()
+        todo: list[cst.CSTNode] = [expr]
+        while todo and len(seen) < limit:
+            node = todo.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            stopped: list[cst.Call] = []
+            for call in self.tree.descendants(node, cst.Call):
+                if any(self.contains(s, call) for s in stopped):
+                    continue
+                out.append(call)
+                if stop is not None and stop(call):
+                    stopped.append(call)
+            for name in self.names_in(node):
+                if any(self.contains(s, name) for s in stopped):
+                    continue
+                for b in self.reaching(name) or ():
+                    todo.extend(self._bound_from(b))
+        seen_calls: set[cst.Call] = set()
+        result = [c for c in out if not (c in seen_calls or seen_calls.add(c))]
+        result.sort(key=self.tree.order.__getitem__)
+        return result
+
+    @staticmethod
+    def _bound_from(binding: Binding) -> list[cst.CSTNode]:
+        """The expressions a binding's value is computed from."""
+        stmt = binding.statement
+        if binding.kind in ("annassign", "walrus", "with"):
+            return [binding.value] if binding.value is not None else []
+        if binding.kind == "assign":
+            if binding.value is not None:
+                return [binding.value]
+            return [stmt.value] if isinstance(stmt, cst.Assign) else []
+        if binding.kind == "augassign" and isinstance(stmt, cst.AugAssign):
+            return [stmt.target, stmt.value]
+        if binding.kind == "for" and isinstance(stmt, cst.For):
+            return [stmt.iter]
+        return []
+
+    def _mutated(self, binding: Binding) -> bool:
+        """A load of the binding is the object of a method call or of an item assignment (``xs.append``)."""
+        for name in self.loads_of(binding):
+            parent = self.parent(name)
+            if isinstance(parent, cst.Attribute) and parent.value is name:
+                return True
+            if isinstance(parent, cst.Subscript) and isinstance(self.parent(parent), (cst.AssignTarget, cst.AugAssign, cst.Del)):
+                return True
+        return False
+
     def dominates(self, first: cst.CSTNode, then: cst.CSTNode) -> bool:
         """``first`` certainly runs before ``then`` whenever ``then`` runs (same scope, straight-line
         or enclosing blocks; no branch around ``first`` that ``then`` is outside of)."""
