@@ -87,6 +87,20 @@ class SemanticModel:
         owner = self.scopes.resolve_scope(name.value, self.scope_of(name))
         return list(owner.bindings[name.value]) if owner is not None else []
 
+    def same_reference(self, a: cst.CSTNode, b: cst.CSTNode) -> bool:
+        """``a`` and ``b`` certainly refer to the same object: one name reached by the same bindings at
+        both places, or the same attribute chain (``self.w``) on such a name."""
+        if isinstance(a, cst.Name) and isinstance(b, cst.Name):
+            if a.value != b.value:
+                return False
+            ra, rb = self.reaching(a), self.reaching(b)
+            return bool(ra) and bool(rb) and {id(x) for x in ra} == {id(x) for x in rb}
+        if isinstance(a, cst.Attribute) and isinstance(b, cst.Attribute):
+            if a.attr.value != b.attr.value:
+                return False
+            return self.same_reference(a.value, b.value)
+        return False
+
     def qualified_name(self, expr: cst.CSTNode) -> str | None:
         """The canonical dotted name an expression refers to through imports (``tf.GradientTape`` ->
         ``tensorflow.GradientTape``), or None when it is not an imported or builtin name."""
