@@ -12,8 +12,10 @@ from typing import Sequence
 
 from tapelint.config import Settings, display_path
 from tapelint.diagnostics import INTERNAL_ERROR_CODE, INTERNAL_ERROR_NAME, Diagnostic, Location, rule_url
-from tapelint.linter import lint_file
+from tapelint.fixer import with_edits
+from tapelint.linter import analyse, parse_error
 from tapelint.rules.base import Rule
+from tapelint.source import SourceError, read_source
 
 
 def run(files: Sequence[Path], settings: Settings) -> list[Diagnostic]:
@@ -28,10 +30,18 @@ def run(files: Sequence[Path], settings: Settings) -> list[Diagnostic]:
 
 
 def lint_one(path: Path, display_name: str, rules: Sequence[type[Rule]], verbose: bool = False) -> list[Diagnostic]:
-    """One file's diagnostics. ``lint_file`` reports its own failures; anything that still escapes
-    (a bug in the pipeline) becomes TL999 for this file, and the run goes on with the others."""
+    """One file's diagnostics, each fix with its text edits (what JSON output shows).
+
+    This is ``linter.lint_file`` plus ``fixer.with_edits``, which needs the parsed module that
+    ``lint_file`` does not return. The pipeline reports its own failures; anything that still escapes
+    (a bug) becomes TL999 for this file, and the run goes on with the others."""
     try:
-        return lint_file(path, rules, display_name=display_name, verbose=verbose)
+        try:
+            source = read_source(path)
+        except SourceError as exc:
+            return [parse_error(display_name, str(exc), exc.row, exc.column)]
+        module, diagnostics = analyse(source, display_name, rules, verbose=verbose)
+        return with_edits(diagnostics, source, module)
     except Exception as exc:  # one broken file must not end the run
         detail = f"{type(exc).__name__}: {exc}"
         if verbose:

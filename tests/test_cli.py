@@ -186,6 +186,18 @@ def test_color_when_forced(project, capsys, monkeypatch):
     assert "\x1b" not in tapelint(capsys, "--output-format", "json")[1]
 
 
+def test_json_fix_carries_its_text_edit(project, capsys):
+    write(project, {"a.py": "x = bug_fix\n"})
+    code, out, _ = tapelint(capsys, "--output-format", "json")
+    [d] = json.loads(out)
+    assert d["fix"] == {
+        "applicability": "safe",
+        "message": "Rename to `fixed`",
+        "edits": [{"content": "fixed", "location": {"row": 1, "column": 5}, "end_location": {"row": 1, "column": 12}}],
+    }
+    assert tapelint(capsys, "--statistics", "--output-format", "json")[1].count('"fixable": true') == 1
+
+
 def test_plugin_output_format(project, capsys, monkeypatch):
     monkeypatch.setattr(registry, "plugin_output_formats", lambda: {"count": plugin.report_count})
     write(project, SAMPLE)
@@ -323,6 +335,7 @@ def test_rules_lists_the_catalog_with_pseudo_rules(project, capsys):
         "TL999  internal-error  tapelint  always   A rule crashed on a file; its findings for that file are missing",
         "TX001  first-marker    tapelint  on       The name bug_one is used",
         "TX002  second-marker   tapelint  on       The name bug_two is used",
+        "TX003  fixable-marker  tapelint  on       The name bug_fix is used",
         "TX010  off-by-default  tapelint  off      The name bug_ten is used",
         "TX020  crashing        tapelint  on       Raises on any file that mentions crash_here",
     ]

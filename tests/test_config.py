@@ -22,7 +22,7 @@ PLUGIN = Path(__file__).resolve().parent / "data" / "plugin" / "tapelint_fake_pl
 _spec = importlib.util.spec_from_file_location("tapelint_fake_plugin_config", PLUGIN)
 plugin = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(plugin)
-CATALOG = plugin.CATALOG  # TX001, TX002 on by default; TX010 off; TX020 on
+CATALOG = plugin.CATALOG  # TX001, TX002, TX003 on by default; TX010 off; TX020 on
 
 
 @pytest.fixture
@@ -58,13 +58,13 @@ def select(*layers: RuleSelection) -> list[str]:
 
 
 def test_defaults_are_the_default_enabled_rules():
-    assert select() == ["TX001", "TX002", "TX020"]
-    assert select(RuleSelection(), RuleSelection()) == ["TX001", "TX002", "TX020"]
+    assert select() == ["TX001", "TX002", "TX003", "TX020"]
+    assert select(RuleSelection(), RuleSelection()) == ["TX001", "TX002", "TX003", "TX020"]
 
 
 def test_a_later_select_replaces_everything_before_it():
     config = RuleSelection(select=("TX001",), ignore=("TX002",))
-    assert select(config, RuleSelection(select=("TX0",))) == ["TX001", "TX002", "TX010", "TX020"]
+    assert select(config, RuleSelection(select=("TX0",))) == ["TX001", "TX002", "TX003", "TX010", "TX020"]
 
 
 def test_later_ignore_and_extend_select_adjust_the_earlier_selection():
@@ -83,7 +83,7 @@ def test_specificity_within_a_layer():
 def test_empty_select_with_ignores_carries_the_ignores_to_the_next_layer():
     config = RuleSelection(select=(), ignore=("TX002",))
     assert select(config) == []
-    assert select(config, RuleSelection(select=("TX00",))) == ["TX001"]
+    assert select(config, RuleSelection(select=("TX00",))) == ["TX001", "TX003"]
 
 
 # -- finding the configuration file -----------------------------------------------------------------------
@@ -228,4 +228,4 @@ def test_resolve_settings_raises_the_errors_the_cli_reports(tmp_path):
     with pytest.raises(ConfigError):
         resolve_settings(Overrides(select=["NOPE"]), CATALOG, cwd=tmp_path, isolated=True)
     settings = resolve_settings(Overrides(select=["TX0"], ignore=["TX020"]), CATALOG, cwd=tmp_path, isolated=True)
-    assert [r.code for r in settings.rules_for(tmp_path / "a.py")] == ["TX001", "TX002", "TX010"]
+    assert [r.code for r in settings.rules_for(tmp_path / "a.py")] == ["TX001", "TX002", "TX003", "TX010"]

@@ -12,7 +12,8 @@ from typing import ClassVar
 import libcst as cst
 
 from tapelint.hookspecs import hookimpl
-from tapelint.rules.base import Finding, Rule
+from tapelint.diagnostics import Applicability
+from tapelint.rules.base import CstFix, Finding, Replacement, Rule
 
 
 class _MarkerRule(Rule):
@@ -50,6 +51,24 @@ class SecondMarker(_MarkerRule):
     triggers = ("bug_two",)
 
 
+class FixableMarker(Rule):
+    """## What it does
+    Reports the name `bug_fix` and offers to rename it `fixed`.
+    """
+
+    code = "TX003"
+    name = "fixable-marker"
+    summary = "The name bug_fix is used"
+    message = "fixable marker found"
+    triggers = ("bug_fix",)
+
+    def check(self, model):
+        for node in model.nodes(cst.Name):
+            if node.value == "bug_fix":
+                fix = CstFix("Rename to `fixed`", (Replacement(node, cst.Name("fixed")),), Applicability.SAFE)
+                yield Finding(node, fix=fix)
+
+
 class OffByDefault(_MarkerRule):
     """## What it does
     Reports the name `bug_ten`; off unless selected.
@@ -75,7 +94,7 @@ class Crashing(Rule):
         raise ValueError("boom")
 
 
-RULES = [FirstMarker, SecondMarker, OffByDefault, Crashing]
+RULES = [FirstMarker, SecondMarker, FixableMarker, OffByDefault, Crashing]
 CATALOG = {rule.code: rule for rule in RULES}
 
 
