@@ -1,0 +1,263 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from tapelint.rules.base import Finding, Invalid, Rule, Valid
+
+
+class CustomGradientArity(Rule):
+    """
+    ## What it does
+    Checks that the gradient function of a `tf.custom_gradient` function returns exactly one gradient
+    per positional input of the forward function (a single tensor for one input, a tuple or list of
+    `n` for `n` inputs, `None` for an input that needs no gradient), and that it returns tensors, not a
+    function. Nested tuples are counted the way TensorFlow counts them, after `tf.nest.flatten`.
+
+    When the forward function reads variables, the gradient function returns
+    `(input_grads, variable_grads)`; this rule then counts `input_grads`. Everything about the
+    variable part (a missing `variables` parameter, a return that is not that pair, a wrong variable
+    gradient list) is reported by TL012 (custom-gradient-variables) instead, so one mistake is reported
+    once.
+
+    ## Why is this bad?
+    TensorFlow checks the count only when the gradient is computed, deep inside backpropagation
+    (eager mode: `ValueError: custom_gradient function expected to return 1 gradients but returned 2
+    instead`; inside a `tf.function`, an error about the number of gradients of an op). A function
+    returned where a tensor belongs fails with an obscure conversion error. The usual causes are a
+    gradient forgotten for a second input (`axis`, `threshold`, a Python number passed positionally
+    also counts), or a variable gradient returned as if it were an input gradient.
+
+    ## Example
+    ```python
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def clip_by_threshold(x, threshold):
+        y = tf.minimum(x, threshold)
+        def grad(dy):
+            return tf.where(x < threshold, dy, 0.0)  # expect: TL011
+        return y, grad
+    ```
+
+    ## Use instead
+    ```python
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def clip_by_threshold(x, threshold):
+        y = tf.minimum(x, threshold)
+        def grad(dy):
+            return tf.where(x < threshold, dy, 0.0), None  # no gradient for the threshold
+        return y, grad
+    ```
+
+    ## References
+    - [tf.custom_gradient](https://www.tensorflow.org/api_docs/python/tf/custom_gradient)
+    - [Custom gradients (TensorFlow guide)](https://www.tensorflow.org/guide/autodiff#custom_gradients)
+    """
+
+    code = "TL011"
+    name = "custom-gradient-arity"
+    summary = "A tf.custom_gradient gradient function returns a different number of gradients than there are inputs"
+    message = (
+        "the gradient function must return one gradient per positional input of the custom-gradient "
+        "function; TensorFlow raises ValueError during backprop otherwise"
+    )
+    count_message = (
+        "gradient function `{g}` of `{f}` returns {got} gradient(s) but `{f}` has {want} positional "
+        "input(s) ({inputs}): backprop fails (in eager mode `ValueError: custom_gradient function expected "
+        "to return {want_first} gradients but returned {got} instead`); return one gradient per input, in "
+        "order (`None` for an input that needs none){hint}"
+    )
+    variable_hint = (
+        "; if `{code}` holds variable gradients, add a `variables=None` parameter and return "
+        "`(input_grads, variable_grads)`"
+    )
+    nested_hint = " (TensorFlow flattens nested tuples before counting)"
+    function_message = (
+        "gradient function `{g}` of `{f}` returns the function `{code}` where a gradient tensor belongs: "
+        "TensorFlow fails converting it to a tensor during backprop; return the gradient itself (call the "
+        "function, or compute `upstream * local_gradient`)"
+    )
+
+    triggers = ("custom_gradient",)
+
+    valid = (
+        Valid(
+            """
+import tensorflow as tf
+
+@tf.custom_gradient
+def log1pexp(x):
+    e = tf.exp(x)
+    def grad(upstream):
+        return upstream * (1 - 1 / (1 + e))
+    return tf.math.log(1 + e), grad
+
+@tf.custom_gradient
+def scale_grad(x, scale):
+    def grad(dy):
+        return (dy * scale, None)
+    return tf.identity(x), grad
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+class Dense(tf.keras.layers.Layer):
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 4))
+
+    @tf.custom_gradient
+    def project(self, x):
+        y = tf.matmul(x, self.kernel)
+        def grad(dy, variables=None):
+            dx = tf.matmul(dy, self.kernel, transpose_b=True)
+            dk = tf.matmul(x, dy, transpose_a=True)
+            return dx, [dk]
+        return y, grad
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+@tf.custom_gradient
+def sum_all(*xs):  # variadic: the number of inputs is unknown
+    def grad(dy):
+        return [dy for _ in xs]
+    return tf.add_n(xs), grad
+
+@tf.custom_gradient
+def fused(a, b, c):
+    def grad(dy):
+        grads = helper_grads(dy)  # unknown structure: not counted
+        return grads
+    return a * b + c, grad
+
+@tf.custom_gradient
+def mul(a, b):
+    def grad(dy):
+        grads = [dy * b, dy * a]
+        return grads
+    return a * b, lambda dy: (dy * b, dy * a)
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+@tf.custom_gradient
+def leaky(x, alpha=0.2):
+    def grad(dy):
+        return tf.where(x > 0, dy, alpha * dy)  # one input when called as leaky(x)
+    return tf.where(x > 0, x, alpha * x), grad
+"""
+        ),
+    )
+    invalid = (
+        Invalid(
+            """
+import tensorflow as tf
+
+@tf.custom_gradient
+def straight_through_sign(x):
+    def grad(dy):
+        return dy, None  # expect: TL011
+    return tf.sign(x), grad
+
+@tf.custom_gradient
+def gate(x, w, b):
+    y = tf.sigmoid(x * w + b)
+    def grad(dy):
+        s = dy * y * (1 - y)
+        return (s * w, s * x)  # expect: TL011
+    return y, grad
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+@tf.custom_gradient
+def norm(x):
+    n = tf.norm(x)
+    def grad(dy):
+        return grad  # expect: TL011
+    return n, grad
+
+def _bilinear(x, y):
+    def grad(dz):
+        return ((dz * y, dz * x), dz)  # expect: TL011
+    return x * y, grad
+
+bilinear = tf.custom_gradient(_bilinear)
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+class Gate(tf.keras.layers.Layer):
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1],))
+
+    @tf.custom_gradient
+    def gated(self, x, mask):
+        y = x * self.w * mask
+        def grad(dy, variables=None):
+            return dy * self.w * mask, [tf.reduce_sum(dy * x * mask, 0)]  # expect: TL011
+        return y, grad
+"""
+        ),
+    )
+
+    def check(self, model):
+        index = model.custom_gradients
+        for cg in index:
+            if cg.variadic or not cg.inputs or self._called_with_structures(model, cg):
+                continue
+            want_min, want_max = cg.required_inputs, len(cg.inputs)
+            for grad in cg.grad_functions:
+                for node, value in zip(grad.return_nodes, grad.returns):
+                    parts = index.split_grad_return(cg, grad, node, value)
+                    if parts is None:
+                        continue
+                    input_grads, variable_grads = parts
+                    if variable_grads is not None and index.variable_grads_problem(cg, variable_grads):
+                        continue  # TL012 reports this return
+                    function = index.function_in(input_grads)
+                    if function is not None:
+                        yield Finding(node, self.function_message.format(
+                            g=grad.name, f=cg.name, code=model.code(function)))
+                        continue
+                    got = 1 if input_grads is None else index.flat_count(input_grads)
+                    if got is None or want_min <= got <= want_max:
+                        continue
+                    yield Finding(node, self.count_message.format(
+                        g=grad.name, f=cg.name, got=got,
+                        want=str(want_max) if want_min == want_max else f"{want_min} to {want_max}",
+                        want_first=want_max if got > want_max else want_min,
+                        inputs=", ".join(p.name.value for p in cg.inputs),
+                        hint=self._hint(model, grad, input_grads)))
+
+    def _hint(self, model, grad, value) -> str:
+        if not isinstance(value, (cst.Tuple, cst.List)):
+            return ""
+        elements = [e.value for e in value.elements]
+        if not grad.takes_variables and len(elements) == 2 and isinstance(elements[1], cst.List):
+            return self.variable_hint.format(code=model.code(elements[1]))
+        if any(isinstance(e, (cst.Tuple, cst.List)) for e in elements):
+            return self.nested_hint
+        return ""
+
+    @staticmethod
+    def _called_with_structures(model, cg) -> bool:
+        """A call in this file passes a list/tuple literal or `*args` positionally: TensorFlow flattens
+        the arguments, so the number of inputs differs from the number of parameters."""
+        for call in model.custom_gradients.calls(cg):
+            for arg in call.args:
+                if arg.star == "*" or (arg.keyword is None and isinstance(arg.value, (cst.List, cst.Tuple))):
+                    return True
+        return False

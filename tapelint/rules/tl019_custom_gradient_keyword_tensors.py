@@ -1,0 +1,254 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.semantic.values import Kind
+
+_LITERALS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)
+
+
+class CustomGradientKeywordTensors(Rule):
+    """
+    ## What it does
+    Checks calls of a `tf.custom_gradient` function defined in the same file (by name, through
+    `f = tf.custom_gradient(f)`, or as `self.method(...)` for a decorated method) that pass a tensor
+    input by keyword: an argument for one of the forward function's positional parameters, unless it
+    is a literal (`axis=1`, `name="x"`, `training=True`) or a parameter with a literal default used as
+    an option. Inside a `tf.function` in the same file, any keyword argument is reported.
+
+    ## Why is this bad?
+    `tf.custom_gradient` treats only positional arguments as inputs. In eager mode a tensor passed by
+    keyword is not an input of the recorded gradient op, so it silently gets no gradient (`None`), and a
+    call made only of keyword arguments records no custom-gradient op at all: TensorFlow differentiates
+    the forward code instead and the custom gradient is bypassed. In graph mode (inside `tf.function`,
+    Keras `fit`) any keyword argument raises `ValueError: The custom_gradient decorator currently
+    supports keywords arguments only when eager execution is enabled`.
+
+    ## Example
+    ```python
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def bilinear(x, y):
+        def grad(dz):
+            return dz * y, dz * x
+        return x * y, grad
+
+    a = tf.Variable(2.0)
+    b = tf.Variable(3.0)
+    with tf.GradientTape() as tape:
+        z = bilinear(a, y=b)  # expect: TL019
+    da, db = tape.gradient(z, [a, b])  # db is None
+    ```
+
+    ## Use instead
+    ```python
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def bilinear(x, y):
+        def grad(dz):
+            return dz * y, dz * x
+        return x * y, grad
+
+    a = tf.Variable(2.0)
+    b = tf.Variable(3.0)
+    with tf.GradientTape() as tape:
+        z = bilinear(a, b)
+    da, db = tape.gradient(z, [a, b])
+    ```
+
+    ## References
+    - [tf.custom_gradient](https://www.tensorflow.org/api_docs/python/tf/custom_gradient)
+    - [custom_gradient.py: only positional arguments are recorded as inputs](https://github.com/tensorflow/tensorflow/blob/master/tensorflow/python/ops/custom_gradient.py)
+    """
+
+    code = "TL019"
+    name = "custom-gradient-keyword-tensors"
+    summary = "A tf.custom_gradient function is called with tensors as keyword arguments"
+    message = (
+        "pass the tensor inputs of a tf.custom_gradient function positionally: keyword arguments get no "
+        "gradient in eager mode and raise ValueError inside tf.function"
+    )
+    partial_message = (
+        "{what} passed to custom-gradient function `{f}` by keyword: TensorFlow treats only positional "
+        "arguments as inputs, so in eager mode {them} no gradient (None), and inside tf.function any keyword "
+        "argument raises ValueError; pass {it} positionally: `{fixed}`"
+    )
+    all_keyword_message = (
+        "custom-gradient function `{f}` is called with keyword arguments only ({kws}): TensorFlow records no "
+        "custom-gradient op for keyword inputs, so the custom gradient is bypassed in eager mode (the forward "
+        "code is differentiated instead) and the call raises ValueError inside tf.function; pass the tensors "
+        "positionally: `{fixed}`"
+    )
+    graph_message = (
+        "custom-gradient function `{f}` is called with keyword argument(s) {kws} inside a tf.function: in "
+        "graph mode tf.custom_gradient raises `ValueError: The custom_gradient decorator currently supports "
+        "keywords arguments only when eager execution is enabled`; pass them positionally"
+    )
+
+    triggers = ("custom_gradient",)
+
+    valid = (
+        Valid(
+            """
+import tensorflow as tf
+
+@tf.custom_gradient
+def clip_grad(x, clip_norm=1.0):
+    def grad(dy):
+        return tf.clip_by_norm(dy, clip_norm), None
+    return tf.identity(x), grad
+
+def forward(model, x):
+    h = model(x)
+    return clip_grad(h, clip_norm=0.5)  # a literal option: fine in eager mode
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+@tf.custom_gradient
+def gated(x, gate, *, axis=-1):
+    def grad(dy):
+        return dy * gate, None
+    return x * gate, grad
+
+def step(x, g, ax):
+    return gated(x, g, axis=ax)  # keyword-only parameter: not an input
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+def _ste(x, scale):
+    def grad(dy):
+        return dy, None
+    return tf.round(x * scale) / scale, grad
+
+ste = tf.custom_gradient(_ste)
+
+def quantize(x, scale):
+    y = _ste(x, scale=scale)  # the plain function, before wrapping: no custom gradient involved
+    return ste(x, scale), y
+"""
+        ),
+    )
+    invalid = (
+        Invalid(
+            """
+import tensorflow as tf
+
+@tf.custom_gradient
+def scaled_identity(x, scale):
+    def grad(dy):
+        return dy * scale, None
+    return tf.identity(x), grad
+
+def forward(h):
+    return scaled_identity(x=h,  # expect: TL019
+                           scale=tf.constant(0.1))
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+class Quantizer(tf.keras.layers.Layer):
+    @tf.custom_gradient
+    def quantize(self, x, levels):
+        def grad(dy):
+            return dy, None
+        return tf.round(x * levels) / levels, grad
+
+    def call(self, inputs, levels):
+        return self.quantize(inputs, levels=levels)  # expect: TL019
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+@tf.custom_gradient
+def clip_grad(x, clip_norm=1.0):
+    def grad(dy):
+        return tf.clip_by_norm(dy, clip_norm), None
+    return tf.identity(x), grad
+
+@tf.function
+def train_step(model, x):
+    h = model(x)
+    return clip_grad(h, clip_norm=0.5)  # expect: TL019
+"""
+        ),
+    )
+
+    def check(self, model):
+        index = model.custom_gradients
+        for cg in index:
+            inputs = {p.name.value: p for p in cg.inputs}
+            for call in index.calls(cg):
+                args = list(call.args)
+                if any(a.star == "**" for a in args):
+                    continue
+                keywords = [a for a in args if a.keyword is not None]
+                if not keywords:
+                    continue
+                positional = [a for a in args if a.keyword is None]
+                if model.in_tf_function(call):
+                    yield Finding(keywords[0], self.graph_message.format(
+                        f=cg.name, kws=", ".join(f"`{a.keyword.value}=`" for a in keywords)))
+                    continue
+                tensors = [a for a in keywords if a.keyword.value in inputs
+                           and self._tensor_argument(model, a, inputs[a.keyword.value])]
+                if not tensors:
+                    continue
+                fixed = self._positional_form(model, cg, call)
+                if not positional:
+                    yield Finding(tensors[0], self.all_keyword_message.format(
+                        f=cg.name, kws=", ".join(f"`{a.keyword.value}=`" for a in keywords), fixed=fixed))
+                    continue
+                names = [f"`{a.keyword.value}`" for a in tensors]
+                plural = len(names) > 1
+                yield Finding(tensors[0], self.partial_message.format(
+                    what=("tensors " if plural else "tensor ") + ", ".join(names) + (" are" if plural else " is"),
+                    f=cg.name, them="they get" if plural else "it gets", it="them" if plural else "it",
+                    fixed=fixed))
+
+    @staticmethod
+    def _tensor_argument(model, arg: cst.Arg, param: cst.Param) -> bool:
+        value = arg.value
+        if isinstance(value, cst.UnaryOperation):
+            value = value.expression
+        if isinstance(value, _LITERALS) or (isinstance(value, cst.Name) and value.value in ("True", "False", "None")):
+            return False
+        kind = model.values.kind(arg.value)
+        if kind in (Kind.TENSOR, Kind.VARIABLE, Kind.GRADIENT):
+            return True
+        if kind in (Kind.PYTHON_NUMBER, Kind.NUMPY):
+            return False
+        default = param.default
+        # A parameter with a literal default is an option (`scale=1.0`): an unknown value passed to it
+        # may well be a Python number.
+        return default is None or (isinstance(default, cst.Name) and default.value == "None")
+
+    @staticmethod
+    def _positional_form(model, cg, call: cst.Call) -> str:
+        """The call with its input arguments in parameter order, positionally (for the message)."""
+        order = [p.name.value for p in cg.inputs]
+        by_name = {a.keyword.value: a for a in call.args if a.keyword is not None}
+        positional = [a for a in call.args if a.keyword is None]
+        parts = [model.module.code_for_node(a.value) for a in positional]
+        rest = []
+        for name in order[len(positional):]:
+            if name in by_name:
+                parts.append(model.module.code_for_node(by_name.pop(name).value))
+            else:
+                break
+        rest = [f"{k}={model.module.code_for_node(a.value)}" for k, a in by_name.items()]
+        func = model.module.code_for_node(call.func)
+        text = f"{func}({', '.join(parts + rest)})"
+        return " ".join(text.split()) if len(text) <= 80 else f"{func}(...)"
