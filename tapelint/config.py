@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,23 +61,27 @@ class PatternSet:
     def spec(self) -> pathspec.GitIgnoreSpec:
         return pathspec.GitIgnoreSpec.from_lines(self.patterns)
 
-    def matches(self, path: Path, is_dir: bool = False) -> bool:
+    def matches(self, path: str | os.PathLike[str], is_dir: bool = False) -> bool:
         return bool(self.patterns) and self.spec.match_file(relative_key(path, self.base, is_dir))
 
 
-def relative_key(path: Path, base: Path, is_dir: bool) -> str:
-    """``path`` as a gitignore matcher wants it: relative to ``base``, forward slashes, and a trailing
-    slash for directories (so ``build/`` matches only directories). A path outside ``base`` is given
-    whole, without its anchor: unanchored patterns (``*.py``, ``gen/``) still match it, anchored ones
-    (``src/gen``) cannot."""
-    try:
-        rel = path.relative_to(base).as_posix()
-    except ValueError:
-        rel = path.as_posix().lstrip("/")
-        if path.drive:
-            rel = rel[len(path.drive):].lstrip("/")
-    if rel in ("", "."):
+def relative_key(path: str | os.PathLike[str], base: str | os.PathLike[str], is_dir: bool) -> str:
+    """An absolute, normalised ``path`` as a gitignore matcher wants it: relative to ``base``, with
+    forward slashes and a trailing slash for directories (so ``build/`` matches only directories).
+    A path outside ``base`` is given whole, without its anchor: unanchored patterns (``*.py``,
+    ``gen/``) still match it, anchored ones (``src/gen``) cannot.
+
+    Plain string work: discovery calls this for every entry it walks, and pathlib is slow at it."""
+    path, base = os.fspath(path), os.fspath(base)
+    if path == base:
         return ""
+    prefix = base if base.endswith(os.sep) else base + os.sep
+    if path.startswith(prefix):
+        rel = path[len(prefix):]
+    else:
+        rel = os.path.splitdrive(path)[1].lstrip(os.sep)
+    if os.sep != "/":
+        rel = rel.replace(os.sep, "/")
     return rel + "/" if is_dir else rel
 
 
@@ -296,7 +301,7 @@ class Settings:
             self._rules_cache[ignored] = rules
         return rules
 
-    def is_excluded(self, path: Path, is_dir: bool) -> bool:
+    def is_excluded(self, path: str | os.PathLike[str], is_dir: bool) -> bool:
         return any(p.matches(path, is_dir) for p in self.exclude)
 
 

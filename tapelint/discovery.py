@@ -29,7 +29,7 @@ SOURCE_SUFFIXES = frozenset({".py"})
 
 @dataclass(frozen=True)
 class _IgnoreFile:
-    base: Path
+    base: str
     spec: pathspec.GitIgnoreSpec
 
 
@@ -45,67 +45,67 @@ def discover(
     roots = []
     for raw in paths:
         # Absolute but not resolved: a symlinked checkout keeps the paths the user sees.
-        path = Path(os.path.normpath(settings.cwd / raw))
-        if not path.exists():
+        path = os.path.normpath(os.path.join(settings.cwd, raw))
+        if not os.path.exists(path):
             raise UsageError(f"{raw}: no such file or directory")
         roots.append(path)
 
-    found: set[Path] = set()
+    found: set[str] = set()
     for root in roots:
-        is_dir = root.is_dir()
+        is_dir = os.path.isdir(root)
         excluded = settings.is_excluded(root, is_dir)
         if excluded and settings.force_exclude:
             continue
         if is_dir:
-            found.update(_walk(root, settings, use_exclude=not excluded, warn=warn))
+            _walk(root, settings, found, use_exclude=not excluded, warn=warn)
         else:
             found.add(root)
-    return sorted(found)
+    return [Path(p) for p in sorted(found)]
 
 
-def _walk(root: Path, settings: Settings, *, use_exclude: bool, warn: Callable[[str], None]) -> list[Path]:
-    files: list[Path] = []
+def _walk(root: str, settings: Settings, found: set[str], *, use_exclude: bool,
+          warn: Callable[[str], None]) -> None:
+    # Strings, not Paths, on this path: it runs for every entry of the tree.
     levels: tuple[_IgnoreFile, ...] = ()
     if settings.respect_gitignore:
-        levels = _ancestor_ignores(root)
+        levels = _ancestor_ignores(Path(root))
         # A directory named on the command line is walked even if ignored; its ancestors' ignore
         # files would otherwise match everything under it.
         if _gitignored(root, levels, True):
             levels = ()
-    stack: list[tuple[Path, tuple[_IgnoreFile, ...]]] = [(root, levels)]
+    stack: list[tuple[str, tuple[_IgnoreFile, ...]]] = [(root, levels)]
     while stack:
         directory, levels = stack.pop()
-        if settings.respect_gitignore:
-            own = _load_ignore_file(directory / ".gitignore", directory)
-            if own is not None:
-                levels = levels + (own,)
         try:
             with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = list(it)  # order does not matter: discover() sorts the result
         except OSError as exc:
             warn(f"cannot read directory {directory}: {exc.strerror or exc}")
             continue
+        if settings.respect_gitignore and any(e.name == ".gitignore" for e in entries):
+            own = _load_ignore_file(os.path.join(directory, ".gitignore"), directory)
+            if own is not None:
+                levels = levels + (own,)
         subdirs = []
         for entry in entries:
-            path = Path(entry.path)
+            path = entry.path
             # Symlinked directories are not followed (cycles); symlinked files are linted.
             is_dir = entry.is_dir(follow_symlinks=False)
-            if not is_dir and not (path.suffix in SOURCE_SUFFIXES and entry.is_file()):
+            if not is_dir and not (os.path.splitext(entry.name)[1] in SOURCE_SUFFIXES and entry.is_file()):
                 continue
             if use_exclude and settings.is_excluded(path, is_dir):
                 continue
             if levels and _gitignored(path, levels, is_dir):
                 continue
             if is_dir:
-                if not (path / "pyvenv.cfg").exists():
+                if not os.path.exists(os.path.join(path, "pyvenv.cfg")):
                     subdirs.append((path, levels))
             else:
-                files.append(path)
+                found.add(path)
         stack.extend(reversed(subdirs))
-    return files
 
 
-def _gitignored(path: Path, levels: Sequence[_IgnoreFile], is_dir: bool) -> bool:
+def _gitignored(path: str, levels: Sequence[_IgnoreFile], is_dir: bool) -> bool:
     """Git's precedence: the deepest ignore file with a matching pattern decides, and within a file
     the last matching pattern (``!pattern`` re-includes)."""
     for level in reversed(levels):
@@ -141,13 +141,14 @@ def _ancestor_ignores(root: Path) -> tuple[_IgnoreFile, ...]:
     return tuple(levels)
 
 
-def _load_ignore_file(path: Path, base: Path) -> _IgnoreFile | None:
+def _load_ignore_file(path: str | os.PathLike[str], base: str | os.PathLike[str]) -> _IgnoreFile | None:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:  # absent (the common case) or unreadable: git ignores it too
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError:  # absent or unreadable: git ignores it too
         return None
     spec = pathspec.GitIgnoreSpec.from_lines(text.splitlines())
-    return _IgnoreFile(base, spec) if spec.patterns else None
+    return _IgnoreFile(os.fspath(base), spec) if spec.patterns else None
 
 
 def _warn(message: str) -> None:
