@@ -1,0 +1,337 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from tapelint.diagnostics import Applicability
+from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
+from tapelint.semantic.values import Kind
+
+_IN_PLACE = {cst.SubtractAssign: "assign_sub", cst.AddAssign: "assign_add"}
+_BINARY = {cst.Subtract: "assign_sub", cst.Add: "assign_add"}
+_AUG_TO_BINARY = {
+    cst.SubtractAssign: "-", cst.AddAssign: "+", cst.MultiplyAssign: "*", cst.DivideAssign: "/",
+    cst.PowerAssign: "**", cst.MatrixMultiplyAssign: "@", cst.FloorDivideAssign: "//", cst.ModuloAssign: "%",
+}
+
+
+class VariableRebound(Rule):
+    """
+    ## What it does
+    Checks for a name bound to a `tf.Variable` (or a `self.w` attribute holding one) that is rebound to
+    the result of arithmetic on it, as in a hand-written update step: `w = w - lr * g` or `w -= lr * g`.
+
+    ## Why is this bad?
+    `w - lr * g` is a new, plain tensor. After the assignment the name no longer refers to the variable:
+    the next `tf.GradientTape` does not watch it (tapes watch variables automatically, not tensors), so
+    `tape.gradient(loss, w)` returns `None` from the second step on, and the original variable, the one
+    an optimizer or a checkpoint holds, is never updated. On a `tf.Variable`, `w -= lr * g` raises
+    `RuntimeError: variable -= value with tf.Variables is not supported` in TensorFlow 2.
+
+    ## Example
+    ```python
+    import tensorflow as tf
+
+    w = tf.Variable(tf.random.normal([3, 1]))
+    learning_rate = 0.1
+    for x, y in dataset:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((tf.matmul(x, w) - y) ** 2)
+        grad = tape.gradient(loss, w)
+        w = w - learning_rate * grad  # expect: TL007
+    ```
+
+    ## Use instead
+    ```python
+    import tensorflow as tf
+
+    w = tf.Variable(tf.random.normal([3, 1]))
+    learning_rate = 0.1
+    for x, y in dataset:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((tf.matmul(x, w) - y) ** 2)
+        grad = tape.gradient(loss, w)
+        w.assign_sub(learning_rate * grad)
+    ```
+
+    ## Fix safety
+    The fix rewrites `w = w - expr` and `w -= expr` (and `+`) into `w.assign_sub(expr)` (`assign_add`).
+    It is safe: the variable is updated in place, as intended, and `w` keeps referring to it. Other forms
+    (`w = 0.9 * w + g`) are reported without a fix; write `w.assign(0.9 * w + g)`.
+
+    ## References
+    - [Introduction to Variables](https://www.tensorflow.org/guide/variable)
+    - [Custom training: walkthrough, the training loop](https://www.tensorflow.org/guide/basic_training_loops)
+    """
+
+    code = "TL007"
+    name = "variable-rebound"
+    summary = "A name holding a tf.Variable is rebound to a tensor computed from it"
+    triggers = ("Variable", "add_weight", "add_variable")
+    message = (
+        "the name is no longer a tf.Variable after this line: the next tape won't watch it and gradients "
+        "become None; update the variable in place with `assign_sub`/`assign_add`/`assign`"
+    )
+    rebound = (
+        "`{name}` is no longer a tf.Variable after this line: `{value}` is a plain tensor, so the next "
+        "tape won't watch `{name}` and gradients become None, and the variable itself is never updated; "
+        "use `{suggestion}`"
+    )
+    in_place = (
+        "`{statement}` does not update the tf.Variable `{name}` in place: TensorFlow 2 raises RuntimeError "
+        "here, and where it does not (a Keras 3 variable) `{name}` is no longer a tf.Variable after this "
+        "line, so the next tape won't watch it and gradients become None; use `{suggestion}`"
+    )
+
+    valid = (
+        Valid(
+            """
+import tensorflow as tf
+
+w = tf.Variable(tf.zeros([3, 1]))
+b = tf.Variable(0.0)
+opt = tf.keras.optimizers.SGD(0.1)
+
+def train(dataset, lr=0.01):
+    for x, y in dataset:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((tf.matmul(x, w) + b - y) ** 2)
+        dw, db = tape.gradient(loss, [w, b])
+        w.assign_sub(lr * dw)
+        b.assign_sub(lr * db)
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+x = tf.constant([1.0, 2.0])
+x = x - 0.5 * x  # x was never a variable
+v = tf.Variable(1.0)
+v = tf.Variable(v - 0.1)  # a new variable, on purpose
+scale = 2.0
+scale = scale * 3
+h = tf.Variable(1.0)
+if scale > 1:
+    h = tf.constant(2.0)
+h = h + 1.0  # h may already be a tensor here: not certain
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+class Linear(tf.Module):
+    def __init__(self):
+        self.w = tf.Variable(tf.ones([2, 2]))
+        self.scale = 1.0
+
+    def step(self, grad, lr):
+        self.w.assign_sub(lr * grad)
+        self.scale = self.scale * 0.99
+        return self.w * self.scale
+"""
+        ),
+    )
+    invalid = (
+        Invalid(
+            """
+import tensorflow as tf
+
+w = tf.Variable(2.0)
+for step in range(100):
+    with tf.GradientTape() as tape:
+        loss = (w - 5.0) ** 2
+    dw = tape.gradient(loss, w)
+    w -= 0.1 * dw  # expect: TL007
+""",
+            fixed="""
+import tensorflow as tf
+
+w = tf.Variable(2.0)
+for step in range(100):
+    with tf.GradientTape() as tape:
+        loss = (w - 5.0) ** 2
+    dw = tape.gradient(loss, w)
+    w.assign_sub(0.1 * dw)  # expect: TL007
+""",
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+def sgd_step(x, y, lr):
+    w = tf.Variable(tf.zeros([4, 1]))
+    b = tf.Variable(tf.zeros([1]))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(x @ w + b - y))
+    gw, gb = tape.gradient(loss, [w, b])
+    w = w - lr * gw  # expect: TL007
+    b = b + (-lr) * gb  # expect: TL007
+    return w, b
+""",
+            fixed="""
+import tensorflow as tf
+
+def sgd_step(x, y, lr):
+    w = tf.Variable(tf.zeros([4, 1]))
+    b = tf.Variable(tf.zeros([1]))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(x @ w + b - y))
+    gw, gb = tape.gradient(loss, [w, b])
+    w.assign_sub(lr * gw)  # expect: TL007
+    b.assign_add((-lr) * gb)  # expect: TL007
+    return w, b
+""",
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+class Momentum(tf.Module):
+    def __init__(self, shape):
+        self.w = tf.Variable(tf.zeros(shape))
+        self.velocity = tf.Variable(tf.zeros(shape))
+
+    def apply(self, grad, lr=0.01, beta=0.9):
+        self.velocity = beta * self.velocity + grad  # expect: TL007
+        self.w.assign_sub(lr * self.velocity)
+"""
+        ),
+    )
+
+    def check(self, model):
+        for node in model.nodes(cst.Assign, cst.AnnAssign, cst.AugAssign):
+            finding = self._check_statement(model, node)
+            if finding is not None:
+                yield finding
+
+    def _check_statement(self, model, node):
+        if isinstance(node, cst.Assign):
+            if len(node.targets) != 1:
+                return None
+            target = node.targets[0].target
+            value = node.value
+        elif isinstance(node, cst.AnnAssign):
+            target, value = node.target, node.value
+            if value is None:
+                return None
+        else:
+            target, value = node.target, None
+        if isinstance(target, cst.Name):
+            return self._check_name(model, node, target, value)
+        if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value == "self":
+            return self._check_self(model, node, target, value)
+        return None
+
+    # -- w = w - lr * g -------------------------------------------------------------------------------
+    def _check_name(self, model, node, target, value):
+        name = target.value
+        if value is None:  # w -= ...
+            load = target
+        else:
+            load = _operand_named(model, value, lambda e: isinstance(e, cst.Name) and e.value == name)
+            if load is None:
+                return None
+        bindings = model.reaching(load)
+        if not bindings:
+            return None
+        earlier = [b for b in bindings if not _rebinds_itself(model, b.statement, name)]
+        if not earlier or any(model.values.binding_kind(b) is not Kind.VARIABLE for b in earlier):
+            return None
+        return self._finding(model, node, target, value, name)
+
+    # -- self.w = self.w - lr * g (outside Keras layers: TL010 covers those) -----------------------------
+    def _check_self(self, model, node, target, value):
+        attr = target.attr.value
+        if not model.values.is_self_variable(target):
+            return None
+        cls = model.values.class_around(node)
+        if cls is None or model.values.is_keras_class(cls) or attr in model.values.weight_attributes(cls):
+            return None
+        if value is not None and _operand_named(model, value, lambda e: _is_self_attr(e, attr)) is None:
+            return None
+        return self._finding(model, node, target, value, model.code(target))
+
+    def _finding(self, model, node, target, value, name):
+        suggestion, fix = _suggestion(model, node, target, value, name)
+        if value is None:
+            message = self.in_place.format(statement=model.code(node), name=name, suggestion=suggestion)
+        else:
+            message = self.rebound.format(name=name, value=model.code(value), suggestion=suggestion)
+        return Finding(node, message, fix)
+
+
+def _is_self_attr(expr, attr: str) -> bool:
+    return isinstance(expr, cst.Attribute) and expr.attr.value == attr and isinstance(expr.value, cst.Name) \
+        and expr.value.value == "self"
+
+
+def _operand_named(model, value, matches):
+    """The operand of ``value`` that ``matches``, when ``value`` is arithmetic (or a TensorFlow op) on it
+    whose result is certainly a plain tensor."""
+    if not model.values.is_tensor_result(value):
+        return None
+    candidates = []
+    if isinstance(value, (cst.BinaryOperation, cst.UnaryOperation)):
+        candidates = _leaves(value)
+    elif isinstance(value, cst.Call):
+        candidates = [a.value for a in value.args if a.keyword is None and not a.star]
+    for leaf in candidates:
+        if matches(leaf):
+            return leaf
+    return None
+
+
+def _leaves(expr):
+    if isinstance(expr, cst.BinaryOperation):
+        return _leaves(expr.left) + _leaves(expr.right)
+    if isinstance(expr, cst.UnaryOperation) and not isinstance(expr.operator, cst.Not):
+        return _leaves(expr.expression)
+    return [expr]
+
+
+def _rebinds_itself(model, statement, name: str) -> bool:
+    """``statement`` is itself an arithmetic rebinding of ``name`` (another update step in the loop)."""
+    if isinstance(statement, cst.AugAssign):
+        return isinstance(statement.target, cst.Name) and statement.target.value == name
+    if isinstance(statement, (cst.Assign, cst.AnnAssign)) and statement.value is not None:
+        targets = [t.target for t in statement.targets] if isinstance(statement, cst.Assign) else [statement.target]
+        if len(targets) == 1 and isinstance(targets[0], cst.Name) and targets[0].value == name:
+            return any(isinstance(leaf, cst.Name) and leaf.value == name for leaf in _leaves(statement.value))
+    return False
+
+
+def _strip_parens(expr):
+    if getattr(expr, "lpar", None):
+        return expr.with_changes(lpar=[], rpar=[])
+    return expr
+
+
+def _suggestion(model, node, target, value, name):
+    """The in-place update to suggest, and a fix when the statement is exactly `w = w - e` / `w -= e`."""
+    method = operand = None
+    if value is None:
+        method = _IN_PLACE.get(type(node.operator))
+        operand = node.value
+    elif isinstance(value, cst.BinaryOperation) and type(value.operator) in _BINARY and \
+            model.code(value.left) == name and not value.left.lpar:
+        method = _BINARY[type(value.operator)]
+        operand = value.right
+    if method is None:
+        if value is None:
+            op = _AUG_TO_BINARY.get(type(node.operator), "?")
+            text = f"{name}.assign({name} {op} {model.code(node.value)})"
+        else:
+            text = f"{name}.assign({model.code(value)})"
+        return text, None
+    operand = _strip_parens(operand)
+    text = f"{name}.{method}({model.code(operand)})"
+    if not isinstance(target, cst.Name) or not isinstance(model.parent(node), cst.SimpleStatementLine):
+        return text, None
+    call = cst.Call(
+        func=cst.Attribute(value=cst.Name(name), attr=cst.Name(method)),
+        args=[cst.Arg(value=operand)],
+    )
+    new = cst.Expr(value=call, semicolon=node.semicolon)
+    return text, CstFix(f"Update `{name}` in place with `{name}.{method}(...)`", (Replacement(node, new),),
+                        Applicability.SAFE)

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from tapelint.rules.base import Finding, Invalid, Rule, Valid
+
+_ASSIGN_METHODS = frozenset({"assign", "assign_add", "assign_sub", "scatter_update", "scatter_add",
+                             "scatter_sub", "scatter_nd_update", "scatter_nd_add", "scatter_nd_sub"})
+
+
+class AssignInTape(Rule):
+    """
+    ## What it does
+    Checks for `v.assign(...)`, `v.assign_add(...)` and `v.assign_sub(...)` (and the `scatter_*` updates)
+    that run while a `tf.GradientTape` records, on a variable `v` that is a source of that tape's
+    `gradient` call (named directly, or in a list or tuple of sources).
+
+    ## Why is this bad?
+    Assigning to a variable is not a differentiable operation: the tape records no path from the
+    assigned value to the variable. Everything computed before the assignment (a mask, a projection, a
+    moving average) is ignored by the gradient, which is taken as if the new value had fallen from the
+    sky, and reads of `v` before and after the assignment see different values. The usual intent is
+    either a differentiable transformation (compute a tensor `v_new = ...` and use it in the loss) or an
+    update that belongs after the gradient step, outside the `with` block.
+
+    ## Example
+    ```python
+    import tensorflow as tf
+
+    w = tf.Variable(tf.random.normal([784, 10]))
+    mask = tf.cast(tf.random.uniform([784, 10]) > 0.5, tf.float32)
+
+    def train_step(x, y, optimizer):
+        with tf.GradientTape() as tape:
+            w.assign(w * mask)  # expect: TL008
+            logits = tf.matmul(x, w)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+        grad = tape.gradient(loss, w)
+        optimizer.apply_gradients([(grad, w)])
+    ```
+
+    ## Use instead
+    ```python
+    import tensorflow as tf
+
+    w = tf.Variable(tf.random.normal([784, 10]))
+    mask = tf.cast(tf.random.uniform([784, 10]) > 0.5, tf.float32)
+
+    def train_step(x, y, optimizer):
+        with tf.GradientTape() as tape:
+            w_masked = w * mask  # differentiable: the gradient flows through the mask
+            logits = tf.matmul(x, w_masked)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+        grad = tape.gradient(loss, w)
+        optimizer.apply_gradients([(grad, w)])
+        w.assign(w * mask)  # keep the pruned weights at zero, after the update
+    ```
+
+    ## References
+    - [Introduction to gradients and automatic differentiation: getting a gradient of None](https://www.tensorflow.org/guide/autodiff#getting_a_gradient_of_none)
+    - [tf.Variable.assign](https://www.tensorflow.org/api_docs/python/tf/Variable#assign)
+    """
+
+    code = "TL008"
+    name = "assign-in-tape"
+    summary = "A gradient source is assigned to while the tape records"
+    message = (
+        "a gradient source is assigned to while the tape records: the assignment is not differentiable, so "
+        "the gradient ignores how the new value was computed; compute a tensor and use it, or assign after "
+        "the gradient step"
+    )
+    detail = (
+        "`{call}` assigns to `{var}` while tape `{tape}` records, and `{var}` is a source of "
+        "`{tape}.{method}` at line {line}: an assignment is not differentiable, so the gradient ignores how "
+        "the new value was computed and reads of `{var}` on either side of it see different values; "
+        "compute a tensor (`{var}_new = ...`) and use it in the loss, or move the update after the "
+        "gradient step, outside the `with` block"
+    )
+
+    valid = (
+        Valid(
+            """
+import tensorflow as tf
+
+w = tf.Variable(tf.ones([3]))
+step = tf.Variable(0, dtype=tf.int64)
+opt = tf.keras.optimizers.Adam(1e-3)
+
+@tf.function
+def train_step(x):
+    with tf.GradientTape() as tape:
+        step.assign_add(1)  # a counter, not a source
+        loss = tf.reduce_sum(w * x)
+    grad = tape.gradient(loss, w)
+    opt.apply_gradients([(grad, w)])
+    w.assign(tf.clip_by_value(w, -1.0, 1.0))  # after the update
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+image = tf.Variable(tf.random.uniform([1, 64, 64, 3]))
+
+def deep_dream_step(model, optimizer):
+    with tf.GradientTape() as tape:
+        activations = model(image)
+        loss = tf.reduce_mean(activations)
+        with tape.stop_recording():
+            image.assign(tf.clip_by_value(image, 0.0, 1.0))
+    grad = tape.gradient(loss, image)
+    optimizer.apply_gradients([(-grad, image)])
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+class BatchStats(tf.keras.layers.Layer):
+    def build(self, shape):
+        self.moving_mean = self.add_weight(shape=shape[-1:], trainable=False)
+
+    def call(self, x):
+        self.moving_mean.assign(0.9 * self.moving_mean + 0.1 * tf.reduce_mean(x, 0))
+        return x - self.moving_mean
+
+def train_step(model, optimizer, x):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(model(x) ** 2)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+"""
+        ),
+    )
+    invalid = (
+        Invalid(
+            """
+import tensorflow as tf
+
+w = tf.Variable(0.0)
+b = tf.Variable(0.0)
+with tf.GradientTape(persistent=True) as tape:
+    b.assign_add(0.5 * w)  # expect: TL008
+    loss = (w * 2.0 + b - 1.0) ** 2
+dw, db = tape.gradient(loss, [w, b])
+del tape
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+class Projected(tf.Module):
+    def __init__(self):
+        self.w = tf.Variable(tf.ones([4, 4]))
+
+    def step(self, x, lr):
+        with tf.GradientTape() as tape:
+            self.w.assign(tf.linalg.normalize(self.w, axis=0)[0])  # expect: TL008
+            loss = tf.reduce_sum(tf.matmul(x, self.w))
+        g = tape.gradient(loss, self.w)
+        self.w.assign_sub(lr * g)
+"""
+        ),
+    )
+
+    def check(self, model):
+        reported: set[cst.CSTNode] = set()
+        calls = [c for c in model.nodes(cst.Call)
+                 if isinstance(c.func, cst.Attribute) and c.func.attr.value in _ASSIGN_METHODS]
+        if not calls:
+            return
+        for tape in model.tapes:
+            if not tape.entered or tape.name is None:
+                continue
+            for use in tape.differentiations():
+                items = model.tapes.source_items(use)
+                if not items:
+                    continue
+                for call in calls:
+                    if call in reported or model.tapes.records(tape, call) is not True:
+                        continue
+                    if not model.before(call, use.node) or model.function_of(call) is not model.function_of(use.node):
+                        continue
+                    var = call.func.value
+                    if not any(model.same_reference(var, item) for item in items):
+                        continue
+                    reported.add(call)
+                    yield Finding(call, self.detail.format(
+                        call=model.code(call), var=model.code(var), tape=tape.name, method=use.method,
+                        line=model.line_of(use.node),
+                    ))
+

@@ -1,0 +1,313 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.semantic.values import Kind
+
+# Weights of built-in Keras layers, by attribute name.
+WEIGHT_NAMES = frozenset({
+    "kernel", "bias", "embeddings", "gamma", "beta", "moving_mean", "moving_variance", "recurrent_kernel",
+    "depthwise_kernel", "pointwise_kernel",
+})
+
+
+class LayerWeightOverwritten(Rule):
+    """
+    ## What it does
+    Checks for a Keras layer weight that is assigned a tensor: the weight attributes of built-in layers
+    (`kernel`, `bias`, `embeddings`, `gamma`, `beta`, `moving_mean`, `moving_variance`,
+    `recurrent_kernel`, `depthwise_kernel`, `pointwise_kernel`) and any attribute a layer creates with
+    `self.add_weight(...)` (or a `tf.Variable` attribute of a Keras layer or model), when the new value is
+    arithmetic or a TensorFlow op result, as in `self.kernel = self.kernel * self.mask` or
+    `layer.kernel = tf.clip_by_norm(layer.kernel, 1.0)`.
+
+    Creating the weight (`self.kernel = self.add_weight(...)` in `build`), tying it to another variable
+    (`self.kernel = other.kernel`) and updating it in place (`layer.kernel.assign(...)`) are not reported.
+
+    ## Why is this bad?
+    The attribute held the layer's variable; after the assignment it holds a constant tensor. Keras 3
+    raises `AttributeError` where the weight is a read-only property (`Dense.kernel`,
+    `Embedding.embeddings`). Elsewhere the layer silently computes with the constant: tf.keras drops the
+    variable from `trainable_weights`, Keras 3 keeps training a variable that no longer affects the
+    output (its gradients are `None`), and checkpoints save a stale value.
+
+    ## Example
+    ```python
+    import tensorflow as tf
+
+    class MaskedDense(tf.keras.layers.Layer):
+        def __init__(self, units, mask):
+            super().__init__()
+            self.units = units
+            self.mask = mask
+
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform")
+
+        def call(self, inputs):
+            self.kernel = self.kernel * self.mask  # expect: TL010
+            return tf.matmul(inputs, self.kernel)
+    ```
+
+    ## Use instead
+    ```python
+    import tensorflow as tf
+
+    class MaskedDense(tf.keras.layers.Layer):
+        def __init__(self, units, mask):
+            super().__init__()
+            self.units = units
+            self.mask = mask
+
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform")
+
+        def call(self, inputs):
+            masked_kernel = self.kernel * self.mask  # a local tensor: the variable stays in place
+            return tf.matmul(inputs, masked_kernel)
+    ```
+
+    ## References
+    - [Making new layers and models via subclassing](https://keras.io/guides/making_new_layers_and_models_via_subclassing/)
+    - [tf.Variable.assign](https://www.tensorflow.org/api_docs/python/tf/Variable#assign)
+    """
+
+    code = "TL010"
+    name = "layer-weight-overwritten"
+    summary = "A Keras layer's weight attribute is assigned a tensor instead of being updated in place"
+    triggers = ("kernel", "bias", "embeddings", "gamma", "beta", "moving_mean", "moving_variance",
+                "add_weight", "add_variable", "Variable")
+    message = (
+        "a Keras layer weight is assigned a tensor: Keras 3 raises, tf.keras silently stops tracking the "
+        "variable, and the layer no longer trains it; update it in place with `.assign(...)`"
+    )
+    builtin = (
+        "`{target}` is the `{attr}` weight of a built-in Keras layer and this assigns it a tensor: Keras 3 "
+        "raises AttributeError where the weight is a read-only property (`Dense.kernel`, "
+        "`Embedding.embeddings`); otherwise the layer computes with a constant from now on, tf.keras "
+        "silently drops the variable from `trainable_weights`, and training and checkpoints miss it; "
+        "update it in place with `{target}.assign(...)`"
+    )
+    custom = (
+        "`{target}` holds a weight that the layer creates at line {line}, and this assigns it a tensor: the "
+        "layer computes with a constant from now on while the variable no longer affects the output (tf.keras "
+        "silently stops tracking it, Keras 3 keeps it with None gradients), so it is never trained and "
+        "checkpoints save a stale value; keep the tensor in a local name, or update in place with "
+        "`{target}.assign(...)`"
+    )
+
+    valid = (
+        Valid(
+            """
+import tensorflow as tf
+
+class Linear(tf.keras.layers.Layer):
+    def __init__(self, units=32):
+        super().__init__()
+        self.units = units
+        self.kernel = None
+        self.gamma = tf.constant(2.0)  # a hyperparameter, not a weight of this layer
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal")
+        self.bias = self.add_weight(shape=(self.units,), initializer="zeros")
+
+    def call(self, inputs):
+        return self.gamma * (tf.matmul(inputs, self.kernel) + self.bias)
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+encoder = tf.keras.layers.Dense(64)
+decoder = tf.keras.layers.Dense(64)
+encoder.build((None, 64))
+decoder.build((None, 64))
+decoder.kernel.assign(tf.transpose(encoder.kernel))  # in place
+for layer in [encoder, decoder]:
+    layer.kernel.assign(tf.clip_by_norm(layer.kernel, 1.0))
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+class TiedOutput(tf.keras.layers.Layer):
+    def __init__(self, embedding):
+        super().__init__()
+        self.embedding = embedding
+
+    def build(self, input_shape):
+        self.kernel = self.embedding.embeddings  # weight tying: still the same variable
+        self.bias = self.add_weight(shape=(self.embedding.input_dim,), initializer="zeros")
+
+    def call(self, x):
+        kernel = tf.transpose(self.kernel)
+        return tf.matmul(x, kernel) + self.bias
+"""
+        ),
+    )
+    invalid = (
+        Invalid(
+            """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(10), tf.keras.layers.Dense(1)])
+model.build((None, 4))
+dense = tf.keras.layers.Dense(8)
+dense.build((None, 8))
+dense.kernel = tf.clip_by_norm(dense.kernel, 1.0)  # expect: TL010
+model.layers[0].bias = model.layers[0].bias * 0.0  # expect: TL010
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+class PrunedModel(tf.keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.w = tf.Variable(tf.random.normal([16, 1]))
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((tf.matmul(x, self.w) - y) ** 2)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        self.w = tf.where(tf.abs(self.w) < 1e-3, 0.0, self.w)  # expect: TL010
+        return {"loss": loss}
+"""
+        ),
+        Invalid(
+            """
+import keras
+from keras import ops
+
+class ScaledDense(keras.layers.Dense):
+    def call(self, inputs):
+        self.kernel = ops.multiply(self.kernel, 0.5)  # expect: TL010
+        return super().call(inputs)
+
+class Norm(keras.layers.Layer):
+    def build(self, shape):
+        self.scale = self.add_weight(shape=shape[-1:], initializer="ones")
+
+    def call(self, x):
+        self.scale -= 0.01  # expect: TL010
+        return x * self.scale
+"""
+        ),
+    )
+
+    def check(self, model):
+        for node in model.nodes(cst.Assign, cst.AugAssign):
+            if isinstance(node, cst.Assign):
+                if len(node.targets) != 1:
+                    continue
+                target, value = node.targets[0].target, node.value
+            else:
+                target, value = node.target, None
+            if not isinstance(target, cst.Attribute):
+                continue
+            weight = self._weight(model, node, target)
+            if weight is None:
+                continue
+            if value is not None and not self._tensor_value(model, value, target):
+                continue
+            kind, line = weight
+            if kind == "builtin":
+                message = self.builtin.format(target=model.code(target), attr=target.attr.value)
+            else:
+                message = self.custom.format(target=model.code(target), line=line)
+            yield Finding(node, message)
+
+    # -- is the attribute a layer weight? -----------------------------------------------------------------
+    def _weight(self, model, node, target):
+        """("builtin", None) or ("custom", line of creation) when ``target`` is a layer weight."""
+        attr = target.attr.value
+        obj = target.value
+        if isinstance(obj, cst.Name) and obj.value == "self":
+            cls = model.values.class_around(node)
+            if cls is None:
+                return None
+            return self._class_weight(model, cls, attr, node)
+        if attr in WEIGHT_NAMES and self._builtin_layer(model, obj):
+            return "builtin", None
+        if isinstance(obj, cst.Name):  # an instance of a layer class of this file
+            bindings = model.reaching(obj)
+            classes = set()
+            for b in bindings or ():
+                if b.kind != "assign" or not isinstance(b.value, cst.Call) or not isinstance(b.value.func, cst.Name):
+                    return None
+                defs = [d.definition for d in model.bindings_of(b.value.func) if d.kind == "class"]
+                if len(defs) != 1:
+                    return None
+                classes.add(defs[0])
+            if len(classes) == 1:
+                return self._class_weight(model, classes.pop(), attr, None)
+        return None
+
+    def _class_weight(self, model, cls, attr, node):
+        created = self._creation(model, cls, attr)
+        if attr in model.values.weight_attributes(cls) or \
+                (model.values.is_keras_class(cls) and attr in model.values.self_variables(cls)):
+            return ("custom", model.line_of(created) if created is not None else "?")
+        if attr in WEIGHT_NAMES and model.values.derives_from_builtin_layer(cls):
+            fn = model.function_of(node) if node is not None else None
+            if isinstance(fn, cst.FunctionDef) and fn.name.value == "__init__":
+                return None
+            return "builtin", None
+        return None
+
+    @staticmethod
+    def _creation(model, cls, attr):
+        for assign in model.tree.descendants(cls, cst.Assign):
+            for t in assign.targets:
+                tt = t.target
+                if isinstance(tt, cst.Attribute) and tt.attr.value == attr and isinstance(tt.value, cst.Name) \
+                        and tt.value.value == "self" and model.values.kind(assign.value) is Kind.VARIABLE:
+                    return assign
+        return None
+
+    @staticmethod
+    def _builtin_layer(model, obj) -> bool:
+        """``obj`` is a built-in Keras layer: made by a `keras.layers.*` constructor, or read from
+        ``model.layers[i]`` / ``model.get_layer(...)``."""
+        if isinstance(obj, cst.Subscript) and isinstance(obj.value, cst.Attribute) and obj.value.attr.value == "layers":
+            return True
+        if isinstance(obj, cst.Call):
+            method = model.method_call(obj)
+            return method is not None and method[1] == "get_layer"
+        if isinstance(obj, cst.Name):
+            bindings = model.reaching(obj)
+            return bool(bindings) and all(
+                b.kind == "assign" and isinstance(b.value, cst.Call)
+                and (model.call_name(b.value) or "").startswith("keras.layers.")
+                for b in bindings
+            )
+        return False
+
+    # -- is the new value a tensor? ------------------------------------------------------------------------
+    @staticmethod
+    def _tensor_value(model, value, target) -> bool:
+        if model.values.kind(value) is Kind.VARIABLE:
+            return False
+        if model.values.is_tensor_result(value):
+            return True
+        leaves = []
+        if isinstance(value, (cst.BinaryOperation, cst.UnaryOperation)):
+            stack = [value]
+            while stack:
+                e = stack.pop()
+                if isinstance(e, cst.BinaryOperation):
+                    stack += [e.left, e.right]
+                elif isinstance(e, cst.UnaryOperation):
+                    stack.append(e.expression)
+                else:
+                    leaves.append(e)
+        elif isinstance(value, cst.Call) and (model.call_name(value) or "").startswith("tensorflow."):
+            leaves = [a.value for a in value.args]
+        return any(model.code(leaf) == model.code(target) for leaf in leaves)
