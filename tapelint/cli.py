@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--exclude", action="append", metavar="PATTERNS",
                        help="paths to skip, replacing the configured and default exclusions")
     files.add_argument("--extend-exclude", action="append", metavar="PATTERNS", help="paths to skip in addition")
-    _flag_pair(files, "respect-gitignore", "skip files ignored by .gitignore (default: on)")
+    _flag_pair(files, "respect-gitignore", "skip files that .gitignore files ignore (the default)",
+               "lint files that .gitignore files ignore")
     _flag_pair(files, "force-exclude", "apply exclusions to paths named on the command line too (for pre-commit)")
     files.add_argument("--config", metavar="FILE",
                        help="configuration file (pyproject.toml, tapelint.toml) instead of the nearest one")
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--statistics", action="store_true", help="count findings per rule instead of listing them")
     output.add_argument("--show-source", action="store_true", help="text format: show the source line of each finding")
     output.add_argument("-e", "--exit-zero", action="store_true", help="exit 0 even when there are findings")
-    output.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary")
+    output.add_argument("-q", "--quiet", action="store_true", help="print findings only: no summary, no warnings")
     output.add_argument("-v", "--verbose", action="store_true",
                         help="log progress to stderr; put tracebacks in internal errors (TL999)")
     # Fixing (--fix, --unsafe-fixes, --diff) belongs in a group of its own here; runner.run already
@@ -83,10 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _flag_pair(group, name: str, help: str) -> None:
+def _flag_pair(group, name: str, help: str, no_help: str | None = None) -> None:
+    """``--NAME`` / ``--no-NAME``; neither given leaves the configuration's value (None)."""
     dest = name.replace("-", "_")
     group.add_argument(f"--{name}", dest=dest, action="store_const", const=True, default=None, help=help)
-    group.add_argument(f"--no-{name}", dest=dest, action="store_const", const=False, help=argparse.SUPPRESS)
+    group.add_argument(f"--no-{name}", dest=dest, action="store_const", const=False,
+                       help=no_help or argparse.SUPPRESS)
 
 
 COMMANDS = ("check", "rules", "rule")
@@ -174,9 +177,10 @@ def command_check(args: argparse.Namespace) -> int:
     _log(args, f"rules enabled: {', '.join(sorted(settings.enabled)) or 'none'}")
 
     started = time.perf_counter()
-    files = discovery.discover(args.paths or ["."], settings)
+    warn = (lambda message: None) if args.quiet else discovery.print_warning
+    files = discovery.discover(args.paths or ["."], settings, warn=warn)
     if not files:
-        print(f"{PROG}: warning: no Python files found under the given paths", file=sys.stderr)
+        warn("no Python files found under the given paths")
     diagnostics = runner.run(files, settings)
     _log(args, f"checked {len(files)} files in {time.perf_counter() - started:.2f}s")
 

@@ -41,7 +41,7 @@ def discover(
 ) -> list[Path]:
     """Absolute paths of the files to lint, sorted and without duplicates. A named path that does
     not exist is a UsageError (nothing is linted), so a typo cannot pass as a clean run."""
-    warn = warn or _warn
+    warn = warn or print_warning
     roots = []
     for raw in paths:
         # Absolute but not resolved: a symlinked checkout keeps the paths the user sees.
@@ -151,5 +151,5 @@ def _load_ignore_file(path: str | os.PathLike[str], base: str | os.PathLike[str]
     return _IgnoreFile(os.fspath(base), spec) if spec.patterns else None
 
 
-def _warn(message: str) -> None:
+def print_warning(message: str) -> None:
     print(f"tapelint: warning: {message}", file=sys.stderr)

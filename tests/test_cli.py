@@ -280,6 +280,32 @@ def test_no_python_files_warns_and_passes(project, capsys):
                                 "tapelint: warning: no Python files found under the given paths\n")
 
 
+def test_quiet_silences_warnings_too(project, capsys):
+    (project / "notes.txt").write_text("bug_one\n")
+    assert tapelint(capsys, "-q") == (0, "", "")
+
+
+def test_no_respect_gitignore(project, capsys):
+    write(project, {".gitignore": "b.py\n", **SAMPLE})
+    assert [line.split(":")[0] for line in tapelint(capsys, "--output-format", "concise")[1].splitlines()] == [
+        "a.py", "a.py"]
+    out = tapelint(capsys, "--output-format", "concise", "--no-respect-gitignore")[1]
+    assert [line.split(":")[0] for line in out.splitlines()] == ["a.py", "a.py", "b.py"]
+
+
+def test_pre_commit_hook_entry(project, capsys):
+    """pre-commit runs the hook's entry with the staged file names appended."""
+    hook = (ROOT / ".pre-commit-hooks.yaml").read_text()
+    assert re.search(r"^- id: tapelint$", hook, re.M)
+    assert re.search(r"^  language: python$", hook, re.M)
+    entry = re.search(r"^  entry: (.+)$", hook, re.M).group(1).split()
+    assert entry[0] == "tapelint"
+    write(project, {**SAMPLE, "build/gen.py": "bug_one\n"})
+    # An excluded file passed by name is skipped, as it would be in a walk.
+    assert tapelint(capsys, *entry[1:], "build/gen.py", "b.py") == (
+        1, "b.py:1:1: TX001 first marker found\nFound 1 error.\n", "")
+
+
 def test_a_bug_in_tapelint_is_one_line_not_a_traceback(project, capsys, monkeypatch):
     def explode(files, settings):
         raise RuntimeError("kaboom\nsecond line")
