@@ -245,8 +245,11 @@ def parse_options(table: Mapping[str, Any], path: Path, section: str,
 
 
 def _string_list(value: Any, label: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, list):
         raise ConfigError(f"{label} must be a list of strings, not {_type(value)}")
+    for item in value:
+        if not isinstance(item, str):
+            raise ConfigError(f"{label} must be a list of strings, not a list holding {_type(item)}")
     return value
 
 
@@ -282,7 +285,6 @@ class Settings:
     catalog: Mapping[str, type[Rule]]
     enabled: frozenset[str]
     cwd: Path
-    project_root: Path
     config_path: Path | None = None
     # Applied in order; a path matching any set is excluded.
     exclude: tuple[PatternSet, ...] = ()
@@ -316,10 +318,10 @@ def resolve_settings(
 ) -> Settings:
     """Find and read the configuration, then apply the command line on top of it."""
     if config_file is not None:
-        path = cwd / config_file
+        # Normalised, not resolved: patterns are matched against paths built from cwd the same way.
+        path = Path(os.path.normpath(cwd / config_file))
         if not path.is_file():
             raise UsageError(f"--config: no such file: {config_file}")
-        path = path.resolve()
     else:
         path = None if isolated else find_config(cwd)
     options = load_config(path, catalog) if path is not None else FileOptions()
@@ -358,7 +360,6 @@ def resolve_settings(
         catalog=catalog,
         enabled=resolve_selection(layers, catalog),
         cwd=cwd,
-        project_root=root,
         config_path=path,
         exclude=tuple(exclude),
         per_file_ignores=per_file,

@@ -179,7 +179,7 @@ def test_force_exclude_from_config(project, capsys):
     ({"pyproject.toml": "[tool.tapelint]\nselect = 'TX001'\n"},
      "pyproject.toml: 'select' must be a list of strings, not a string"),
     ({"pyproject.toml": "[tool.tapelint]\nexclude = [1]\n"},
-     "pyproject.toml: 'exclude' must be a list of strings, not a list"),
+     "pyproject.toml: 'exclude' must be a list of strings, not a list holding an integer"),
     ({"pyproject.toml": "[tool.tapelint]\nrespect-gitignore = 'no'\n"},
      "pyproject.toml: 'respect-gitignore' must be true or false, not a string"),
     ({"pyproject.toml": "[tool.tapelint]\nper-file-ignores = ['x']\n"},
