@@ -442,7 +442,7 @@ def test_e2e_clean_tree_and_version(tmp_path):
     ((), {"pyproject.toml": "[tool.tapelint]\nselect = [\n"}, None),
     ((), {"pyproject.toml": "[tool.tapelint]\nselct = ['TL001']\n"},
      "pyproject.toml: unknown key 'selct' in [tool.tapelint] (did you mean 'select'?)"),
-    (("--select", "TL9"), {}, "--select: unknown rule code or prefix 'TL9'"),
+    (("--select", "ZZ9"), {}, "--select: unknown rule code or prefix 'ZZ9'"),
     (("rule", "TL998"), {}, None),
 ])
 def test_e2e_errors_exit_2_with_one_line(tmp_path, argv, files, message):
