@@ -216,7 +216,7 @@ class Gate(tf.keras.layers.Layer):
     def check(self, model):
         index = model.custom_gradients
         for cg in index:
-            if cg.variadic or not cg.inputs or self._called_with_structures(model, cg):
+            if cg.variadic or not cg.inputs or index.inputs_may_be_structures(cg):
                 continue
             want_min, want_max = cg.required_inputs, len(cg.inputs)
             for grad in cg.grad_functions:
@@ -251,13 +251,3 @@ class Gate(tf.keras.layers.Layer):
         if any(isinstance(e, (cst.Tuple, cst.List)) for e in elements):
             return self.nested_hint
         return ""
-
-    @staticmethod
-    def _called_with_structures(model, cg) -> bool:
-        """A call in this file passes a list/tuple literal or `*args` positionally: TensorFlow flattens
-        the arguments, so the number of inputs differs from the number of parameters."""
-        for call in model.custom_gradients.calls(cg):
-            for arg in call.args:
-                if arg.star == "*" or (arg.keyword is None and isinstance(arg.value, (cst.List, cst.Tuple))):
-                    return True
-        return False

@@ -13,9 +13,10 @@ class CustomGradientKeywordTensors(Rule):
     ## What it does
     Checks calls of a `tf.custom_gradient` function defined in the same file (by name, through
     `f = tf.custom_gradient(f)`, or as `self.method(...)` for a decorated method) that pass a tensor
-    input by keyword: an argument for one of the forward function's positional parameters, unless it
-    is a literal (`axis=1`, `name="x"`, `training=True`) or a parameter with a literal default used as
-    an option. Inside a `tf.function` in the same file, any keyword argument is reported.
+    input by keyword: an argument for one of the forward function's positional parameters. Literals
+    (`axis=1`, `name="x"`, `training=True`) are never reported, and a parameter with a default (an
+    option such as `clip_norm=0.5` or `training=None`) only when the value is certainly a tensor.
+    Inside a `tf.function` of the same file, any keyword argument is reported.
 
     ## Why is this bad?
     `tf.custom_gradient` treats only positional arguments as inputs. In eager mode a tensor passed by
@@ -230,10 +231,9 @@ def train_step(model, x):
             return True
         if kind in (Kind.PYTHON_NUMBER, Kind.NUMPY):
             return False
-        default = param.default
-        # A parameter with a literal default is an option (`scale=1.0`): an unknown value passed to it
-        # may well be a Python number.
-        return default is None or (isinstance(default, cst.Name) and default.value == "None")
+        # A parameter with a default is usually an option (`scale=1.0`, `training=None`): an unknown value
+        # passed to it may well be a Python number or flag. Without a default, it is a tensor input.
+        return param.default is None
 
     @staticmethod
     def _positional_form(model, cg, call: cst.Call) -> str:

@@ -124,7 +124,16 @@ _SEQUENCE_LITERALS = (cst.List, cst.Tuple, cst.ListComp, cst.Dict, cst.DictComp,
 # Attributes of a variable that do not read its value (no VariableWatcher access).
 _NON_READING_ATTRIBUTES = frozenset({
     "shape", "dtype", "name", "trainable", "device", "get_shape", "constraint", "initializer",
-    "synchronization", "aggregation", "handle", "graph", "op", "ndim", "path",
+    "synchronization", "aggregation", "handle", "graph", "op", "ndim", "path", "assign", "assign_add",
+    "assign_sub", "scatter_update", "scatter_add", "scatter_sub", "scatter_nd_update",
+})
+# Functions whose first argument is a sequence (of tensors).
+_SEQUENCE_CONSUMERS = frozenset({
+    "builtins.len", "builtins.zip", "builtins.enumerate", "builtins.list", "builtins.tuple", "builtins.map",
+    "builtins.sorted", "builtins.reversed", "builtins.sum", "builtins.iter", "tensorflow.concat",
+    "tensorflow.stack", "tensorflow.add_n", "tensorflow.math.add_n", "tensorflow.dynamic_stitch",
+    "tensorflow.group", "tensorflow.tuple", "tensorflow.identity_n", "keras.ops.concatenate",
+    "keras.ops.stack",
 })
 _MAX_DEPTH = 12
 
@@ -330,6 +339,7 @@ class CustomGradientIndex:
                 if (isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and t.value.value == "self"
                         and t.attr.value == attr.attr.value):
                     values.append(assign.value)
+        values = [v for v in values if not self.is_none(v)]  # `self.w = None` in __init__, built later
         return bool(values) and all(self._created_trainable(v) for v in values)
 
     # -- calls ---------------------------------------------------------------------------------------------
@@ -380,6 +390,42 @@ class CustomGradientIndex:
                     if target is not None:
                         self._calls[target].append(call)
         return self._calls.get(cg, [])
+
+    def inputs_may_be_structures(self, cg: CustomGradient) -> bool:
+        """Some positional input may be a list or tuple of tensors, which TensorFlow flattens into
+        several inputs: a call in this file passes a list/tuple literal or ``*args``, or the forward or
+        gradient function iterates, unpacks, measures or star-expands an input."""
+        model = self.model
+        for call in self.calls(cg):
+            for arg in call.args:
+                if arg.star == "*" or (arg.keyword is None and isinstance(arg.value, (cst.List, cst.Tuple))):
+                    return True
+        params = set(cg.inputs)
+        for name in model.names_in(cg.forward.body):
+            bindings = model.reaching(name)
+            if not bindings or not any(b.kind == "param" and model.parent(b.node) in params for b in bindings):
+                continue
+            if self._used_as_sequence(name):
+                return True
+        return False
+
+    def _used_as_sequence(self, name: cst.Name) -> bool:
+        model = self.model
+        parent = model.parent(name)
+        if isinstance(parent, (cst.For, cst.CompFor)) and parent.iter is name:
+            return True
+        if isinstance(parent, (cst.StarredElement,)) or (isinstance(parent, cst.Arg) and parent.star == "*"):
+            return True
+        if isinstance(parent, cst.Assign) and parent.value is name and any(
+                isinstance(t.target, (cst.Tuple, cst.List)) for t in parent.targets):
+            return True
+        if isinstance(parent, cst.Arg) and parent.value is name:
+            call = model.parent(parent)
+            if isinstance(call, cst.Call) and call.args and call.args[0] is parent:
+                qname = model.call_name(call) or ""
+                if qname in _SEQUENCE_CONSUMERS or qname.startswith("tensorflow.nest."):
+                    return True
+        return False
 
     # -- shapes of values ------------------------------------------------------------------------------------
     def is_function(self, expr: cst.BaseExpression | None) -> bool:
