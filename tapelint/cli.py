@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import io
 import json
 import os
@@ -249,9 +248,8 @@ def command_rule(args: argparse.Namespace) -> int:
     wanted = args.rule.strip()
     rule = catalog.get(wanted.upper()) or next((r for r in catalog.values() if r.name == wanted), None)
     if rule is None:
-        close = difflib.get_close_matches(wanted.upper(), list(catalog), n=1) or difflib.get_close_matches(
-            wanted, [r.name for r in catalog.values()], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = config.did_you_mean(wanted.upper(), catalog) or config.did_you_mean(
+            wanted, [r.name for r in catalog.values()])
         raise UsageError(f"unknown rule {wanted!r}{hint}; `tapelint rules` lists them")
     notes = [f"Provided by the `{rule.origin}` package."]
     if rule.code in PSEUDO_RULES:

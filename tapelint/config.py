@@ -122,7 +122,7 @@ def check_selectors(values: Iterable[str], catalog: Mapping[str, type[Rule]], wh
                 "(exclude the file instead)"
             )
         if not selector or not selector_codes(selector, catalog):
-            hint = _did_you_mean(selector, catalog)
+            hint = did_you_mean(selector, catalog)
             raise ConfigError(f"{where}: unknown rule code or prefix {raw!r}{hint}")
         out.append(selector)
     return tuple(out)
@@ -153,7 +153,8 @@ def resolve_selection(layers: Sequence[RuleSelection], catalog: Mapping[str, typ
     return frozenset(enabled)
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or nothing."""
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -221,7 +222,7 @@ def parse_options(table: Mapping[str, Any], path: Path, section: str,
     values: dict[str, Any] = {}
     for key, value in table.items():
         if key not in KNOWN_KEYS:
-            hint = _did_you_mean(key, KNOWN_KEYS)
+            hint = did_you_mean(key, KNOWN_KEYS)
             raise ConfigError(f"{where}: unknown key {key!r} in {section}{hint}")
         attr = key.replace("-", "_")
         if key in BOOL_KEYS:
