@@ -148,6 +148,22 @@ def mul(a, b):
             """
 import tensorflow as tf
 
+def blur(x, kernel):
+    @tf.custom_gradient
+    def func(x):
+        y = conv(x, kernel)
+        @tf.custom_gradient
+        def grad(dy):  # differentiable twice: the gradient function has its own custom gradient
+            dx = conv(dy, kernel, flip=True)
+            return dx, lambda ddx: conv(ddx, kernel)
+        return y, grad
+    return func(x)
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
 @tf.custom_gradient
 def leaky(x, alpha=0.2):
     def grad(dy):

@@ -234,8 +234,8 @@ def amplify_frozen(x):
                     yield Finding(anchor, self.missing_message.format(
                         f=cg.name, var=var, line=model.line_of(first), g=grad.name))
                     continue
-                if not grad.has_variables_param:
-                    continue  # **kwargs: usually handles both cases itself
+                if not grad.has_variables_param or index.is_forward(grad.node):
+                    continue  # **kwargs: usually handles both cases itself; a custom-gradient grad_fn
                 for node, value in zip(grad.return_nodes, grad.returns):
                     if index.guarded_by_variables(grad, node):
                         continue

@@ -170,6 +170,10 @@ class CustomGradientIndex:
                 self._add(fn, call)
                 seen.add(fn)
 
+    def is_forward(self, node: cst.CSTNode) -> bool:
+        """``node`` is the forward function of a custom gradient of this file."""
+        return any(cg.forward is node for cg in self.functions)
+
     def _function_named(self, arg: cst.BaseExpression | None) -> cst.FunctionDef | None:
         """The function a ``tf.custom_gradient(...)`` argument names: a function of this file, or
         ``self.method`` for a method of the enclosing class."""
@@ -580,6 +584,12 @@ class CustomGradientIndex:
         shape is not certain: ``variables`` taken but no variable visibly read, a return in a branch on
         ``variables``, a value that is not a literal pair, or variables read by a gradient function
         without a ``variables`` parameter (all of these are TL012's, or nobody's, to report)."""
+        if self.is_forward(grad.node):
+            # The gradient function is itself a custom-gradient function (for second-order gradients):
+            # it returns `(gradient, gradient_of_gradient_fn)`, and only the first element counts here.
+            value = self._split_pair(value)[0]
+            if value is None:
+                return None
         if not grad.takes_variables:
             return None if cg.reads_variables else (value, None)
         if not cg.reads_variables or self.guarded_by_variables(grad, node):
