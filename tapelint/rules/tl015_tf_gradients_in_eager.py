@@ -23,6 +23,11 @@ GRAPH_MODE_MARKERS = frozenset({
     "tensorflow.estimator", "tensorflow.compat.v1.estimator", "keras.backend.function", "keras.backend.get_session",
     "keras.backend.placeholder", "keras.backend.set_session",
 })
+# Checks of the execution mode: code that asks is written for both modes (or guards the call).
+MODE_CHECKS = frozenset({
+    "tensorflow.executing_eagerly", "tensorflow.compat.v1.executing_eagerly", "tensorflow.inside_function",
+    "tensorflow.compat.v1.executing_eagerly_outside_functions", "tensorflow.compat.v1.inside_function",
+})
 
 
 class TfGradientsInEager(Rule):
@@ -33,7 +38,8 @@ class TfGradientsInEager(Rule):
     a function that is not a `tf.function` and is not called from one (or from a Keras model's methods)
     in the file.
 
-    The rule stays silent in files that build TF1-style graphs (`tf.compat.v1.disable_eager_execution()`,
+    The rule stays silent in functions that check the mode (`tf.executing_eagerly()`), in files that
+    build TF1-style graphs (`tf.compat.v1.disable_eager_execution()`,
     `tf.compat.v1.Session`, `tf.Graph().as_default()`, placeholders, `K.function`), in `tf.function`s
     and everything they call, in methods of classes with a base class (Keras runs `train_step` and
     `call` in a graph), and in functions passed somewhere as a value (`tf.keras.layers.Lambda(f)`,
@@ -144,6 +150,16 @@ compiled_hvp = tf.function(hvp)
 layer = tf.keras.layers.Lambda(lambda t: tf.gradients(tf.reduce_sum(t ** 2), t)[0])
 """
         ),
+        Valid(
+            """
+import tensorflow as tf
+
+def jacobian_diagonal(ys, xs):
+    if tf.executing_eagerly():
+        raise RuntimeError("use a GradientTape in eager mode")
+    return [tf.gradients(y, x)[0] for y, x in zip(ys, xs)]
+"""
+        ),
     )
     invalid = (
         Invalid(
@@ -193,7 +209,10 @@ for step in range(100):
         if not calls or self._graph_mode_file(model):
             return
         graph = _GraphFunctions(model)
+        mode_checks = [c for c in model.nodes(cst.Call) if model.call_name(c) in MODE_CHECKS]
         for call in calls:
+            if _mode_checked(model, call, mode_checks):
+                continue
             where = graph.eager_context(call)
             if where is not None:
                 yield Finding(call, self.message.format(func=model.code(call.func), where=where))
@@ -212,6 +231,23 @@ for step in range(100):
                 if method is not None and method[1] == "as_default":
                     return True
         return False
+
+
+def _mode_checked(model, node, checks) -> bool:
+    """``node`` sits in a function that checks the execution mode (`if tf.executing_eagerly(): raise`),
+    or in an `if` whose test does."""
+    functions = set()
+    fn = model.function_of(node)
+    while fn is not None:
+        functions.add(fn)
+        fn = model.function_of(fn)
+    for check in checks:
+        if model.function_of(check) in functions:
+            return True
+        statement = model.statement_of(check)
+        if isinstance(statement, cst.If) and model.contains(statement, node):
+            return True
+    return False
 
 
 class _GraphFunctions:

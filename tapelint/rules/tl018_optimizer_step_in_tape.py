@@ -127,6 +127,14 @@ for _ in range(10):
     opt.minimize(loss, [w], tape=tape)
     with tf.GradientTape() as outer:
         opt.minimize(lambda: (w - 3.0) ** 2, [w])  # minimize makes its own tape
+
+grads = None
+for x in tf.data.Dataset.range(5):
+    with tf.GradientTape() as tape:
+        if grads is not None:  # delayed update with the previous tape's gradients
+            opt.apply_gradients(zip(grads, [w]))
+        loss = (w * tf.cast(x, tf.float32) - 1.0) ** 2
+    grads = tape.gradient(loss, [w])
 """
         ),
     )
@@ -176,12 +184,20 @@ class Trainer(tf.keras.Model):
                 continue
             grads = model.argument(call, 0, "grads_and_vars" if method[1] == "apply_gradients" else "grads")
             for use in self._gradient_uses(model, grads, set()):
-                if model.tapes.records(use.tape, call) is True:
+                if self._same_recording(model, use, call):
                     consequence = self._persistent if use.tape.persistent else self._non_persistent.format(
                         tape=use.tape.name, method=use.method, line=model.line_of(use.node))
                     yield Finding(call, self.message.format(step=model.code(call.func), tape=use.tape.name,
                                                             consequence=consequence))
                     break
+
+    @staticmethod
+    def _same_recording(model, use, call) -> bool:
+        """The step and the gradient call it applies (before it) sit in one `with` block of the tape, and
+        the tape records there: not a gradient kept from the previous iteration of a loop."""
+        if model.tapes.records(use.tape, call) is not True or not model.before(use.node, call):
+            return False
+        return any(model.contains(w.body, call) and model.contains(w.body, use.node) for w in use.tape.withs)
 
     @staticmethod
     def _gradient_uses(model, expr, seen: set) -> list:
