@@ -283,15 +283,10 @@ def step(x):
                           self._swap_fix(model, zip_call))
 
     def _compare(self, model, call, grads, variables, origins):
-        verdicts = []
-        for use in origins:
-            if use.sources is None:
-                return
-            verdict = self._same(model, use.sources, variables)
-            if verdict is not False:
-                return
-            verdicts.append(use)
-        use = verdicts[0]
+        # Report only when every gradient call that may have produced `grads` disagrees.
+        if any(use.sources is None or self._same(model, use.sources, variables) is not False for use in origins):
+            return
+        use = origins[0]
         yield Finding(call, self.message.format(
             grads=model.code(grads), sources=model.code(use.sources), line=model.line_of(use.node),
             variables=model.code(variables), why=self._why(model, use.sources, variables),
