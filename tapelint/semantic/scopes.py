@@ -339,6 +339,9 @@ class ScopeIndex:
         if owner is not scope:
             # a free variable: its value is whatever the enclosing scope holds when the code runs
             return list(bindings)
+        if isinstance(owner.node, COMPREHENSIONS) and all(b.kind == "comprehension" for b in bindings):
+            # `f(w) for w in ws`: the element is written before the `for` clause that binds it
+            return list(bindings)
         pos = self.tree.order[name_node]
         before = [b for b in bindings if b.at < pos]
         dominator = None
