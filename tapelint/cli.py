@@ -73,8 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("-q", "--quiet", action="store_true", help="print findings only: no summary, no warnings")
     output.add_argument("-v", "--verbose", action="store_true",
                         help="log progress to stderr; put tracebacks in internal errors (TL999)")
-    # Fixing (--fix, --unsafe-fixes, --diff) belongs in a group of its own here; runner.run already
-    # returns diagnostics with their libcst fixes (Diagnostic.cst_fix) for a fixer to apply.
+
+    fixing = check.add_argument_group("fixing")
+    fixing.add_argument("--fix", dest="fix", action="store_true", default=False,
+                        help="apply the safe fixes, then report what is left")
+    fixing.add_argument("--no-fix", dest="fix", action="store_false", help=argparse.SUPPRESS)
+    fixing.add_argument("--unsafe-fixes", dest="unsafe_fixes", action="store_const", const=True, default=None,
+                        help="also apply (with --fix) and show the fixes that may change behaviour")
+    fixing.add_argument("--no-unsafe-fixes", dest="unsafe_fixes", action="store_const", const=False,
+                        help=argparse.SUPPRESS)
+    fixing.add_argument("--diff", action="store_true",
+                        help="print the unified diff of what --fix would change, write nothing; exit 1 if any")
+    fixing.add_argument("--fix-only", action="store_true",
+                        help="apply the fixes and report nothing of what is left (exit 0)")
 
     rules_cmd = commands.add_parser("rules", help="list the rule catalog")
     rules_cmd.add_argument("--output-format", choices=("text", "json"), default="text")
@@ -180,7 +191,17 @@ def command_check(args: argparse.Namespace) -> int:
     files = discovery.discover(args.paths or ["."], settings, warn=warn)
     if not files:
         warn("no Python files found under the given paths")
-    diagnostics = runner.run(files, settings)
+    fixed = None
+    if args.fix or args.diff or args.fix_only:
+        result = runner.fix(files, settings, unsafe=bool(args.unsafe_fixes), write=not args.diff)
+        for message in result.errors:
+            print(f"{PROG}: warning: {' '.join(message.split())}", file=sys.stderr)
+        _log(args, f"fixed {len(files)} files in {time.perf_counter() - started:.2f}s")
+        if args.diff or args.fix_only:
+            return _report_fix_only(args, result)
+        diagnostics, fixed = result.diagnostics, result.fixed
+    else:
+        diagnostics = runner.run(files, settings)
     _log(args, f"checked {len(files)} files in {time.perf_counter() - started:.2f}s")
 
     if args.statistics:
@@ -195,9 +216,29 @@ def command_check(args: argparse.Namespace) -> int:
             color=fmt in reporting.HUMAN_FORMATS and args.output_file is None and color_enabled(stream),
             quiet=args.quiet,
             show_source=args.show_source,
+            fixed=fixed,
+            unsafe_fixes=args.unsafe_fixes,
         )
         report(diagnostics, stream, ctx)
     return 1 if diagnostics and not args.exit_zero else 0
+
+
+def _report_fix_only(args: argparse.Namespace, result: runner.FixResult) -> int:
+    """``--diff``: the diffs on stdout, "Would fix N errors." on stderr, exit 1 when there is a diff.
+    ``--fix-only``: "Fixed N errors." and exit 0."""
+    from tapelint.reporting.text import fix_only_summary, fixable_counts
+
+    hidden = fixable_counts(result.diagnostics, args.unsafe_fixes)[1] if args.unsafe_fixes is None else 0
+    line = fix_only_summary(result.fixed, hidden, applied=not args.diff)
+    if args.diff:
+        with _output(args.output_file) as stream:
+            stream.write("".join(result.diffs))
+        if line and not args.quiet:
+            print(line, file=sys.stderr)
+        return 1 if result.diffs and not args.exit_zero else 0
+    if not args.quiet:
+        print(line or "No errors fixed.", file=sys.stdout)
+    return 0
 
 
 @contextlib.contextmanager

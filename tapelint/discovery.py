@@ -22,9 +22,9 @@ import pathspec
 from tapelint.config import Settings, relative_key
 from tapelint.errors import UsageError
 
-# The suffixes a directory walk picks up. Notebooks (".ipynb") go here once the linter can read them;
+# The suffixes a directory walk picks up: Python files and Jupyter notebooks (tapelint/notebook.py);
 # files named explicitly are linted whatever their suffix (pre-commit passes extensionless scripts).
-SOURCE_SUFFIXES = frozenset({".py"})
+SOURCE_SUFFIXES = frozenset({".py", ".ipynb"})
 
 
 @dataclass(frozen=True)

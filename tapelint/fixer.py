@@ -9,7 +9,7 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import libcst as cst
 
@@ -27,6 +27,8 @@ class FixOutcome:
     applied: list[Diagnostic] = field(default_factory=list)  # diagnostics whose fix was applied
     remaining: list[Diagnostic] = field(default_factory=list)  # diagnostics of the fixed text
     errors: list[str] = field(default_factory=list)  # fixes dropped, with the reason
+    # The parsed final text, which the fixes of ``remaining`` refer to (None when it was not parsed).
+    module: cst.Module | None = None
 
 
 def applicable(fix: CstFix | None, unsafe: bool) -> bool:
@@ -77,16 +79,26 @@ def _non_overlapping(module: cst.Module, diagnostics: list[Diagnostic]) -> list[
     return chosen
 
 
-def fix_source(source: str, filename: str, rules: Sequence[type[Rule]], *, unsafe: bool = False) -> FixOutcome:
+def fix_source(
+    source: str,
+    filename: str,
+    rules: Sequence[type[Rule]],
+    *,
+    unsafe: bool = False,
+    accept: Callable[[Diagnostic, cst.Module, str], bool] | None = None,
+) -> FixOutcome:
+    """Apply the applicable fixes of ``rules`` to ``source`` until nothing changes. ``accept(diagnostic,
+    module, text)``, when given, may veto a fix (notebooks refuse fixes that span two cells)."""
     outcome = FixOutcome(source)
     current = source
     rejected: set[tuple[str, str]] = set()  # (code, message) of fixes that broke the code
     for _ in range(MAX_PASSES):
         module, diagnostics = analyse(current, filename, rules)
-        outcome.remaining = diagnostics
+        outcome.remaining, outcome.module = diagnostics, module
         if module is None:
             break
-        fixable = [d for d in diagnostics if applicable(d.cst_fix, unsafe) and (d.code, d.message) not in rejected]
+        fixable = [d for d in diagnostics if applicable(d.cst_fix, unsafe) and (d.code, d.message) not in rejected
+                   and (accept is None or accept(d, module, current))]
         if not fixable:
             break
         batch = _non_overlapping(module, fixable)
@@ -110,6 +122,8 @@ def fix_source(source: str, filename: str, rules: Sequence[type[Rule]], *, unsaf
             break
         outcome.applied.extend(batch)
         current = new
+    else:  # out of passes right after applying a batch: describe the text actually produced
+        outcome.module, outcome.remaining = analyse(current, filename, rules)
     outcome.source = current
     return outcome
 

@@ -22,6 +22,10 @@ class ReportContext:
     quiet: bool = False
     # Text format: print the offending source line under each finding.
     show_source: bool = False
+    # --fix: how many fixes were applied (None: not fixing), for "Found 3 errors (2 fixed, 1 remaining)."
+    fixed: int | None = None
+    # --unsafe-fixes (True), --no-unsafe-fixes (False), or neither (None: hint at hidden unsafe fixes).
+    unsafe_fixes: bool | None = None
 
     def absolute(self, diagnostic: Diagnostic) -> str:
         """The diagnostic's file as an absolute path (diagnostics carry the path as displayed)."""

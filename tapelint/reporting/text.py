@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence, TextIO
 
-from tapelint.diagnostics import Diagnostic
+from tapelint.diagnostics import Applicability, Diagnostic
 from tapelint.reporting.context import ReportContext, plural
 from tapelint.reporting.style import BOLD, CYAN, RED, paint
 from tapelint.source import SourceError, read_source
@@ -17,13 +17,63 @@ def format_line(d: Diagnostic, ctx: ReportContext) -> str:
     where = paint(d.filename, BOLD, enabled=c)
     if d.cell is not None:
         where += f":cell {d.cell}"
-    return f"{where}:{d.location.row}:{d.location.column}: {paint(d.code, BOLD, RED, enabled=c)} {d.message}"
+    # `[*]` marks a finding that --fix would fix, as ruff marks it.
+    mark = f"{paint('[*]', CYAN, enabled=c)} " if fix_applies(d, ctx.unsafe_fixes) else ""
+    return f"{where}:{d.location.row}:{d.location.column}: {paint(d.code, BOLD, RED, enabled=c)} {mark}{d.message}"
 
 
-def summary(diagnostics: Sequence[Diagnostic]) -> str:
-    if not diagnostics:
-        return "All checks passed!"
-    return f"Found {plural(len(diagnostics), 'error')}."
+def fix_applies(d: Diagnostic, unsafe_fixes: bool | None) -> bool:
+    return d.fix is not None and (d.fix.applicability is Applicability.SAFE or bool(unsafe_fixes))
+
+
+def fixable_counts(diagnostics: Sequence[Diagnostic], unsafe_fixes: bool | None) -> tuple[int, int]:
+    """(fixes --fix would apply, unsafe fixes it would not)."""
+    applicable = sum(1 for d in diagnostics if fix_applies(d, unsafe_fixes))
+    hidden = sum(1 for d in diagnostics if d.fix is not None and not fix_applies(d, unsafe_fixes))
+    return applicable, hidden
+
+
+def summary(diagnostics: Sequence[Diagnostic], ctx: ReportContext | None = None) -> str:
+    """ruff's summary: the count (with what --fix fixed), then what --fix could still fix."""
+    fixed = ctx.fixed if ctx is not None else None
+    remaining = len(diagnostics)
+    if fixed:
+        lines = [f"Found {plural(fixed + remaining, 'error')} ({fixed} fixed, {remaining} remaining)."]
+    elif remaining:
+        lines = [f"Found {plural(remaining, 'error')}."]
+    else:
+        lines = ["All checks passed!"]
+    if ctx is not None:
+        hint = fix_hint(diagnostics, ctx.unsafe_fixes)
+        if hint:
+            lines.append(hint)
+    return "\n".join(lines)
+
+
+def fix_hint(diagnostics: Sequence[Diagnostic], unsafe_fixes: bool | None) -> str:
+    applicable, hidden = fixable_counts(diagnostics, unsafe_fixes)
+    if unsafe_fixes is not None:
+        hidden = 0  # --unsafe-fixes or --no-unsafe-fixes was given: nothing to hint at
+    hidden_text = f"{hidden} hidden fix{'' if hidden == 1 else 'es'} can be enabled with the `--unsafe-fixes` option"
+    if applicable and hidden:
+        return f"[*] {applicable} fixable with the `--fix` option ({hidden_text})."
+    if applicable:
+        return f"[*] {applicable} fixable with the `--fix` option."
+    if hidden:
+        return f"No fixes available ({hidden_text})."
+    return ""
+
+
+def fix_only_summary(fixed: int, hidden: int, *, applied: bool) -> str:
+    """``--diff`` (and ``--fix-only``): what was (or would be) fixed, as ruff words it."""
+    verb = "Fixed" if applied else "Would fix"
+    more = f" ({hidden} additional fix{'' if hidden == 1 else 'es'} available with `--unsafe-fixes`)" if hidden else ""
+    if fixed:
+        return f"{verb} {plural(fixed, 'error')}{more}."
+    if hidden:
+        return f"No errors {'fixed' if applied else 'would be fixed'} ({hidden} fix{'' if hidden == 1 else 'es'} " \
+               "available with `--unsafe-fixes`)."
+    return ""
 
 
 def report_concise(diagnostics: Sequence[Diagnostic], stream: TextIO, ctx: ReportContext) -> None:
@@ -40,7 +90,7 @@ def report_text(diagnostics: Sequence[Diagnostic], stream: TextIO, ctx: ReportCo
     if not ctx.quiet:
         if diagnostics and ctx.show_source:
             stream.write("\n")
-        stream.write(summary(diagnostics) + "\n")
+        stream.write(summary(diagnostics, ctx) + "\n")
 
 
 def snippet(d: Diagnostic, ctx: ReportContext, cache: dict[str, list[str] | None]) -> str:
