@@ -297,6 +297,12 @@ class _Dependence:
                 return True
         if isinstance(expr, cst.Name):
             for b in model.reaching(expr) or ():
+                if b.kind in ("for", "comprehension"):  # `for w in model.trainable_variables`
+                    loop = model.tree.enclosing(b.node, cst.For, cst.CompFor)
+                    if loop is not None and model.tapes.records(self.tape, loop.iter) is not False \
+                            and self.depends(loop.iter, depth + 1):
+                        return True
+                    continue
                 if b.kind not in ("assign", "annassign", "augassign", "walrus"):
                     continue
                 if model.tapes.records(self.tape, b.node) is not True:

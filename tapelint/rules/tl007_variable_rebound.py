@@ -17,8 +17,10 @@ _AUG_TO_BINARY = {
 class VariableRebound(Rule):
     """
     ## What it does
-    Checks for a name bound to a `tf.Variable` (or a `self.w` attribute holding one) that is rebound to
-    the result of arithmetic on it, as in a hand-written update step: `w = w - lr * g` or `w -= lr * g`.
+    Checks for a name bound to a new `tf.Variable` (or a `self.w` attribute holding one) that is rebound
+    to the result of arithmetic on it, as in a hand-written update step: `w = w - lr * g` or
+    `w -= lr * g`. A local alias of a variable held elsewhere (`lr = self.lr; lr = lr * decay`) is not
+    reported: rebinding it loses nothing.
 
     ## Why is this bad?
     `w - lr * g` is a new, plain tensor. After the assignment the name no longer refers to the variable:
@@ -127,6 +129,8 @@ class Linear(tf.Module):
 
     def step(self, grad, lr):
         self.w.assign_sub(lr * grad)
+        w = self.w  # a local alias of the variable
+        w = w * 2.0  # the variable itself is still self.w
         self.scale = self.scale * 0.99
         return self.w * self.scale
 """
@@ -236,7 +240,10 @@ class Momentum(tf.Module):
         if not bindings:
             return None
         earlier = [b for b in bindings if not _rebinds_itself(model, b.statement, name)]
-        if not earlier or any(model.values.binding_kind(b) is not Kind.VARIABLE for b in earlier):
+        # Every earlier binding creates the variable (`w = tf.Variable(...)`, `w = self.add_weight(...)`):
+        # rebinding a local alias of a variable held elsewhere (`lr = self.lr; lr = lr * decay`) loses nothing.
+        if not earlier or any(not isinstance(b.value, cst.Call) or model.values.binding_kind(b) is not Kind.VARIABLE
+                              for b in earlier):
             return None
         return self._finding(model, node, target, value, name)
 
@@ -267,14 +274,13 @@ def _is_self_attr(expr, attr: str) -> bool:
 
 
 def _operand_named(model, value, matches):
-    """The operand of ``value`` that ``matches``, when ``value`` is arithmetic (or a TensorFlow op) on it
-    whose result is certainly a plain tensor."""
-    if not model.values.is_tensor_result(value):
-        return None
+    """The operand of ``value`` that ``matches``, when ``value`` is arithmetic on it (a tensor, since the
+    operand is a variable) or a TensorFlow op with it as a positional argument."""
     candidates = []
-    if isinstance(value, (cst.BinaryOperation, cst.UnaryOperation)):
+    if isinstance(value, cst.BinaryOperation) or \
+            (isinstance(value, cst.UnaryOperation) and not isinstance(value.operator, cst.Not)):
         candidates = _leaves(value)
-    elif isinstance(value, cst.Call):
+    elif isinstance(value, cst.Call) and model.values.is_tensor_result(value):
         candidates = [a.value for a in value.args if a.keyword is None and not a.star]
     for leaf in candidates:
         if matches(leaf):

@@ -71,10 +71,10 @@ class AssignInTape(Rule):
     )
     detail = (
         "`{call}` assigns to `{var}` while tape `{tape}` records, and `{var}` is a source of "
-        "`{tape}.{method}` at line {line}: an assignment is not differentiable, so the gradient ignores how "
-        "the new value was computed and reads of `{var}` on either side of it see different values; "
-        "compute a tensor (`{var}_new = ...`) and use it in the loss, or move the update after the "
-        "gradient step, outside the `with` block"
+        "`{tape}.{method}` at line {line}: an assignment is not differentiable, so the gradient treats the "
+        "assigned value as a fresh leaf (the mask, clip or projection that produced it is ignored) and the "
+        "optimizer step then moves `{var}` off it; compute a tensor (`{var}_new = ...`) and use it in the "
+        "loss, or apply the assignment after the optimizer step, outside the `with` block"
     )
 
     valid = (

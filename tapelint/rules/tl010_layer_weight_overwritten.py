@@ -291,8 +291,7 @@ class Norm(keras.layers.Layer):
         return False
 
     # -- is the new value a tensor? ------------------------------------------------------------------------
-    @staticmethod
-    def _tensor_value(model, value, target) -> bool:
+    def _tensor_value(self, model, value, target) -> bool:
         if model.values.kind(value) is Kind.VARIABLE:
             return False
         if model.values.is_tensor_result(value):
@@ -310,4 +309,7 @@ class Norm(keras.layers.Layer):
                     leaves.append(e)
         elif isinstance(value, cst.Call) and (model.call_name(value) or "").startswith("tensorflow."):
             leaves = [a.value for a in value.args]
-        return any(model.code(leaf) == model.code(target) for leaf in leaves)
+        # arithmetic on a layer weight (the attribute itself, or a weight of another built-in layer)
+        return any(model.code(leaf) == model.code(target) or (
+            isinstance(leaf, cst.Attribute) and leaf.attr.value in WEIGHT_NAMES and self._builtin_layer(model, leaf.value)
+        ) for leaf in leaves)
