@@ -258,10 +258,11 @@ class Joined:
             edits = []
             for e in d.fix.edits:
                 a, b = self.where(e.location), self.where(e.end_location)
-                if a is None or b is None or a[0] != number or b[0] != number:
+                if a is None or b is None or a[0] != b[0]:  # --fix refuses it too (within_one_cell)
                     d.fix, d.cst_fix = None, None
                     break
-                edits.append(Edit(e.content, a[1], b[1]))
+                if a[0] == number:  # an edit in another cell cannot be expressed (edits carry no cell)
+                    edits.append(Edit(e.content, a[1], b[1]))
             else:
                 d.fix = Fix(d.fix.applicability, d.fix.message, tuple(edits))
         return d
@@ -299,22 +300,21 @@ class Joined:
 # -- linting and fixing ---------------------------------------------------------------------------------------
 def _prepare(nb: Notebook, display_name: str) -> tuple[list[CodeCell], list[Diagnostic]]:
     """The cells to join, and TL000 for the cells that do not parse on their own."""
-    from tapelint.linter import parse, parse_error
+    from tapelint.linter import parse_error
 
     good, errors = [], []
     for cell in nb.cells:
         if cell.python is None:
             continue
-        if _parses(cell.python):
+        try:
+            ast.parse(cell.python)
+        except SyntaxError as exc:  # Python's own message and position: what Jupyter would show
+            found = parse_error(display_name, f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1)
+        except (ValueError, RecursionError, MemoryError) as exc:
+            found = parse_error(display_name, f"SyntaxError: {exc}")
+        else:
             good.append(cell)
             continue
-        found = parse(cell.python, display_name)
-        if not isinstance(found, Diagnostic):  # libcst accepts what ast rejects: use ast's message
-            try:
-                ast.parse(cell.python)
-                found = parse_error(display_name, "SyntaxError: invalid syntax")
-            except SyntaxError as exc:
-                found = parse_error(display_name, f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1)
         found.cell = cell.number
         errors.append(found)
     return good, errors

@@ -26,8 +26,14 @@ def format_annotation(d: Diagnostic) -> str:
         "endLine": d.end_location.row,
         "endColumn": d.end_location.column,
     }
+    text = f"{d.code} {d.message}"
+    if d.cell is not None:
+        # A notebook's rows count from the top of a cell, not of the .ipynb file GitHub shows: annotate
+        # the file, and say where in the message.
+        props = {"title": props["title"], "file": d.filename}
+        text = f"cell {d.cell}, line {d.location.row}, column {d.location.column}: {text}"
     head = ",".join(f"{key}={escape_property(str(value))}" for key, value in props.items())
-    return f"::error {head}::{escape_data(f'{d.code} {d.message}')}"
+    return f"::error {head}::{escape_data(text)}"
 
 
 def report_github(diagnostics: Sequence[Diagnostic], stream: TextIO, ctx: ReportContext) -> None:

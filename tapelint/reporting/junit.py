@@ -41,7 +41,8 @@ def to_junit(diagnostics: Sequence[Diagnostic]) -> ET.Element:
             case = ET.SubElement(suite, "testcase", name=f"org.tapelint.{d.code}", classname=_clean(filename),
                                  file=_clean(filename), line=str(d.location.row))
             failure = ET.SubElement(case, "failure", message=_clean(d.message), type=d.code)
-            failure.text = _clean(f"line {d.location.row}, col {d.location.column}, {d.code} {d.message}")
+            where = f"cell {d.cell}, " if d.cell is not None else ""
+            failure.text = _clean(f"{where}line {d.location.row}, col {d.location.column}, {d.code} {d.message}")
     return root
 
 

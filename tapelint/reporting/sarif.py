@@ -55,23 +55,30 @@ def to_sarif(diagnostics: Sequence[Diagnostic], ctx: ReportContext) -> dict[str,
             rules.append({"id": code, "name": name, "shortDescription": {"text": name}, "helpUri": rule_url(code)})
     results = []
     for d in diagnostics:
-        results.append({
+        location: dict[str, Any] = {
+            "physicalLocation": {
+                "artifactLocation": _artifact(d.filename),
+                "region": {
+                    "startLine": d.location.row,
+                    "startColumn": d.location.column,
+                    "endLine": d.end_location.row,
+                    "endColumn": d.end_location.column,
+                },
+            },
+        }
+        result: dict[str, Any] = {
             "ruleId": d.code,
             "ruleIndex": index[d.code],
             "level": "error",
             "message": {"text": d.message},
-            "locations": [{
-                "physicalLocation": {
-                    "artifactLocation": _artifact(d.filename),
-                    "region": {
-                        "startLine": d.location.row,
-                        "startColumn": d.location.column,
-                        "endLine": d.end_location.row,
-                        "endColumn": d.end_location.column,
-                    },
-                },
-            }],
-        })
+            "locations": [location],
+        }
+        if d.cell is not None:
+            # A notebook: the region's lines count from the top of the cell, which the logical
+            # location names; `properties.cell` carries its number for tools.
+            location["logicalLocations"] = [{"name": f"cell {d.cell}", "kind": "notebookCell"}]
+            result["properties"] = {"cell": d.cell}
+        results.append(result)
     return {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
