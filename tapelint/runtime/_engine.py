@@ -103,11 +103,11 @@ class Source:
 class Problem:
     """``fn(*args, **kwargs)`` with its floating-point leaves found, named and counted."""
 
-    def __init__(self, fn, args, kwargs, positional_only: bool, display=None):
+    def __init__(self, fn, args, kwargs, positional_only: bool, display=None, signature_of=None):
         self.fn = fn
         self.structure = (tuple(args), dict(kwargs))
         leaves = tf.nest.flatten(self.structure)
-        names = leaf_names(fn, args, kwargs)
+        names = leaf_names(signature_of or fn, args, kwargs)
         if len(names) != len(leaves):
             names = [(f"leaf[{i}]", "argument") for i in range(len(leaves))]
         self.leaves = []
@@ -281,12 +281,12 @@ class Tol:
 
 class Checker:
     def __init__(self, fn, args, kwargs, *, mode, atol, rtol, eps, seed, positional_only=False,
-                 display=None, context_note=None):
+                 display=None, context_note=None, signature_of=None):
         if mode not in ("fast", "full"):
             raise ValueError(f"mode must be 'fast' or 'full', got {mode!r}")
         if not tf.executing_eagerly():
             raise RuntimeError("check_gradients runs eagerly: call it outside tf.function")
-        self.p = Problem(fn, args, kwargs, positional_only, display)
+        self.p = Problem(fn, args, kwargs, positional_only, display, signature_of)
         self.mode = mode
         self.seed = 0 if seed is None else int(seed)
         self.atol, self.rtol, self.eps = atol, rtol, eps
@@ -911,6 +911,7 @@ def _hint(numerical: float, analytical: float) -> str:
 
 
 def check(fn, args, kwargs, *, mode="fast", atol=None, rtol=None, eps=None, seed=None,
-          positional_only=False, display=None, context_note=None) -> GradientReport:
+          positional_only=False, display=None, context_note=None, signature_of=None) -> GradientReport:
     return Checker(fn, args, kwargs, mode=mode, atol=atol, rtol=rtol, eps=eps, seed=seed,
-                   positional_only=positional_only, display=display, context_note=context_note).run()
+                   positional_only=positional_only, display=display, context_note=context_note,
+                   signature_of=signature_of).run()

@@ -20,7 +20,7 @@ from tensorflow.python.ops import custom_gradient as _cg
 
 from . import _contracts, report
 from ._util import describe, flag, positional_names, raised, state
-from .errors import GradientError, NondeterminismError
+from .errors import GradientContractError, GradientError, NondeterminismError
 
 MODES = ("contracts", "fast", "full")
 _MAX_SIGNATURES_PER_FUNCTION = 8  # numerical checks per function: bounds the slowdown of a suite
@@ -225,9 +225,27 @@ def _instrument(f):
     return instrumented
 
 
+def _check_keyword_tensors(f, kwargs):
+    """Eager TensorFlow gives tensors passed by keyword no gradient: fail if a tape is watching one."""
+    from tensorflow.python.eager import record
+
+    watched = [key for key in sorted(kwargs)
+               for x in tf.nest.flatten(kwargs[key])
+               if isinstance(x, (tf.Tensor, tf.Variable)) and x.dtype.is_floating
+               and record.should_record_backprop([x.handle if isinstance(x, tf.Variable) else x])]
+    if watched:
+        name, loc = _where(f)
+        raise GradientContractError(
+            f"{name} ({loc}): keyword argument `{watched[0]}` is a tensor a GradientTape is watching, but "
+            "tf.custom_gradient gives no gradient to tensors passed by keyword (in eager mode, silently): "
+            "pass it positionally, or wrap it in tf.stop_gradient if it needs no gradient.")
+
+
 def _patched(original, f, args, kwargs, *, graph: bool):
     if flag("no_contracts"):
         return original(f, args, kwargs)
+    if kwargs and not graph and not flag("in_check"):
+        _check_keyword_tensors(f, kwargs)
     out = original(_instrument(f), args, kwargs)
     mode = _mode
     if mode is None or flag("in_check") or flag("in_backward"):
@@ -332,10 +350,9 @@ def _numeric_check(f, args, kwargs, mode, rerun, graph: bool):
         return
 
     def run(m):
-        ctx = tf.init_scope() if graph else contextlib.nullcontext()
-        with ctx:
+        with _eager_outside_trace() if graph else contextlib.nullcontext():
             return _engine.check(lambda *aa, **kk: rerun(aa, kk), a, k, mode=m, positional_only=True,
-                                 display=(name, loc), context_note=note)
+                                 display=(name, loc), context_note=note, signature_of=f)
 
     try:
         try:
@@ -363,6 +380,19 @@ def _numeric_check(f, args, kwargs, mode, rerun, graph: bool):
     report.record(name, loc, mode=rep.mode, error=rep.max_rel_error,
                   verdict="ok" if rep.mode != "contracts" else "contracts only")
     remember(None)
+
+
+@contextlib.contextmanager
+def _eager_outside_trace():
+    """Eager execution from inside a tf.function trace, with tapes recording (init_scope pauses them)."""
+    from tensorflow.python import pywrap_tfe
+
+    with tf.init_scope():
+        pywrap_tfe.TFE_Py_TapeSetRestartOnThread()
+        try:
+            yield
+        finally:
+            pywrap_tfe.TFE_Py_TapeSetStopOnThread()
 
 
 def _copies(args, kwargs):

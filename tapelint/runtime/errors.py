@@ -7,6 +7,9 @@ class GradientError(AssertionError):
     An ``AssertionError`` so that pytest reports it as a test failure, not as an error.
     """
 
+    # AutoGraph re-raises errors from traced code as a StagingError unless they carry this flag.
+    ag_pass_through = True
+
 
 class GradientContractError(GradientError):
     """The gradient has the wrong structure: count, nesting, shape, dtype, type, or a missing gradient."""
