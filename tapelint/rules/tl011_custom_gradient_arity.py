@@ -11,7 +11,8 @@ class CustomGradientArity(Rule):
     Checks that the gradient function of a `tf.custom_gradient` function returns exactly one gradient
     per positional input of the forward function (a single tensor for one input, a tuple or list of
     `n` for `n` inputs, `None` for an input that needs no gradient), and that it returns tensors, not a
-    function. Nested tuples are counted the way TensorFlow counts them, after `tf.nest.flatten`.
+    function. Nested tuples are counted the way TensorFlow counts them, after `tf.nest.flatten`; a
+    parameter with a default may or may not be passed, so either count is accepted for it.
 
     When the forward function reads variables, the gradient function returns
     `(input_grads, variable_grads)`; this rule then counts `input_grads`. Everything about the
@@ -21,11 +22,13 @@ class CustomGradientArity(Rule):
 
     ## Why is this bad?
     TensorFlow checks the count only when the gradient is computed, deep inside backpropagation
-    (eager mode: `ValueError: custom_gradient function expected to return 1 gradients but returned 2
-    instead`; inside a `tf.function`, an error about the number of gradients of an op). A function
-    returned where a tensor belongs fails with an obscure conversion error. The usual causes are a
-    gradient forgotten for a second input (`axis`, `threshold`, a Python number passed positionally
-    also counts), or a variable gradient returned as if it were an input gradient.
+    (eager mode: `ValueError: custom_gradient function expected to return 1 gradients, but returned 2
+    instead`; inside a `tf.function`: `InternalError: Recorded operation 'f' returned too few
+    gradients`). A function returned where a tensor belongs is not checked at all: `tape.gradient`
+    hands it to the optimizer, which fails there. The usual causes are a
+    gradient forgotten for a second input (`axis`, `threshold`: a Python number passed positionally
+    also counts, and a parameter with a default counts when it is passed), or a variable gradient
+    returned as if it were an input gradient.
 
     ## Example
     ```python
@@ -65,9 +68,10 @@ class CustomGradientArity(Rule):
     )
     count_message = (
         "gradient function `{g}` of `{f}` returns {got} gradient(s) but `{f}` has {want} positional "
-        "input(s) ({inputs}): backprop fails (in eager mode `ValueError: custom_gradient function expected "
-        "to return {want_first} gradients but returned {got} instead`); return one gradient per input, in "
-        "order (`None` for an input that needs none){hint}"
+        "input(s) ({inputs}): backprop raises `ValueError: custom_gradient function expected to return "
+        "{want_first} gradients, but returned {got} instead` (inside tf.function, `InternalError: Recorded "
+        "operation '{f}' returned too few gradients`); return one gradient per input, in order (`None` for "
+        "an input that needs none){hint}"
     )
     variable_hint = (
         "; if `{code}` holds variable gradients, add a `variables=None` parameter and return "
@@ -76,8 +80,9 @@ class CustomGradientArity(Rule):
     nested_hint = " (TensorFlow flattens nested tuples before counting)"
     function_message = (
         "gradient function `{g}` of `{f}` returns the function `{code}` where a gradient tensor belongs: "
-        "TensorFlow fails converting it to a tensor during backprop; return the gradient itself (call the "
-        "function, or compute `upstream * local_gradient`)"
+        "TensorFlow passes it on unchecked, so `tape.gradient` returns a function instead of a tensor and the "
+        "optimizer fails later; return the gradient itself (call the function, or compute "
+        "`upstream * local_gradient`)"
     )
 
     triggers = ("custom_gradient",)

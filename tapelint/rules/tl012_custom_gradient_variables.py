@@ -17,15 +17,15 @@ class CustomGradientVariables(Rule):
 
     Only reads in the forward body itself count (reads in the gradient function happen later), and only
     of variables certainly trainable; metadata such as `w.shape` is not a read. Counting the input
-    gradients is TL011's job (custom-gradient-arity).
+    gradients is TL011's job (custom-gradient-arity). Any use counts as TensorFlow counts it: reading,
+    slicing, `w.numpy()`, `w.assign(...)`, `tf.stop_gradient(w)`; `w.shape` or `w.dtype` do not.
 
     ## Why is this bad?
     Without a `variables` parameter, calling the function raises `TypeError: @tf.custom_gradient
     grad_fn must accept keyword argument 'variables', since function uses variables`. With it,
     TensorFlow unpacks `input_grads, variable_grads = grad_fn(*upstream, variables=variables)` and
     raises `ValueError: Must return gradient for each variable from @custom_gradient grad_fn` when the
-    list is short; a bare tensor there is added to the gradient list instead of being one entry of it,
-    which fails or trains the variables with garbage.
+    list is short, and `TypeError` for `None` or a scalar tensor there.
 
     ## Example
     ```python
@@ -88,13 +88,15 @@ class CustomGradientVariables(Rule):
     )
     tensor_message = (
         "gradient function `{g}` of `{f}` returns the single tensor `{code}` as the variable gradients: "
-        "TensorFlow expects a list with one gradient per variable in `variables` and concatenates it to the "
-        "input gradients, so a bare tensor fails or is added elementwise; wrap it: `[{code}]`"
+        "TensorFlow expects a list with one gradient per variable in `variables` ({vars}); it calls len() on "
+        "it (`TypeError: Scalar tensor has no len()`) or mixes its rows into the gradient list; return a "
+        "list, e.g. `[{code}]`"
     )
     count_message = (
         "gradient function `{g}` of `{f}` returns {got} variable gradient(s) but `{f}` reads {want} "
         "variables ({vars}): TensorFlow raises `ValueError: Must return gradient for each variable from "
-        "@custom_gradient grad_fn`; return one gradient per variable, in the order of `variables`"
+        "@custom_gradient grad_fn`; return one gradient per entry of `variables`, in that order (in eager mode "
+        "it is not the order of the reads)"
     )
 
     triggers = ("custom_gradient",)
@@ -262,7 +264,8 @@ def amplify_frozen(x):
         if problem == "none":
             return Finding(node, self.none_message.format(g=grad.name, f=cg.name, var=var))
         if problem == "tensor":
-            return Finding(node, self.tensor_message.format(g=grad.name, f=cg.name, code=model.code(variable_grads)))
+            return Finding(node, self.tensor_message.format(
+                g=grad.name, f=cg.name, code=model.code(variable_grads), vars=", ".join(self._variable_names(model, cg))))
         if problem == "count":
             seq = variable_grads
             if isinstance(seq, cst.Name):

@@ -17,8 +17,9 @@ class CustomGradientReturn(Rule):
 
     ## Why is this bad?
     TensorFlow unpacks `output, grad_fn = f(*args)` when the function is called, so a forward function
-    that returns anything but a pair fails with a `ValueError`/`TypeError` far from the mistake (or, for
-    an output tensor whose first dimension is 2, silently unpacks its rows). During backpropagation
+    that returns anything but a pair fails with an error that does not name the mistake (`ValueError:
+    too many values to unpack`, `TypeError: Cannot iterate over a scalar tensor`, or `TypeError:
+    unsupported callable` when the second element is a tensor). During backpropagation
     TensorFlow calls `grad_fn(*upstream)` with one gradient per flattened output: a gradient function
     without an upstream parameter raises `TypeError: grad() takes 0 positional arguments but 1 was
     given`, and one that ignores the upstream gradient breaks the chain rule.
@@ -72,8 +73,8 @@ class CustomGradientReturn(Rule):
     )
     not_function_message = (
         "custom-gradient function `{f}` returns `{code}` where its gradient function belongs: TensorFlow "
-        "calls that second element with the upstream gradient during backprop, and a tensor or None is "
-        "not callable (TypeError); return the function itself (`return y, grad`), not its result"
+        "inspects that second element as a function when `{f}` is called (`TypeError: unsupported "
+        "callable`); return the function itself (`return y, grad`), not its result"
     )
     no_upstream_message = (
         "gradient function `{g}` of `{f}` takes no upstream-gradient argument: TensorFlow calls it with one "

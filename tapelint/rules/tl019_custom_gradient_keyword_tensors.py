@@ -16,13 +16,17 @@ class CustomGradientKeywordTensors(Rule):
     input by keyword: an argument for one of the forward function's positional parameters. Literals
     (`axis=1`, `name="x"`, `training=True`) are never reported, and a parameter with a default (an
     option such as `clip_norm=0.5` or `training=None`) only when the value is certainly a tensor.
-    Inside a `tf.function` of the same file, any keyword argument is reported.
+    Inside a `tf.function` of the same file, any keyword argument is reported, and in eager code so is
+    a keyword (even a literal) for a positional parameter when the gradient function returns one
+    gradient per parameter: TensorFlow then expects fewer gradients than it returns.
 
     ## Why is this bad?
     `tf.custom_gradient` treats only positional arguments as inputs. In eager mode a tensor passed by
     keyword is not an input of the recorded gradient op, so it silently gets no gradient (`None`), and a
     call made only of keyword arguments records no custom-gradient op at all: TensorFlow differentiates
-    the forward code instead and the custom gradient is bypassed. In graph mode (inside `tf.function`,
+    the forward code instead and the custom gradient is bypassed. A gradient function that returns a
+    gradient for every parameter fails as soon as one is passed by keyword (`ValueError: custom_gradient
+    function expected to return 1 gradients, but returned 2 instead`). In graph mode (inside `tf.function`,
     Keras `fit`) any keyword argument raises `ValueError: The custom_gradient decorator currently
     supports keywords arguments only when eager execution is enabled`.
 
@@ -40,7 +44,8 @@ class CustomGradientKeywordTensors(Rule):
     b = tf.Variable(3.0)
     with tf.GradientTape() as tape:
         z = bilinear(a, y=b)  # expect: TL019
-    da, db = tape.gradient(z, [a, b])  # db is None
+    # ValueError: custom_gradient function expected to return 1 gradients, but returned 2 instead
+    da, db = tape.gradient(z, [a, b])
     ```
 
     ## Use instead
@@ -74,8 +79,15 @@ class CustomGradientKeywordTensors(Rule):
     )
     partial_message = (
         "{what} passed to custom-gradient function `{f}` by keyword: TensorFlow treats only positional "
-        "arguments as inputs, so in eager mode {them} no gradient (None), and inside tf.function any keyword "
-        "argument raises ValueError; pass {it} positionally: `{fixed}`"
+        "arguments as inputs, so in eager mode {them} no gradient (None) from the custom gradient, and "
+        "inside tf.function any keyword argument raises ValueError; pass {it} positionally: `{fixed}`"
+    )
+    count_message = (
+        "`{kws}` passed to custom-gradient function `{f}` by keyword, so TensorFlow counts only the {p} "
+        "positional argument(s) as inputs, but its gradient function `{g}` returns {c} gradients: backprop "
+        "raises `ValueError: custom_gradient function expected to return {p} gradients, but returned {c} "
+        "instead` (and inside tf.function any keyword argument raises ValueError); pass it positionally: "
+        "`{fixed}`"
     )
     all_keyword_message = (
         "custom-gradient function `{f}` is called with keyword arguments only ({kws}): TensorFlow records no "
@@ -99,12 +111,12 @@ import tensorflow as tf
 @tf.custom_gradient
 def clip_grad(x, clip_norm=1.0):
     def grad(dy):
-        return tf.clip_by_norm(dy, clip_norm), None
+        return tf.clip_by_norm(dy, clip_norm)  # one gradient: `clip_norm` is meant to be a keyword
     return tf.identity(x), grad
 
 def forward(model, x):
     h = model(x)
-    return clip_grad(h, clip_norm=0.5)  # a literal option: fine in eager mode
+    return clip_grad(h, clip_norm=0.5)  # a literal option, one positional input: fine in eager mode
 """
         ),
         Valid(
@@ -183,6 +195,10 @@ def clip_grad(x, clip_norm=1.0):
 def train_step(model, x):
     h = model(x)
     return clip_grad(h, clip_norm=0.5)  # expect: TL019
+
+def eager_forward(model, x):
+    # eager: one positional input, but `grad` returns two gradients -> ValueError in backprop
+    return clip_grad(model(x), clip_norm=0.5)  # expect: TL019
 """
         ),
     )
@@ -193,7 +209,7 @@ def train_step(model, x):
             inputs = {p.name.value: p for p in cg.inputs}
             for call in index.calls(cg):
                 args = list(call.args)
-                if any(a.star == "**" for a in args):
+                if any(a.star for a in args):
                     continue
                 keywords = [a for a in args if a.keyword is not None]
                 if not keywords:
@@ -203,11 +219,18 @@ def train_step(model, x):
                     yield Finding(keywords[0], self.graph_message.format(
                         f=cg.name, kws=", ".join(f"`{a.keyword.value}=`" for a in keywords)))
                     continue
-                tensors = [a for a in keywords if a.keyword.value in inputs
-                           and self._tensor_argument(model, a, inputs[a.keyword.value])]
+                fixed = self._positional_form(model, cg, call)
+                by_keyword = [a for a in keywords if a.keyword.value in inputs]
+                mismatch = self._count_mismatch(index, cg, len(positional)) if by_keyword and positional else None
+                if mismatch is not None:
+                    grad, got = mismatch
+                    yield Finding(by_keyword[0], self.count_message.format(
+                        kws="`, `".join(f"{a.keyword.value}=" for a in by_keyword), f=cg.name, p=len(positional),
+                        g=grad.name, c=got, fixed=fixed))
+                    continue
+                tensors = [a for a in by_keyword if self._tensor_argument(model, a, inputs[a.keyword.value])]
                 if not tensors:
                     continue
-                fixed = self._positional_form(model, cg, call)
                 if not positional:
                     yield Finding(tensors[0], self.all_keyword_message.format(
                         f=cg.name, kws=", ".join(f"`{a.keyword.value}=`" for a in keywords), fixed=fixed))
@@ -218,6 +241,32 @@ def train_step(model, x):
                     what=("tensors " if plural else "tensor ") + ", ".join(names) + (" are" if plural else " is"),
                     f=cg.name, them="they get" if plural else "it gets", it="them" if plural else "it",
                     fixed=fixed))
+
+    @staticmethod
+    def _count_mismatch(index, cg, passed: int):
+        """(gradient function, count) when every countable return of a gradient function of ``cg``
+        gives a count that TL011 accepts for the signature but that differs from the ``passed``
+        positional arguments of this call: backprop certainly raises in eager mode."""
+        if cg.variadic or index.inputs_may_be_structures(cg):
+            return None
+        found = None
+        for grad in cg.grad_functions:
+            for node, value in zip(grad.return_nodes, grad.returns):
+                parts = index.split_grad_return(cg, grad, node, value)
+                if parts is None:
+                    continue
+                input_grads, variable_grads = parts
+                if variable_grads is not None and index.variable_grads_problem(cg, variable_grads):
+                    continue
+                if index.function_in(input_grads) is not None:
+                    continue
+                got = 1 if input_grads is None else index.flat_count(input_grads)
+                if got is None or not cg.required_inputs <= got <= len(cg.inputs):
+                    continue  # unknown, or TL011's to report
+                if got == passed:
+                    return None
+                found = found or (grad, got)
+        return found
 
     @staticmethod
     def _tensor_argument(model, arg: cst.Arg, param: cst.Param) -> bool:

@@ -121,11 +121,12 @@ _ARITHMETIC = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide,
                cst.Modulo)
 _SEQUENCE_LITERALS = (cst.List, cst.Tuple, cst.ListComp, cst.Dict, cst.DictComp, cst.Set, cst.SetComp,
                       cst.GeneratorExp)
-# Attributes of a variable that do not read its value (no VariableWatcher access).
+# Attributes of a variable that do not read its value (no VariableWatcher access; checked against TF
+# 2.21: `w.shape`, `w.dtype`, `w.name` are not uses, while `w.assign(...)`, `w.numpy()`, `w[0]` and
+# `tf.stop_gradient(w)` are).
 _NON_READING_ATTRIBUTES = frozenset({
     "shape", "dtype", "name", "trainable", "device", "get_shape", "constraint", "initializer",
-    "synchronization", "aggregation", "handle", "graph", "op", "ndim", "path", "assign", "assign_add",
-    "assign_sub", "scatter_update", "scatter_add", "scatter_sub", "scatter_nd_update",
+    "synchronization", "aggregation", "handle", "graph", "op", "ndim", "path",
 })
 # Functions whose first argument is a sequence (of tensors).
 _SEQUENCE_CONSUMERS = frozenset({
