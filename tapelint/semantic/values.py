@@ -47,6 +47,9 @@ _NOT_TENSOR = frozenset({
     "tensorflow.meshgrid", "tensorflow.unique", "tensorflow.gradients", "tensorflow.stop_gradient",
 })
 _MAX_DEPTH = 8
+# Methods of a NumPy array that return a NumPy array.
+_NUMPY_METHODS = frozenset({"astype", "reshape", "copy", "transpose", "squeeze", "flatten", "ravel", "clip",
+                            "round"})
 
 
 class ValueAnalysis:
@@ -130,6 +133,8 @@ class ValueAnalysis:
             obj, name = method
             if name == "numpy" and not call.args:
                 return Kind.NUMPY
+            if name in _NUMPY_METHODS and self.kind(obj, depth + 1) is Kind.NUMPY:
+                return Kind.NUMPY  # np.random.rand(3).astype("float32")
             if name in VARIABLE_METHODS:
                 return Kind.VARIABLE
             if name in ("gradient", "jacobian", "batch_jacobian") and model.tapes.tape_of(obj) is not None:
