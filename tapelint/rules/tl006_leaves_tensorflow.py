@@ -16,6 +16,12 @@ _NO_GRADIENT_CALLS = frozenset({
     "tensorflow.is_tensor", "tensorflow.get_static_value", "builtins.len", "builtins.isinstance",
     "builtins.bool", "builtins.type", "builtins.id", "builtins.str", "builtins.repr", "builtins.print",
 })
+# Calls whose result is constant with respect to (some of) their arguments.
+_INDEX_CALLS = frozenset({"tensorflow.one_hot", "tensorflow.range", "tensorflow.zeros_like", "tensorflow.ones_like",
+                          "tensorflow.random.categorical", "tensorflow.math.top_k", "tensorflow.nn.top_k"})
+_SAMPLING = ("numpy.random.", "tensorflow.random.", "random.")
+_GATHER_LIKE = {"tensorflow.gather": {0}, "tensorflow.gather_nd": {0}, "tensorflow.boolean_mask": {0},
+                "tensorflow.where": {1, 2}}
 _SCALAR_BUILTINS = frozenset({"builtins.float", "builtins.int", "builtins.complex"})
 # Keras constructors whose instances are models or layers (their calls depend on their weights).
 _KERAS_CALLABLE_PREFIXES = ("keras.layers.", "keras.models.", "keras.applications.", "keras.Sequential",
@@ -151,6 +157,24 @@ def step(model, x, opt):
     return stats
 """
         ),
+        Valid(
+            """
+import numpy as np
+import tensorflow as tf
+
+def reinforce_step(model, optimizer, state, episode_return, num_actions):
+    with tf.GradientTape() as tape:
+        action_probs = model(state)
+        # sampling the action is not differentiable anyway: it only picks an index
+        action = np.random.choice(num_actions, p=np.squeeze(action_probs))
+        greedy = int(np.argmax(action_probs.numpy()))
+        log_prob = tf.math.log(action_probs[0, action])
+        entropy_bonus = tf.reduce_sum(action_probs * tf.one_hot(greedy, num_actions))
+        loss = -log_prob * episode_return - 0.01 * entropy_bonus
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+"""
+        ),
     )
     invalid = (
         Invalid(
@@ -213,27 +237,73 @@ def wasserstein_step(critic, real, fake, opt):
                 deps = _Dependence(model, tape, use)
                 if deps.empty:
                     continue
-                exprs = [target] + [
-                    b.statement.value if b.kind == "augassign" else (b.value or b.statement.value)
-                    for b in model.tapes.recorded_dependencies(tape, target)
-                ]
-                for expr in exprs:
-                    for call in [expr] + model.tree.descendants(expr, cst.Call):
-                        if not isinstance(call, cst.Call) or call in reported:
-                            continue
-                        escape = _escape(model, call)
-                        if escape is None or model.tapes.records(tape, call) is not True:
-                            continue
-                        values, what, ops, fix = escape
-                        hit = next((v for v in values if deps.depends(v)), None)
-                        if hit is None:
-                            continue
-                        reported.add(call)
-                        yield Finding(call, self.detail.format(
-                            call=model.code(call), value=model.code(hit), what=what, tape=tape.name,
-                            target=model.code(target), method=use.method, line=model.line_of(use.node),
-                            ops=ops, fix=fix,
-                        ))
+                for call in _calls_on_path(model, tape, target):
+                    if call in reported:
+                        continue
+                    escape = _escape(model, call)
+                    if escape is None or model.tapes.records(tape, call) is not True:
+                        continue
+                    values, what, ops, fix = escape
+                    hit = next((v for v in values if deps.depends(v)), None)
+                    if hit is None:
+                        continue
+                    reported.add(call)
+                    yield Finding(call, self.detail.format(
+                        call=model.code(call), value=model.code(hit), what=what, tape=tape.name,
+                        target=model.code(target), method=use.method, line=model.line_of(use.node),
+                        ops=ops, fix=fix,
+                    ))
+
+
+def _calls_on_path(model, tape, target, limit: int = 400) -> list[cst.Call]:
+    """Calls whose result flows into ``target`` through values that can carry a gradient, following
+    names bound while ``tape`` records. Index positions (``p[0, action]``, ``tf.one_hot(action, n)``),
+    comparisons, shapes and random samples carry none and are not followed."""
+    calls: list[cst.Call] = []
+    seen: set[int] = set()
+    work: list[cst.CSTNode] = [target]
+    while work and len(calls) < limit:
+        node = work.pop()
+        if isinstance(node, cst.Name):
+            for b in model.reaching(node) or ():
+                if id(b) in seen or b.kind not in ("assign", "annassign", "augassign", "walrus"):
+                    continue
+                seen.add(id(b))
+                if model.tapes.records(tape, b.node) is not True:
+                    continue
+                value = b.statement.value if b.kind == "augassign" else (b.value or b.statement.value)
+                if value is not None:
+                    work.append(value)
+                if b.kind == "augassign":
+                    work.append(b.statement.target)
+            continue
+        if isinstance(node, (cst.Comparison, cst.Lambda, cst.SimpleString, cst.FormattedString,
+                             cst.BaseNumber)) or node is None:
+            continue
+        if isinstance(node, cst.Subscript):
+            work.append(node.value)
+            continue
+        if isinstance(node, cst.Attribute):
+            if node.attr.value not in _METADATA_ATTRIBUTES:
+                work.append(node.value)
+            continue
+        if isinstance(node, cst.Call):
+            qname = model.call_name(node) or ""
+            if qname in _NO_GRADIENT_CALLS or qname in _INDEX_CALLS or qname.startswith(_SAMPLING):
+                continue
+            calls.append(node)
+            if isinstance(node.func, cst.Attribute):
+                work.append(node.func.value)
+            positions = _GATHER_LIKE.get(qname)
+            for k, arg in enumerate(node.args):
+                if positions is not None and (arg.keyword is not None or k not in positions):
+                    continue
+                work.append(arg.value)
+            continue
+        work.extend(c for c in node.children if isinstance(c, cst.BaseExpression) or
+                    isinstance(c, (cst.Arg, cst.Element, cst.StarredElement, cst.DictElement, cst.CompFor,
+                                   cst.CompIf, cst.SubscriptElement, cst.Index)))
+    return calls
 
 
 def _escape(model, call: cst.Call):
@@ -314,6 +384,8 @@ class _Dependence:
                         b.statement.target is not expr:
                     return True
             return False
+        if isinstance(expr, cst.Subscript):
+            return self.depends(expr.value, depth + 1)
         if isinstance(expr, cst.Attribute):
             if expr.attr.value in _METADATA_ATTRIBUTES:
                 return False
