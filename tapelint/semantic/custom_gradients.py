@@ -155,6 +155,8 @@ class CustomGradientIndex:
     # -- discovery ----------------------------------------------------------------------------------------
     def _find(self) -> None:
         model = self.model
+        if not any(n.value == "custom_gradient" for n in model.nodes(cst.Name)):
+            return  # every spelling (tf.custom_gradient, an import, an alias) names it somewhere
         seen: set[cst.FunctionDef] = set()
         for fn in model.nodes(cst.FunctionDef):
             for deco in fn.decorators:
