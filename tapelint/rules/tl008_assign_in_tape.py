@@ -3,6 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.semantic.values import Kind
 
 _ASSIGN_METHODS = frozenset({"assign", "assign_add", "assign_sub", "scatter_update", "scatter_add",
                              "scatter_sub", "scatter_nd_update", "scatter_nd_add", "scatter_nd_sub"})
@@ -13,7 +14,9 @@ class AssignInTape(Rule):
     ## What it does
     Checks for `v.assign(...)`, `v.assign_add(...)` and `v.assign_sub(...)` (and the `scatter_*` updates)
     that run while a `tf.GradientTape` records, on a variable `v` that is a source of that tape's
-    `gradient` call (named directly, or in a list or tuple of sources).
+    `gradient` call (named directly, or in a list or tuple of sources), when the assigned value is
+    computed from a variable, a gradient or a source (`w.assign(w * mask)`, `w.assign_sub(lr * g)`).
+    Re-initialising a source with a constant or a random draw is not reported.
 
     ## Why is this bad?
     Assigning to a variable is not a differentiable operation: the tape records no path from the
@@ -131,6 +134,21 @@ def train_step(model, optimizer, x):
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
 """
         ),
+        Valid(
+            """
+import tensorflow as tf
+
+def pgd_random_start(model, x, y, eps=0.03, steps=10):
+    delta = tf.Variable(tf.zeros_like(x))
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            delta.assign(tf.random.uniform(tf.shape(x), -eps, eps))  # a fresh random start
+            loss = tf.keras.losses.sparse_categorical_crossentropy(y, model(x + delta))
+        grad = tape.gradient(loss, delta)
+        x = x + eps * tf.sign(grad)
+    return x
+"""
+        ),
     )
     invalid = (
         Invalid(
@@ -162,6 +180,22 @@ class Projected(tf.Module):
         self.w.assign_sub(lr * g)
 """
         ),
+        Invalid(
+            """
+import tensorflow as tf
+
+w = tf.Variable(tf.random.normal([8, 1]))
+
+def maml_outer_step(x_train, y_train, x_val, y_val, inner_lr=0.01):
+    with tf.GradientTape() as outer_tape:
+        with tf.GradientTape() as inner_tape:
+            inner_loss = tf.reduce_mean((tf.matmul(x_train, w) - y_train) ** 2)
+        g = inner_tape.gradient(inner_loss, w)
+        w.assign_sub(inner_lr * g)  # expect: TL008
+        val_loss = tf.reduce_mean((tf.matmul(x_val, w) - y_val) ** 2)
+    return outer_tape.gradient(val_loss, w)
+"""
+        ),
     )
 
     def check(self, model):
@@ -185,9 +219,26 @@ class Projected(tf.Module):
                     var = call.func.value
                     if not any(model.same_reference(var, item) for item in items):
                         continue
+                    if not _computed_from_state(model, call, items):
+                        continue  # a re-initialisation (`delta.assign(tf.random.uniform(...))`): nothing to differentiate
                     reported.add(call)
                     yield Finding(call, self.detail.format(
                         call=model.code(call), var=model.code(var), tape=tape.name, method=use.method,
                         line=model.line_of(use.node),
                     ))
 
+
+
+def _computed_from_state(model, call, items) -> bool:
+    """The assigned value is computed from a variable, a gradient, or a source: something whose
+    gradient the assignment hides. Constants, random draws and data are not."""
+    for arg in call.args:
+        for name in model.names_in(arg.value):
+            if model.values.kind(name) in (Kind.VARIABLE, Kind.GRADIENT, Kind.VARIABLE_LIST):
+                return True
+            if any(model.same_reference(name, item) for item in items):
+                return True
+        for attr in model.tree.descendants(arg.value, cst.Attribute):
+            if model.values.is_self_variable(attr) or any(model.same_reference(attr, item) for item in items):
+                return True
+    return False

@@ -20,9 +20,13 @@ class WeightsTransformedOutsideTape(Rule):
 
     ## Why is this bad?
     The tape only records what runs inside its `with` block. The transformation ran before, so the tape
-    sees `w_pruned` as a constant with no connection to `w`: `tape.gradient(loss, w)` returns `None`
-    (or, when `w` is also used directly, a gradient that misses every path through the transformation),
-    and the weights never learn what the masked or scaled model needs.
+    sees `w_pruned` as a constant with no connection to `w`: `tape.gradient(loss, w)` returns `None`,
+    `apply_gradients` fails with "No gradients provided for any variable" or skips `w`, and the weights
+    never learn.
+
+    When the recorded computation also reads `w` itself, the transformed copy is usually a deliberate
+    constant (an anchor `w0 = tf.identity(w)` for a proximal term, a snapshot, a moving average) and
+    nothing is reported.
 
     ## Example
     ```python
@@ -71,8 +75,8 @@ class WeightsTransformedOutsideTape(Rule):
     detail = (
         "`{name} = {value}` transforms `{source}`, a source of `{tape}.{method}` at line {line}, before tape "
         "`{tape}` starts recording, and `{name}` feeds the target `{target}` inside it: the tape did not "
-        "record the transformation, so no gradient flows from `{name}` back to `{source}` (None, or a "
-        "gradient missing this path); move `{name} = ...` into the `with` block"
+        "record the transformation and nothing on the way to the target reads `{source}` itself, so "
+        "`{tape}.{method}` returns None for `{source}`; move `{name} = ...` into the `with` block"
     )
 
     valid = (
@@ -125,6 +129,21 @@ def scaled(w, x):
         loss = tf.reduce_sum(x * w)
         report = tf.reduce_sum(w_half)  # not on the way to the target
     return tape.gradient(loss, w), report
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+w = tf.Variable(tf.random.normal([10, 1]))
+
+def fedprox_local_step(x, y, optimizer, mu=0.01):
+    w_global = tf.identity(w)  # the server's weights: a constant anchor on purpose
+    with tf.GradientTape() as tape:
+        pred = tf.matmul(x, w)
+        loss = tf.reduce_mean((pred - y) ** 2) + mu / 2 * tf.reduce_sum((w - w_global) ** 2)
+    grad = tape.gradient(loss, w)
+    optimizer.apply_gradients([(grad, w)])
 """
         ),
     )
@@ -180,6 +199,12 @@ class QuantizedDense(tf.Module):
                                         for b in deps]
                 sources_and_watched = [i for i in items if isinstance(i, cst.Name)] + \
                     [n for w in tape.uses_of("watch") for n in model.names_in(w.node)]
+                # A source the recorded computation also reads directly has a gradient; a transformed copy
+                # next to it is usually a deliberate constant (an anchor `w0 = tf.identity(w)`, a snapshot).
+                read = [i for i in items if any(model.same_reference(r, i) for e in exprs for r in _reads(model, e))]
+                items = [i for i in items if i not in read]
+                if not items:
+                    continue
                 for expr in exprs:
                     for name in model.names_in(expr):
                         for b in model.reaching(name) or ():
@@ -236,3 +261,10 @@ def _operands(model, expr):
                 out.extend(_operands(model, arg.value))
         return out
     return [expr]
+
+
+def _reads(model, expr):
+    """Names and attribute chains read in ``expr`` (recorded reads of a source)."""
+    out = list(model.names_in(expr))
+    out.extend(a for a in model.tree.descendants(expr, cst.Attribute) if isinstance(a.value, cst.Name))
+    return out
