@@ -1,0 +1,467 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.semantic import names as N
+from tapelint.semantic.tapes import USE_METHODS
+from tapelint.semantic.values import Kind
+
+_T = "tensorflow."
+# Factories of fresh tensors: their result is on no tape unless it is watched (or, made while a tape
+# records, computed from a watched value, which the rule checks separately).
+_FRESH = frozenset(_T + n for n in (
+    "constant", "convert_to_tensor", "ones", "zeros", "fill", "eye", "range", "linspace", "ones_like",
+    "zeros_like", "random.normal", "random.uniform", "random.truncated_normal", "random.stateless_normal",
+    "random.stateless_uniform", "random.gamma", "random.poisson",
+))
+_COMPUTED = ("assign", "annassign", "walrus")
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Why a source needs a `watch`: its category and where it comes from."""
+
+    category: str  # tensor, numpy, argument, frozen, variable
+    origin: str  # for the message
+    bindings: frozenset  # the bindings the source name holds (empty for an inline expression)
+
+
+class UnwatchedSource(Rule):
+    """
+    ## What it does
+    Checks for a source of `tape.gradient`/`jacobian`/`batch_jacobian` that the tape never watches:
+    - a plain tensor made by `tf.constant`, `tf.convert_to_tensor`, `tf.ones`, `tf.random.normal`...
+      (or a function argument annotated `tf.Tensor`, or one that every call in the file passes such a
+      tensor) with no `tape.watch(x)` before it is used inside the tape's `with` block;
+    - a NumPy array;
+    - a variable created with `trainable=False`, or any variable when the tape is created with
+      `watch_accessed_variables=False`, with no `tape.watch`.
+
+    Sources whose origin cannot be told (the result of an unknown call, an argument of unknown type, a
+    value computed inside the tape) are left alone, and so are integer sources (TL017).
+
+    ## Why is this bad?
+    A tape records operations only on what it watches, and it watches only trainable variables by
+    itself. Operations on an unwatched tensor are not recorded, so `tape.gradient` returns `None` for
+    it, silently; a `watch` placed after the tensor was used records nothing of what came before.
+
+    ## Example
+    ```python
+    import tensorflow as tf
+
+    x = tf.constant([1.0, 2.0, 3.0])
+    with tf.GradientTape() as tape:
+        y = tf.reduce_sum(tf.sin(x))
+    dy_dx = tape.gradient(y, x)  # expect: TL005
+    ```
+
+    ## Use instead
+    ```python
+    import tensorflow as tf
+
+    x = tf.constant([1.0, 2.0, 3.0])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reduce_sum(tf.sin(x))
+    dy_dx = tape.gradient(y, x)
+    ```
+
+    ## References
+    - [Controlling what the tape watches](https://www.tensorflow.org/guide/autodiff#controlling_what_the_tape_watches)
+    - [tf.GradientTape.watch](https://www.tensorflow.org/api_docs/python/tf/GradientTape#watch)
+    """
+
+    code = "TL005"
+    name = "unwatched-source"
+    summary = "A gradient source is a tensor (or non-trainable variable) the tape never watches"
+    message = (
+        "source `{x}` of `{tape}.{method}` is {what} that tape `{tape}` never watches: a tape watches only "
+        "trainable variables by itself, so no operation on it is recorded and the gradient is None; call "
+        "`{tape}.watch({x})` at the top of the `with` block"
+    )
+    what = {
+        "tensor": "a plain tensor ({origin})",
+        "argument": "a tensor argument ({origin})",
+        "frozen": "a non-trainable variable ({origin})",
+    }
+    variable_message = (
+        "source `{x}` of `{tape}.{method}` is a variable ({origin}), but tape `{tape}` is created with "
+        "`watch_accessed_variables=False` and never watches it: the gradient is None; call "
+        "`{tape}.watch({x})` at the top of the `with` block"
+    )
+    numpy_message = (
+        "source `{x}` of `{tape}.{method}` is a NumPy array ({origin}): tapes only record TensorFlow "
+        "tensors, so there is no gradient for it; convert it with `tf.convert_to_tensor` and call "
+        "`{tape}.watch(...)` on the tensor at the top of the `with` block"
+    )
+    late_message = (
+        "source `{x}` of `{tape}.{method}` is watched at line {watch} only after it is used at line {use}: "
+        "what the tape did not see is missing from the gradient (None when nothing else connects it); move "
+        "`{tape}.watch({x})` before the first use"
+    )
+
+    valid = (
+        Valid(
+            """
+import tensorflow as tf
+
+x = tf.constant(3.0)
+with tf.GradientTape() as g:
+    g.watch(x)
+    with tf.GradientTape() as gg:
+        gg.watch(x)
+        y = x * x
+    dy_dx = gg.gradient(y, x)
+d2y_dx2 = g.gradient(dy_dx, x)
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+def saliency(model, images):
+    images = tf.convert_to_tensor(images)
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(images)
+        top = tf.reduce_max(model(images), axis=-1)
+    return tape.gradient(top, images)
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+w = tf.Variable(tf.random.normal((3, 2)), name='w')
+b = tf.Variable(tf.zeros(2, dtype=tf.float32), name='b')
+x = [[1., 2., 3.]]
+with tf.GradientTape(persistent=True) as tape:
+    y = x @ w + b
+    h = tf.nn.relu(y)
+    loss = tf.reduce_mean(h ** 2)
+[dl_dw, dl_db] = tape.gradient(loss, [w, b])
+dl_dh = tape.gradient(loss, h)  # an intermediate the tape recorded
+del tape
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+
+def hvp(f, x, v):
+    with tf.GradientTape() as outer:
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            y = f(x)
+        g = inner.gradient(y, x)
+    return outer.gradient(g, x, output_gradients=v)
+
+x0 = tf.ones([4])
+step = tf.zeros([4])
+print(hvp(lambda z: tf.reduce_sum(z ** 3), x0, step))
+"""
+        ),
+    )
+    invalid = (
+        Invalid(
+            """
+import numpy as np
+import tensorflow as tf
+
+x = np.linspace(-1.0, 1.0, 50)
+with tf.GradientTape() as tape:
+    y = tf.reduce_sum(tf.tanh(x))
+grad = tape.gradient(y, x)  # expect: TL005
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+def input_gradient(model, x: tf.Tensor):
+    with tf.GradientTape() as tape:
+        logits = model(x, training=False)
+    return tape.gradient(logits, x)  # expect: TL005
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+scale = tf.Variable(2.0, trainable=False)
+w = tf.Variable(1.0)
+with tf.GradientTape(watch_accessed_variables=False) as tape:
+    tape.watch(w)
+    loss = scale * w ** 2
+dw, dscale = tape.gradient(loss, [w, scale])  # expect: TL005
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+x = tf.random.normal([8, 2])
+with tf.GradientTape() as tape:
+    y = tf.reduce_sum(x ** 2)
+    tape.watch(x)
+g = tape.gradient(y, x)  # expect: TL005
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+@tf.function
+def grad_of_square(x):
+    with tf.GradientTape() as tape:
+        y = x * x
+    return tape.gradient(y, x)  # expect: TL005
+
+print(grad_of_square(tf.constant(3.0)))
+print(grad_of_square(x=tf.constant([1.0, 2.0])))
+"""
+        ),
+    )
+
+    # -- the check -----------------------------------------------------------------------------------------
+    def check(self, model):
+        for tape in model.tapes:
+            if not tape.entered or tape.binding is None or not self._only_tape_methods(model, tape):
+                continue
+            watched = self._watched_elements(model, tape.uses_of("watch"))
+            if watched is None:
+                continue  # some watch call covers something we cannot name: it may cover anything
+            reported: set[frozenset] = set()
+            for use in tape.differentiations():
+                for element in model.elements(use.sources) or ():
+                    finding = self._check_source(model, tape, use, element, watched, reported)
+                    if finding is not None:
+                        yield finding
+
+    def _check_source(self, model, tape, use, element, watched, reported):
+        if model.dtypes.tensor_family(element) in ("int", "bool", "string"):
+            return None  # TL017
+        source = self._classify(model, tape, element)
+        if source is None:
+            return None
+        if source.bindings and source.bindings in reported:
+            return None
+        fmt = dict(x=model.code(element), tape=tape.name, method=use.method)
+        coverage = [(call, self._covers(model, w, element, source)) for call, w in watched]
+        if any(covers is None for _, covers in coverage):
+            return None  # a watch of something we cannot tell apart from this source
+        matches = [call for call, covers in coverage if covers]
+        if matches:
+            late = self._watched_late(model, tape, source, matches)
+            if late is None:
+                return None
+            message = self.late_message.format(watch=late[0], use=late[1], **fmt)
+        elif source.category == "numpy":
+            message = self.numpy_message.format(origin=source.origin, **fmt)
+        elif source.category == "variable":
+            message = self.variable_message.format(origin=source.origin, **fmt)
+        else:
+            what = self.what[source.category].format(origin=source.origin)
+            message = self.message.format(what=what, **fmt)
+        reported.add(source.bindings)
+        return Finding(element, message)
+
+    # -- what the source is ------------------------------------------------------------------------------
+    def _classify(self, model, tape, expr) -> _Source | None:
+        if isinstance(expr, cst.Call):
+            if self._fresh_call(model, tape, expr):
+                return _Source("tensor", f"`{model.code(expr)}`", frozenset())
+            if model.values.kind(expr) is Kind.NUMPY:
+                return _Source("numpy", f"`{model.code(expr)}`", frozenset())
+            return None
+        if isinstance(expr, cst.Attribute):
+            if tape.watch_accessed_variables is False and model.values.kind(expr) in (Kind.VARIABLE, Kind.VARIABLE_LIST):
+                return _Source("variable", f"`{model.code(expr)}`", frozenset())
+            return None
+        if not isinstance(expr, cst.Name):
+            return None
+        bindings = self._origins(model, expr)
+        if not bindings:
+            return None
+        key = frozenset(bindings)
+        if all(b.kind == "param" for b in bindings):
+            why = self._tensor_argument(model, tape, bindings)
+            return _Source("argument", why, key) if why else None
+        if any(b.kind not in _COMPUTED or b.value is None for b in bindings):
+            return None
+        values = [b.value for b in bindings]
+        if all(isinstance(v, cst.Call) and self._fresh_call(model, tape, v) for v in values):
+            return _Source("tensor", self._at(model, bindings), key)
+        kinds = {model.values.kind(v) for v in values}
+        if kinds == {Kind.NUMPY}:
+            return _Source("numpy", self._at(model, bindings), key)
+        if all(self._frozen_variable(model, v) for v in values):
+            return _Source("frozen", self._at(model, bindings), key)
+        if tape.watch_accessed_variables is False and len(kinds) == 1 and \
+                kinds <= {Kind.VARIABLE, Kind.VARIABLE_LIST}:
+            return _Source("variable", self._at(model, bindings), key)
+        return None
+
+    @staticmethod
+    def _at(model, bindings) -> str:
+        b = bindings[-1]
+        if len(bindings) == 1:
+            return f"`{model.code(b.value)}` at line {model.line_of(b.node)}"
+        return f"`{model.code(b.value)}`"
+
+    @staticmethod
+    def _origins(model, name: cst.Name, depth: int = 0) -> list | None:
+        """The bindings a name holds, through plain aliases (``y = x``)."""
+        bindings = model.reaching(name)
+        if not bindings or depth > 6:
+            return None
+        out = []
+        for b in bindings:
+            if b.kind == "assign" and isinstance(b.value, cst.Name):
+                inner = UnwatchedSource._origins(model, b.value, depth + 1)
+                if inner is None:
+                    return None
+                out.extend(i for i in inner if i not in out)
+            elif b not in out:
+                out.append(b)
+        return out
+
+    def _fresh_call(self, model, tape, call: cst.Call) -> bool:
+        """A factory call whose result the tape cannot have recorded: made outside its recording range,
+        or made inside from literals only."""
+        if model.call_name(call) not in _FRESH:
+            return False
+        recording = model.tapes.records(tape, call)
+        if recording is False:
+            return True
+        if recording is None and model.function_of(call) is None:
+            return True  # module level: runs at import, before any tape in a function
+        return all(self._literal_name(model, n) for n in model.names_in(call))
+
+    @staticmethod
+    def _literal_name(model, name: cst.Name) -> bool:
+        if model.qualified_name(name) is not None:
+            return True  # `tf`, `np`, builtins
+        family = model.dtypes.family(name)
+        return family is not None and family.startswith("py_") or \
+            model.values.kind(name) in (Kind.NUMPY, Kind.PYTHON_NUMBER)
+
+    @staticmethod
+    def _frozen_variable(model, value) -> bool:
+        if not (isinstance(value, cst.Call) and model.call_name(value) in N.VARIABLE_FACTORIES):
+            return False
+        return model.literal_bool(model.argument(value, 1, "trainable")) is False
+
+    def _tensor_argument(self, model, tape, bindings) -> str | None:
+        """Why a parameter certainly holds a plain tensor: its annotation, or every call in the file."""
+        if len(bindings) != 1:
+            return None
+        param: cst.Param = model.parent(bindings[0].node)
+        fn = model.function_of(bindings[0].node)
+        if not isinstance(fn, cst.FunctionDef) or not any(model.function_of(w) is fn for w in tape.withs):
+            return None
+        if param.annotation is not None and \
+                model.qualified_name(param.annotation.annotation) in (_T + "Tensor", "tensorflow.types.experimental.Tensor"):
+            return f"annotated `{model.code(param.annotation.annotation)}`"
+        return self._called_with_tensors(model, tape, fn, param)
+
+    def _called_with_tensors(self, model, tape, fn: cst.FunctionDef, param: cst.Param) -> str | None:
+        if model.class_of(fn) is not None or param not in fn.params.params:
+            return None
+        if any(q != N.TF_FUNCTION for q in model.decorators_of(fn)) or \
+                len(model.decorators_of(fn)) != len(fn.decorators):
+            return None
+        position = list(fn.params.params).index(param)
+        definition = next((b for b in model.bindings_of(fn.name) if b.definition is fn), None) \
+            if model.scope_of(fn) is not None else None
+        if definition is None:
+            return None
+        loads = model.loads_of(definition)
+        if not loads:
+            return None
+        first = None
+        for name in loads:
+            call = model.parent(name)
+            if not (isinstance(call, cst.Call) and call.func is name):
+                return None
+            arg = model.argument(call, position, param.name.value)
+            if arg is None or not self._fresh_argument(model, arg):
+                return None
+            first = first or arg
+        return f"every call in this file passes a new tensor, e.g. `{model.code(first)}`"
+
+    def _fresh_argument(self, model, arg) -> bool:
+        """A new tensor made at the call site from literals (or a name bound to one)."""
+        if isinstance(arg, cst.Name):
+            bindings = model.reaching(arg)
+            if not bindings or any(b.kind not in _COMPUTED or b.value is None for b in bindings):
+                return False
+            return all(self._fresh_argument(model, b.value) for b in bindings if b.value is not arg)
+        return isinstance(arg, cst.Call) and model.call_name(arg) in _FRESH and \
+            all(self._literal_name(model, n) for n in model.names_in(arg))
+
+    # -- what the tape watches -----------------------------------------------------------------------------
+    def _watched_elements(self, model, watches):
+        """(watch call, element) pairs; None when a watch argument cannot be split into elements."""
+        out = []
+        for use in watches:
+            arg = model.argument(use.node, 0, "tensor")
+            elements = model.elements(arg)
+            if elements is None:
+                return None
+            out.extend((use.node, e) for e in elements)
+        return out
+
+    def _covers(self, model, watched, element, source: _Source) -> bool | None:
+        """True: `watched` is the source; None: it may be (unknown); False: it is certainly another value."""
+        if isinstance(watched, cst.Name):
+            origins = self._origins(model, watched)
+            if origins and source.bindings and set(origins) & source.bindings:
+                return True
+            if not origins or any(b.kind not in _COMPUTED or b.value is None for b in origins):
+                return None
+            kinds = {model.values.kind(b.value) for b in origins}
+            if Kind.UNKNOWN in kinds or Kind.VARIABLE_LIST in kinds:
+                return None
+            return False
+        if isinstance(watched, cst.Attribute):
+            return True if model.code(watched) == model.code(element) else None
+        if isinstance(watched, cst.Call) and model.call_name(watched) in _FRESH and \
+                all(self._literal_name(model, n) for n in model.names_in(watched)):
+            return False  # a new tensor, watched for nothing
+        return None
+
+    def _watched_late(self, model, tape, source: _Source, watch_calls) -> tuple[int, int] | None:
+        """(watch line, use line) when every watch of the source comes after its first use inside the
+        tape's `with` block (same function, straight-line order)."""
+        if not source.bindings:
+            return None
+        uses = []
+        for b in source.bindings:
+            for name in model.loads_of(b):
+                if model.tapes.records(tape, name) is not True:
+                    continue
+                if any(model.contains(call, name) for call in watch_calls):
+                    continue
+                uses.append(name)
+        if not uses:
+            return None
+        first = min(uses, key=model.tree.order.__getitem__)
+        if not all(model.tapes.records(tape, call) is True and model.before(first, call)
+                   and model.function_of(call) is model.function_of(first) for call in watch_calls):
+            return None
+        return model.line_of(watch_calls[0]), model.line_of(first)
+
+    @staticmethod
+    def _only_tape_methods(model, tape) -> bool:
+        """The tape is only used through its own methods here: no watch can hide elsewhere."""
+        for name in model.loads_of(tape.binding):
+            parent = model.parent(name)
+            if isinstance(parent, (cst.Del, cst.WithItem)):
+                continue
+            if not (isinstance(parent, cst.Attribute) and parent.value is name and parent.attr.value in USE_METHODS):
+                return False
+        return True
