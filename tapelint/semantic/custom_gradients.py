@@ -363,6 +363,10 @@ class CustomGradientIndex:
             bindings = model.reaching(func)
             if not bindings:
                 return None
+            if bindings[0].scope is not model.scope_of(func) and all(not b.containers for b in bindings):
+                # a free variable, read when the function runs: after `f = tf.custom_gradient(f)` has
+                # replaced the plain `def f` (all bindings unconditional), the last one holds
+                bindings = [max(bindings, key=lambda b: b.at)]
             found = set()
             for b in bindings:
                 if b.kind == "def":
