@@ -12,23 +12,25 @@ class CustomGradientKeywordTensors(Rule):
     """
     ## What it does
     Checks calls of a `tf.custom_gradient` function defined in the same file (by name, through
-    `f = tf.custom_gradient(f)`, or as `self.method(...)` for a decorated method) that pass a tensor
-    input by keyword: an argument for one of the forward function's positional parameters. Literals
-    (`axis=1`, `name="x"`, `training=True`) are never reported, and a parameter with a default (an
-    option such as `clip_norm=0.5` or `training=None`) only when the value is certainly a tensor.
-    Inside a `tf.function` of the same file, any keyword argument is reported, and in eager code so is
-    a keyword (even a literal) for a positional parameter when the gradient function returns one
-    gradient per parameter: TensorFlow then expects fewer gradients than it returns.
+    `f = tf.custom_gradient(f)`, or as `self.method(...)` for a decorated method) that pass one of the
+    forward function's positional parameters by keyword. Reported:
+    - any keyword argument in a call inside a `tf.function` of the same file;
+    - a keyword (even a literal) for a positional parameter when the gradient function certainly
+      returns one gradient per parameter, so that TensorFlow expects fewer gradients than it gets;
+    - a tensor passed by keyword: the value of a parameter without a default, unless it is a literal
+      (`axis=1`, `name="x"`, `training=True`), or a value that is certainly a tensor. An option such
+      as `clip_norm=0.5` or `training=None` passed by keyword is otherwise fine in eager mode.
 
     ## Why is this bad?
     `tf.custom_gradient` treats only positional arguments as inputs. In eager mode a tensor passed by
-    keyword is not an input of the recorded gradient op, so it silently gets no gradient (`None`), and a
-    call made only of keyword arguments records no custom-gradient op at all: TensorFlow differentiates
-    the forward code instead and the custom gradient is bypassed. A gradient function that returns a
-    gradient for every parameter fails as soon as one is passed by keyword (`ValueError: custom_gradient
-    function expected to return 1 gradients, but returned 2 instead`). In graph mode (inside `tf.function`,
-    Keras `fit`) any keyword argument raises `ValueError: The custom_gradient decorator currently
-    supports keywords arguments only when eager execution is enabled`.
+    keyword is not an input of the recorded gradient op, so it gets no gradient (`None`) from the
+    custom gradient, and a call made only of keyword arguments records no custom-gradient op at all:
+    TensorFlow differentiates the forward code instead and the custom gradient is silently bypassed. A
+    gradient function that returns a gradient for every parameter fails as soon as one is passed by
+    keyword (`ValueError: custom_gradient function expected to return 1 gradients, but returned 2
+    instead`). In graph mode (inside `tf.function`, Keras `fit`) any keyword argument raises
+    `ValueError: The custom_gradient decorator currently supports keywords arguments only when eager
+    execution is enabled`.
 
     ## Example
     ```python
