@@ -15,10 +15,10 @@ class CustomGradientVariables(Rule):
     other than the pair `(input_grads, variable_grads)`; and a variable-gradient part that is `None`, a
     single tensor instead of a list, or a list with fewer gradients than the variables read.
 
-    Only reads in the forward body itself count (reads in the gradient function happen later), and only
-    of variables certainly trainable; metadata such as `w.shape` is not a read. Counting the input
-    gradients is TL011's job (custom-gradient-arity). Any use counts as TensorFlow counts it: reading,
-    slicing, `w.numpy()`, `w.assign(...)`, `tf.stop_gradient(w)`; `w.shape` or `w.dtype` do not.
+    Only uses in the forward body itself count (uses in the gradient function happen later), and only
+    of variables certainly trainable. A use is what TensorFlow counts as one: reading, slicing,
+    `w.numpy()`, `w.assign(...)`, `tf.stop_gradient(w)`; metadata such as `w.shape` or `w.dtype` is not.
+    Counting the input gradients is TL011's job (custom-gradient-arity).
 
     ## Why is this bad?
     Without a `variables` parameter, calling the function raises `TypeError: @tf.custom_gradient
