@@ -4,7 +4,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.diagnostics import Applicability
+from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.semantic import names as N
 from tapelint.semantic.tapes import USE_METHODS
 from tapelint.semantic.values import Kind
@@ -69,6 +70,11 @@ class UnwatchedSource(Rule):
     dy_dx = tape.gradient(y, x)
     ```
 
+    ## Fix safety
+    When the source is a name bound before the tape's only `with` block, the fix inserts
+    `tape.watch(x)` as the block's first statement. It is unsafe: gradients that were `None` become real
+    values, which is the point, but changes what the program computes.
+
     ## References
     - [Controlling what the tape watches](https://www.tensorflow.org/guide/autodiff#controlling_what_the_tape_watches)
     - [tf.GradientTape.watch](https://www.tensorflow.org/api_docs/python/tf/GradientTape#watch)
@@ -88,14 +94,19 @@ class UnwatchedSource(Rule):
         "frozen": "a non-trainable variable ({origin})",
     }
     variable_message = (
-        "source `{x}` of `{tape}.{method}` is a variable ({origin}), but tape `{tape}` is created with "
-        "`watch_accessed_variables=False` and never watches it: the gradient is None; call "
-        "`{tape}.watch({x})` at the top of the `with` block"
+        "tape `{tape}` is created with `watch_accessed_variables=False` and never watches `{x}`{origin}, a "
+        "source of `{tape}.{method}`: such a tape watches no variable by itself, so the gradient is None; "
+        "call `{tape}.watch({x})` at the top of the `with` block"
     )
     numpy_message = (
         "source `{x}` of `{tape}.{method}` is a NumPy array ({origin}): tapes only record TensorFlow "
         "tensors, so there is no gradient for it; convert it with `tf.convert_to_tensor` and call "
         "`{tape}.watch(...)` on the tensor at the top of the `with` block"
+    )
+    inline_message = (
+        "source `{x}` of `{tape}.{method}` is a new tensor created in the call itself, which no tape has "
+        "ever seen: the gradient is None; bind it to a name before the `with` block and call "
+        "`{tape}.watch(name)` at the top of the block"
     )
     late_message = (
         "source `{x}` of `{tape}.{method}` is watched at line {watch} only after it is used at line {use}: "
@@ -185,7 +196,17 @@ def input_gradient(model, x: tf.Tensor):
     with tf.GradientTape() as tape:
         logits = model(x, training=False)
     return tape.gradient(logits, x)  # expect: TL005
-"""
+""",
+            fixed="""
+import tensorflow as tf
+
+def input_gradient(model, x: tf.Tensor):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = model(x, training=False)
+    return tape.gradient(logits, x)  # expect: TL005
+""",
+            unsafe=True,
         ),
         Invalid(
             """
@@ -262,12 +283,34 @@ print(grad_of_square(x=tf.constant([1.0, 2.0])))
         elif source.category == "numpy":
             message = self.numpy_message.format(origin=source.origin, **fmt)
         elif source.category == "variable":
-            message = self.variable_message.format(origin=source.origin, **fmt)
+            origin = f" ({source.origin})" if source.bindings else ""
+            message = self.variable_message.format(origin=origin, **fmt)
+        elif not source.bindings:
+            message = self.inline_message.format(**fmt)
         else:
             what = self.what[source.category].format(origin=source.origin)
             message = self.message.format(what=what, **fmt)
         reported.add(source.bindings)
-        return Finding(element, message)
+        fix = None if matches else self._fix(model, tape, element, source)
+        return Finding(element, message, fix)
+
+    @staticmethod
+    def _fix(model, tape, element, source: _Source) -> CstFix | None:
+        """Insert `tape.watch(x)` at the top of the tape's only `with` block, when `x` is a name bound
+        before that block."""
+        if source.category == "numpy" or not isinstance(element, cst.Name) or len(tape.withs) != 1:
+            return None
+        with_node = tape.withs[0]
+        body = with_node.body
+        if not isinstance(body, cst.IndentedBlock) or not body.body:
+            return None
+        for b in source.bindings:
+            if b.kind != "param" and (not model.before(b.node, with_node) or model.contains(with_node, b.node)):
+                return None
+        watch = cst.parse_statement(f"{tape.name}.watch({element.value})\n")
+        new_body = body.with_changes(body=[watch] + list(body.body))
+        return CstFix(f"Watch `{element.value}` at the top of the `with` block",
+                      (Replacement(body, new_body),), Applicability.UNSAFE)
 
     # -- what the source is ------------------------------------------------------------------------------
     def _classify(self, model, tape, expr) -> _Source | None:
@@ -351,9 +394,11 @@ print(grad_of_square(x=tf.constant([1.0, 2.0])))
 
     @staticmethod
     def _frozen_variable(model, value) -> bool:
-        if not (isinstance(value, cst.Call) and model.call_name(value) in N.VARIABLE_FACTORIES):
+        qname = model.call_name(value) if isinstance(value, cst.Call) else None
+        if qname not in N.VARIABLE_FACTORIES:
             return False
-        return model.literal_bool(model.argument(value, 1, "trainable")) is False
+        position = 1 if qname in (N.VARIABLE, "tensorflow.compat.v1.Variable") else None  # keras: (initializer, shape, ...)
+        return model.literal_bool(model.argument(value, position, "trainable")) is False
 
     def _tensor_argument(self, model, tape, bindings) -> str | None:
         """Why a parameter certainly holds a plain tensor: its annotation, or every call in the file."""

@@ -40,24 +40,24 @@ _DTYPE_ARG = {
     _T + "constant": (1, None), _T + "convert_to_tensor": (1, None), _T + "cast": (1, None),
     _T + "dtypes.cast": (1, None), _T + "saturate_cast": (1, None),
     _T + "ones": (1, "float"), _T + "zeros": (1, "float"), _T + "eye": (3, "float"),
-    _T + "ones_like": (1, None), _T + "zeros_like": (1, None), _T + "one_hot": (6, "float"),
+    _T + "ones_like": (1, None), _T + "zeros_like": (1, None),
     _T + "random.normal": (3, "float"), _T + "random.uniform": (3, "float"),
     _T + "random.truncated_normal": (3, "float"), _T + "random.stateless_normal": (4, "float"),
-    _T + "random.stateless_uniform": (4, "float"), _T + "random.gamma": (4, "float"),
+    _T + "random.stateless_uniform": (4, "float"), _T + "random.gamma": (3, "float"),
     _T + "random.poisson": (2, "float"), _T + "linspace": (None, "float"),
     _T + "random.categorical": (2, "int"),
 }
 # Calls whose result is always an integer or a boolean tensor.
 _INTEGER_RESULT = frozenset(_T + n for n in (
-    "argmax", "argmin", "math.argmax", "math.argmin", "shape", "size", "rank", "math.count_nonzero",
-    "searchsorted", "histogram_fixed_width", "math.bincount", "bitcast",
+    "argmax", "argmin", "math.argmax", "math.argmin", "shape", "size", "rank", "searchsorted",
+    "histogram_fixed_width",
 ))
 _BOOL_RESULT = frozenset(_T + n for n in (
     "equal", "not_equal", "greater", "greater_equal", "less", "less_equal", "logical_and", "logical_or",
     "logical_not", "logical_xor", "math.equal", "math.not_equal", "math.greater", "math.greater_equal",
     "math.less", "math.less_equal", "math.logical_and", "math.logical_or", "math.logical_not",
     "math.logical_xor", "math.is_nan", "math.is_inf", "math.is_finite", "reduce_any", "reduce_all",
-    "math.reduce_any", "math.reduce_all", "math.in_top_k", "is_tensor",
+    "math.reduce_any", "math.reduce_all", "math.in_top_k",
 ))
 # Calls whose result has the dtype of their first argument.
 _SAME_AS_FIRST = frozenset(_T + n for n in (
@@ -229,6 +229,8 @@ class DtypeAnalysis:
             dtype = model.argument(call, None, "dtype")
             if dtype is not None:
                 return self.dtype_family(dtype)
+            if qname not in (N.VARIABLE, "tensorflow.compat.v1.Variable"):
+                return None  # Keras variables default to floatx(), whatever the initial value
             return _as_tensor(self._family(model.argument(call, 0, "initial_value"), depth + 1))
         if qname == _T + "range":
             dtype = model.argument(call, 3, "dtype")
@@ -244,9 +246,20 @@ class DtypeAnalysis:
             if families and families <= {"int", "float"}:
                 return "float"
             return None
+        if qname == _T + "one_hot":
+            dtype = model.argument(call, 5, "dtype")
+            if dtype is not None:
+                return self.dtype_family(dtype)
+            on_off = [model.argument(call, 2, "on_value"), model.argument(call, 3, "off_value")]
+            if any(v is not None for v in on_off):
+                families = {_as_tensor(self._family(v, depth + 1)) for v in on_off if v is not None}
+                return families.pop() if len(families) == 1 else None
+            return "float"
         if qname in _DTYPE_ARG:
             position, default = _DTYPE_ARG[qname]
             dtype = model.argument(call, position, "dtype")
+            if dtype is None and qname == _T + "convert_to_tensor":
+                dtype = model.argument(call, None, "dtype_hint") or model.argument(call, None, "preferred_dtype")
             if dtype is not None:
                 return self.dtype_family(dtype)
             if default is not None:
