@@ -47,7 +47,8 @@ class UnwatchedSource(Rule):
     ## Why is this bad?
     A tape records operations only on what it watches, and it watches only trainable variables by
     itself. Operations on an unwatched tensor are not recorded, so `tape.gradient` returns `None` for
-    it, silently; a `watch` placed after the tensor was used records nothing of what came before.
+    it, silently; a `watch` placed after the tensor was used records nothing of what came before. A
+    NumPy array is not a tensor at all: `tape.gradient` raises `AttributeError` on it.
 
     ## Example
     ```python
@@ -100,8 +101,8 @@ class UnwatchedSource(Rule):
     )
     numpy_message = (
         "source `{x}` of `{tape}.{method}` is a NumPy array ({origin}): tapes only record TensorFlow "
-        "tensors, so there is no gradient for it; convert it with `tf.convert_to_tensor` and call "
-        "`{tape}.watch(...)` on the tensor at the top of the `with` block"
+        "tensors, and `{tape}.{method}` raises AttributeError on a NumPy source; convert it with "
+        "`tf.convert_to_tensor` before the `with` block and call `{tape}.watch(...)` on the tensor at its top"
     )
     inline_message = (
         "source `{x}` of `{tape}.{method}` is a new tensor created in the call itself, which no tape has "

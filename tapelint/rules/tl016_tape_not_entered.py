@@ -16,7 +16,7 @@ class TapeNotEntered(Rule):
     Creating a tape does not start recording: only `with tape:` (its `__enter__`) does. A tape that was
     never entered has recorded nothing, and its `gradient` call raises `RuntimeError` with a misleading
     message about non-persistent tapes ("A non-persistent GradientTape can only be used to compute one
-    set of gradients"), even on the very first call.
+    set of gradients (or jacobians)"), even on the very first call; its `watch` raises `AttributeError`.
 
     ## Example
     ```python
@@ -47,10 +47,11 @@ class TapeNotEntered(Rule):
     name = "tape-not-entered"
     summary = "A GradientTape computes gradients but was never entered with `with`"
     message = (
-        "tape `{tape}` (created at line {line}) is never entered with `with {tape}:`, so it recorded "
-        "nothing and `{tape}.{method}` raises RuntimeError at run time; run the forward pass inside "
-        "`with tf.GradientTape() as {tape}:`"
+        "tape `{tape}` (created at line {line}) is never entered with `with {tape}:`, so it records nothing "
+        "and {failure} at run time; run the forward pass inside `with tf.GradientTape() as {tape}:`"
     )
+    gradient_failure = "`{tape}.{method}` raises RuntimeError"
+    watch_failure = "`{tape}.watch` (line {watch_line}) raises AttributeError"
 
     valid = (
         Valid(
@@ -135,8 +136,13 @@ def jacobian(f, x):
             if not diffs or not self._only_tape_methods(model, tape):
                 continue
             first = diffs[0]
+            watches = [w for w in tape.uses_of("watch") if model.before(w.node, first.node)]
+            if watches:
+                failure = self.watch_failure.format(tape=tape.name, watch_line=model.line_of(watches[0].node))
+            else:
+                failure = self.gradient_failure.format(tape=tape.name, method=first.method)
             yield Finding(first.node, self.message.format(
-                tape=tape.name, line=model.line_of(tape.create), method=first.method))
+                tape=tape.name, line=model.line_of(tape.create), failure=failure))
 
     @staticmethod
     def _only_tape_methods(model, tape) -> bool:
