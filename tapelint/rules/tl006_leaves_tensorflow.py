@@ -318,16 +318,16 @@ def _escape(model, call: cst.Call):
             fix = f"use `{tf_op}` instead" if tf_op else "use the TensorFlow op (`tf.math`, `tf.linalg`) instead"
             return args, "NumPy array", "NumPy functions", fix
         if qname in _SCALAR_BUILTINS:
-            return args[:1], "Python number", "Python numbers", \
+            return args[:1], "Python number", "operations on Python numbers", \
                 "keep the tensor (use `tf.cast(..., tf.float32)` to change its dtype)"
         if qname.startswith("math."):
             tf_op = _TF_EQUIVALENT.get(qname[len("math."):])
             fix = f"use `{tf_op}` instead" if tf_op else "use the TensorFlow op (`tf.math`) instead"
-            return args, "Python number", "Python's math module", fix
+            return args, "Python number", "Python's math functions", fix
         return None
     method = model.method_call(call)
     if method is not None and method[1] == "numpy" and not call.args:
-        return [method[0]], "NumPy array", "NumPy operations", \
+        return [method[0]], "NumPy array", "operations on NumPy arrays", \
             "keep the tensor and call `.numpy()` only after the gradient, for logging"
     return None
 
