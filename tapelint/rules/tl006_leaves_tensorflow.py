@@ -22,6 +22,8 @@ _INDEX_CALLS = frozenset({"tensorflow.one_hot", "tensorflow.range", "tensorflow.
 _SAMPLING = ("numpy.random.", "tensorflow.random.", "random.")
 _GATHER_LIKE = {"tensorflow.gather": {0}, "tensorflow.gather_nd": {0}, "tensorflow.boolean_mask": {0},
                 "tensorflow.where": {1, 2}}
+_TO_NUMPY = frozenset({"keras.ops.convert_to_numpy", "keras.backend.get_value", "keras.backend.eval",
+                       "tensorflow.make_ndarray"})
 _SCALAR_BUILTINS = frozenset({"builtins.float", "builtins.int", "builtins.complex"})
 # Keras constructors whose instances are models or layers (their calls depend on their weights).
 _KERAS_CALLABLE_PREFIXES = ("keras.layers.", "keras.models.", "keras.applications.", "keras.Sequential",
@@ -41,8 +43,8 @@ class LeavesTensorflow(Rule):
     """
     ## What it does
     Checks for values that leave TensorFlow on their way from the gradient sources to the target while
-    a `tf.GradientTape` records: `.numpy()`, NumPy (or SciPy) functions, `float()`/`int()`, and Python's
-    `math` module applied to something computed from the sources or the model's output, whose result
+    a `tf.GradientTape` records: `.numpy()` (and `keras.ops.convert_to_numpy`), NumPy (or SciPy)
+    functions, `float()`/`int()`, and Python's `math` module applied to something computed from the sources or the model's output, whose result
     then feeds the loss passed to `tape.gradient`.
 
     Only the path from the sources to the target is checked: `.numpy()` for logging, data preprocessing
@@ -317,6 +319,9 @@ def _escape(model, call: cst.Call):
             tf_op = _TF_EQUIVALENT.get(short)
             fix = f"use `{tf_op}` instead" if tf_op else "use the TensorFlow op (`tf.math`, `tf.linalg`) instead"
             return args, "NumPy array", "NumPy functions", fix
+        if qname in _TO_NUMPY:
+            return args[:1], "NumPy array", "operations on NumPy arrays", \
+                "keep the tensor and convert it only after the gradient, for logging"
         if qname in _SCALAR_BUILTINS:
             return args[:1], "Python number", "operations on Python numbers", \
                 "keep the tensor (use `tf.cast(..., tf.float32)` to change its dtype)"
