@@ -129,19 +129,34 @@ def fix_source(
 
 
 def with_edits(diagnostics: list[Diagnostic], source: str, module: cst.Module | None) -> list[Diagnostic]:
-    """Fill ``Diagnostic.fix.edits`` (for JSON/SARIF output): the minimal text edit each fix makes alone."""
+    """Fill ``Diagnostic.fix.edits`` (for JSON/SARIF output): the minimal text edit each fix makes alone,
+    or, for a fix of several replacements far apart (a statement moved), one edit per replacement."""
     if module is None:
         return diagnostics
     for d in diagnostics:
         if d.cst_fix is None or d.fix is None:
             continue
         try:
-            new = apply_cst_fixes(module, [d.cst_fix])
+            edits = fix_edits(module, source, d.cst_fix)
         except Exception:  # a fix that cannot even be rendered is simply not offered
             d.fix = None
             continue
-        d.fix = Fix(d.fix.applicability, d.fix.message, (minimal_edit(source, new),))
+        d.fix = Fix(d.fix.applicability, d.fix.message, edits)
     return diagnostics
+
+
+def fix_edits(module: cst.Module, source: str, fix: CstFix) -> tuple[Edit, ...]:
+    whole = minimal_edit(source, apply_cst_fixes(module, [fix]))
+    if len(fix.replacements) < 2:
+        return (whole,)
+    parts = sorted(
+        (minimal_edit(source, apply_cst_fixes(module, [CstFix(fix.message, (r,), fix.applicability)]))
+         for r in fix.replacements),
+        key=lambda e: (e.location, e.end_location),
+    )
+    if any(a.end_location > b.location for a, b in zip(parts, parts[1:])):
+        return (whole,)  # they touch: one edit says it best
+    return tuple(parts)
 
 
 def minimal_edit(old: str, new: str) -> Edit:

@@ -227,13 +227,13 @@ class Joined:
         if index is None:
             return None
         spot = self.rows[index]
-        if spot is None:  # on a boundary line: the end of the cell before it
+        if spot is None:  # on a boundary line: the end of the cell before it (after its final newline)
             before = self.rows[index - 1] if index else None
             if before is None:
                 return None
             number = before[0]
             row, length = self.last[number]
-            return number, Location(row, length + 1)
+            return number, Location(row + 1, 1) if loc.column == 1 else Location(row, length + 1)
         number, row = spot
         return number, Location(row, loc.column)
 
@@ -279,22 +279,27 @@ class Joined:
         return _LINE_REFERENCE.sub(repl, message)
 
     def within_one_cell(self, d: Diagnostic, module: cst.Module, text: str) -> bool:
-        """The fix of ``d`` changes one cell only (a veto for ``fixer.fix_source``)."""
+        """Each change the fix of ``d`` makes stays inside one cell (a veto for ``fixer.fix_source``):
+        a fix may touch two cells (a tape made in one, used in the next), never move code across."""
         from tapelint.fixer import apply_cst_fixes
+        from tapelint.rules.base import CstFix
 
-        try:
-            new = apply_cst_fixes(module, [d.cst_fix])
-        except Exception:
-            return False
-        start = 0
-        limit = min(len(text), len(new))
-        while start < limit and text[start] == new[start]:
-            start += 1
-        end_old, end_new = len(text), len(new)
-        while end_old > start and end_new > start and text[end_old - 1] == new[end_new - 1]:
-            end_old -= 1
-            end_new -= 1
-        return BOUNDARY not in text[start:end_old] and BOUNDARY not in new[start:end_new]
+        for replacement in d.cst_fix.replacements:
+            try:
+                new = apply_cst_fixes(module, [CstFix(d.cst_fix.message, (replacement,))])
+            except Exception:
+                return False
+            start = 0
+            limit = min(len(text), len(new))
+            while start < limit and text[start] == new[start]:
+                start += 1
+            end_old, end_new = len(text), len(new)
+            while end_old > start and end_new > start and text[end_old - 1] == new[end_new - 1]:
+                end_old -= 1
+                end_new -= 1
+            if BOUNDARY in text[start:end_old] or BOUNDARY in new[start:end_new]:
+                return False
+        return True
 
 
 # -- linting and fixing ---------------------------------------------------------------------------------------

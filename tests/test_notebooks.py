@@ -3,6 +3,7 @@ cell, and `--fix` rewriting only the code cells it changed."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from pathlib import Path
@@ -98,9 +99,11 @@ def test_json_and_sarif_carry_cell_and_line(project, capsys):
     assert [(d["cell"], d["location"]["row"], d["code"]) for d in rows] == [
         (5, 6, "TL001"), (7, 3, "TL005"), (7, 4, "TL002"), (10, 4, "TL007")]
     tl002 = rows[2]
-    # The fix is in the same cell: row 1, where the tape is created.
+    # The fix's edits are in the same cell: where the tape is created, and after its last use.
     assert tl002["fix"]["edits"] == [
-        {"content": "persistent=True", "location": {"row": 1, "column": 22}, "end_location": {"row": 1, "column": 22}}]
+        {"content": "persistent=True", "location": {"row": 1, "column": 22}, "end_location": {"row": 1, "column": 22}},
+        {"content": "del tape\n", "location": {"row": 5, "column": 1}, "end_location": {"row": 5, "column": 1}},
+    ]
     assert tl002["noqa_row"] == 4
     _, out, _ = tapelint(capsys, "--output-format", "sarif")
     sarif = json.loads(out)
@@ -183,10 +186,10 @@ def test_other_languages_are_skipped_and_bad_json_is_tl000(project):
 
 
 # -- fixing --------------------------------------------------------------------------------------------------
-def _changed_lines(before: bytes, after: bytes) -> list[tuple[str, str]]:
-    a, b = before.decode().splitlines(), after.decode().splitlines()
-    assert len(a) == len(b)
-    return [(x, y) for x, y in zip(a, b) if x != y]
+def _changed_lines(before: bytes, after: bytes) -> list[str]:
+    """The lines of the JSON text that differ, as `-old` / `+new`."""
+    diff = difflib.unified_diff(before.decode().splitlines(), after.decode().splitlines(), lineterm="", n=0)
+    return [line for line in diff if line[:1] in "+-" and not line.startswith(("---", "+++"))]
 
 
 def test_fix_rewrites_only_the_changed_cells(project, capsys):
@@ -194,12 +197,18 @@ def test_fix_rewrites_only_the_changed_cells(project, capsys):
     original = (NOTEBOOKS / "buggy_training.ipynb").read_bytes()
     path.write_bytes(original)
     code, out, _ = tapelint(capsys, "--fix")
-    assert out.endswith("Found 4 errors (2 fixed, 2 remaining).\n") and code == 1
+    assert "Found 4 errors (2 fixed, 2 remaining).\n" in out and code == 1
     after = path.read_bytes()
-    # Outputs (a PNG among them), metadata, markdown and untouched cells are byte-for-byte the same.
+    # Outputs (a PNG among them), metadata, markdown and untouched cells are byte-for-byte the same;
+    # a cell without a final newline still has none.
     assert _changed_lines(original, after) == [
-        ('    "with tf.GradientTape() as tape:\\n",', '    "with tf.GradientTape(persistent=True) as tape:\\n",'),
-        ('    "w -= 0.1 * dw  # expect: TL007\\n",', '    "w.assign_sub(0.1 * dw)  # expect: TL007\\n",'),
+        '-    "with tf.GradientTape() as tape:\\n",',
+        '+    "with tf.GradientTape(persistent=True) as tape:\\n",',
+        '-    "dl_dw = tape.gradient(loss, w)  # expect: TL002"',
+        '+    "dl_dw = tape.gradient(loss, w)  # expect: TL002\\n",',
+        '+    "del tape"',
+        '-    "w -= 0.1 * dw  # expect: TL007\\n",',
+        '+    "w.assign_sub(0.1 * dw)  # expect: TL007\\n",',
     ]
     before_json, after_json = json.loads(original), json.loads(after)
     for old, new in zip(before_json["cells"], after_json["cells"]):
@@ -208,17 +217,29 @@ def test_fix_rewrites_only_the_changed_cells(project, capsys):
     # A second --fix changes nothing.
     assert tapelint(capsys, "--fix")[0] == 1
     assert path.read_bytes() == after
-    assert tapelint(capsys, "--diff") == (0, "", "")
+    assert tapelint(capsys, "--diff")[:2] == (0, "")
+
+
+def test_unsafe_fixes_in_a_notebook(project, capsys):
+    path = project / "nb.ipynb"
+    path.write_bytes((NOTEBOOKS / "buggy_training.ipynb").read_bytes())
+    assert tapelint(capsys, "--fix", "--unsafe-fixes") == (0, "Found 4 errors (4 fixed, 0 remaining).\n", "")
+    cells = json.loads(path.read_text())["cells"]
+    assert "".join(cells[4]["source"]).startswith(
+        "%%time\nfor step in range(100):\n    with tf.GradientTape() as tape:\n        y_pred = x @ w + b\n"
+        "        loss = tf.reduce_mean((y_pred - y) ** 2)\n    grads = tape.gradient(loss, [w, b])")
+    assert found(path) == []
 
 
 def test_diff_shows_cells(project, capsys):
     path = project / "nb.ipynb"
     path.write_bytes((NOTEBOOKS / "buggy_training.ipynb").read_bytes())
     code, out, err = tapelint(capsys, "--diff")
-    assert code == 1 and err == "Would fix 2 errors.\n"
+    assert code == 1 and err == "Would fix 2 errors (2 additional fixes available with `--unsafe-fixes`).\n"
     assert out.startswith(
-        "--- a/nb.ipynb:cell 7\n+++ b/nb.ipynb:cell 7\n@@ -1,4 +1,4 @@\n"
+        "--- a/nb.ipynb:cell 7\n+++ b/nb.ipynb:cell 7\n@@ -1,4 +1,5 @@\n"
         "-with tf.GradientTape() as tape:\n+with tf.GradientTape(persistent=True) as tape:\n")
+    assert " dl_dw = tape.gradient(loss, w)  # expect: TL002\n+del tape\n" in out
     assert "--- a/nb.ipynb:cell 10\n+++ b/nb.ipynb:cell 10\n" in out
     assert path.read_bytes() == (NOTEBOOKS / "buggy_training.ipynb").read_bytes()
 
@@ -234,8 +255,8 @@ def test_fix_keeps_magics_and_a_cell_without_final_newline(project, capsys):
     cells = json.loads(path.read_text())["cells"]
     assert "".join(cells[1]["source"]) == (
         "%%time\nwith tf.GradientTape(persistent=True) as t:\n    %time y = x * x\n    z = y * y\n!echo done\n"
-        "dz = t.gradient(z, x)\ndy = t.gradient(y, x)")
-    assert cells[1]["source"][-1] == "dy = t.gradient(y, x)"
+        "dz = t.gradient(z, x)\ndy = t.gradient(y, x)\ndel t")
+    assert cells[1]["source"][-1] == "del t"  # still no final newline
 
 
 def test_a_fix_never_spans_two_cells(project, capsys):
@@ -248,6 +269,7 @@ def test_a_fix_never_spans_two_cells(project, capsys):
     assert tapelint(capsys, "--fix") == (0, "Found 1 error (1 fixed, 0 remaining).\n", "")
     cells = json.loads(path.read_text())["cells"]
     assert cells[0]["source"][2] == "with tf.GradientTape(persistent=True) as t:\n"
+    assert cells[1]["source"] == ["dz = t.gradient(z, x)\n", "dy = t.gradient(y, x)\n", "del t\n"]
 
 
 # -- the pieces ----------------------------------------------------------------------------------------------

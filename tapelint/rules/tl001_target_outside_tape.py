@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.diagnostics import Applicability
+from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
+from tapelint.rules.fix_helpers import block_of, block_statement, ends_flow
 from tapelint.semantic import names as N
 from tapelint.semantic.values import VARIABLE_LIST_ATTRIBUTES, Kind
 
@@ -48,6 +50,13 @@ class TargetOutsideTape(Rule):
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
     ```
+
+    ## Fix safety
+    When the statements computing the target directly follow the tape's `with` block (as in the example),
+    the fix moves them, up to the one that assigns the target, to the end of the block. It is unsafe:
+    the tape then records those operations (that is the point, but it also holds on to more memory),
+    and nothing checks that they belong under the tape. Review it, then apply it with
+    `--fix --unsafe-fixes`. No fix is offered for the other forms.
 
     ## References
     - [Introduction to gradients and automatic differentiation: getting a gradient of None](https://www.tensorflow.org/guide/autodiff#getting_a_gradient_of_none)
@@ -128,6 +137,56 @@ def step(model, opt, x, y):
             """
 import tensorflow as tf
 
+def train_step(model, loss_fn, optimizer, x, y):
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True)
+    # the loss, from the logits
+    loss = loss_fn(y, logits)
+    grads = tape.gradient(loss, model.trainable_variables)  # expect: TL001
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+            fixed="""
+import tensorflow as tf
+
+def train_step(model, loss_fn, optimizer, x, y):
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True)
+        # the loss, from the logits
+        loss = loss_fn(y, logits)
+    grads = tape.gradient(loss, model.trainable_variables)  # expect: TL001
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+            unsafe=True,
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+x = tf.Variable(2.0)
+with tf.GradientTape() as tape:
+    y = x * x
+z = y + 1.0
+w = tf.sin(z)
+print("forward done")
+dw = tape.gradient(w, x)  # expect: TL001
+""",
+            fixed="""
+import tensorflow as tf
+
+x = tf.Variable(2.0)
+with tf.GradientTape() as tape:
+    y = x * x
+    z = y + 1.0
+    w = tf.sin(z)
+print("forward done")
+dw = tape.gradient(w, x)  # expect: TL001
+""",
+            unsafe=True,
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
 model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
 loss_object = tf.keras.losses.MeanSquaredError()
 
@@ -184,13 +243,54 @@ opt.minimize(lambda: loss, [w])  # expect: TL001
                 if any(model.values.binding_kind(b) in (Kind.VARIABLE, Kind.GRADIENT) for b in bindings):
                     return None  # differentiating a variable, or a gradient (higher order: TL004's domain)
                 line = model.line_of(bindings[-1].node)
-                return Finding(target, self.outside.format(line=line, **fmt))
+                return Finding(target, self.outside.format(line=line, **fmt), self._fix(model, tape, use, bindings))
             if all(model.tapes.records(tape, b.node) is True for b in bindings):
                 return self._check_path(model, tape, use, bindings)
             return None
         if self._computes_tensor(model, target):
             return Finding(target, self.inline.format(**fmt))
         return None
+
+    @staticmethod
+    def _fix(model, tape, use, bindings) -> CstFix | None:
+        """Move the statements from the end of the tape's `with` block down to the one computing the
+        target into the block, when they directly follow it."""
+        if len(bindings) != 1:
+            return None
+        computed = block_statement(model, bindings[0].node)
+        block = block_of(model, computed) if computed is not None else None
+        if block is None:
+            return None
+        body = list(block.body)
+        index = body.index(computed)
+        # The statement right before the moved ones must be the tape's `with` (nothing in between but
+        # the statements we move, which must not end the flow or use the tape).
+        start = index
+        while start > 0 and body[start - 1] not in tape.withs:
+            start -= 1
+        if start == 0 or body[start - 1] not in tape.withs:
+            return None
+        with_ = body[start - 1]
+        moved = body[start:index + 1]
+        if not isinstance(with_.body, cst.IndentedBlock):
+            return None
+        use_statement = block_statement(model, use.node)
+        tape_nodes = [u.node for u in tape.uses]
+        for statement in moved:
+            if ends_flow(statement) or statement is use_statement or model.contains(statement, use.node):
+                return None
+            if any(model.contains(statement, n) for n in tape_nodes):
+                return None
+            if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+                return None
+        if len(moved) > 5:
+            return None  # not "directly after" any more: a human should decide
+        new_with = with_.with_changes(body=with_.body.with_changes(body=[*with_.body.body, *moved]))
+        return CstFix(
+            f"Move `{model.code(use.target)}` into the `with` block of tape `{tape.name}`",
+            (Replacement(with_, new_with), *(Replacement(s, cst.RemovalSentinel.REMOVE) for s in moved)),
+            Applicability.UNSAFE,
+        )
 
     def _computes_tensor(self, model, expr) -> bool:
         """An expression that certainly runs a TensorFlow op when evaluated."""

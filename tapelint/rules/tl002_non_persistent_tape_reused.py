@@ -4,6 +4,7 @@ import libcst as cst
 
 from tapelint.diagnostics import Applicability
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
+from tapelint.rules.fix_helpers import block_of, block_statement, del_statement, ends_flow
 
 
 class NonPersistentTapeReused(Rule):
@@ -44,8 +45,10 @@ class NonPersistentTapeReused(Rule):
     ```
 
     ## Fix safety
-    The fix adds `persistent=True` to the tape's constructor. It is safe: results are unchanged; the tape
-    keeps its recording until it is garbage collected, so add `del tape` after the last use.
+    The fix adds `persistent=True` to the tape's constructor and, where the tape's last use is certain
+    (every use in the same function, after the tape is made on every path), `del tape` right after that
+    use, so the recording a persistent tape holds is released. It is safe: every gradient the code asked
+    for is computed as before, now without the `RuntimeError`.
 
     ## References
     - [tf.GradientTape](https://www.tensorflow.org/api_docs/python/tf/GradientTape)
@@ -131,6 +134,7 @@ def gan_step(gen, disc, noise, real):
         d_loss = tf.reduce_mean(disc(fake)) - tf.reduce_mean(disc(real))
     g_grads = tape.gradient(g_loss, gen.trainable_variables)
     d_grads = tape.gradient(d_loss, disc.trainable_variables)  # expect: TL002
+    del tape
     return g_grads, d_grads
 """,
         ),
@@ -183,10 +187,47 @@ def jac(f, x):
                 continue
 
     def _finding(self, model, tape, use, message):
-        return Finding(use.node, message, self._fix(tape))
+        fix = self._fix(tape)
+        release = self._release(model, tape)
+        if release is not None:
+            fix = CstFix("Make the tape persistent and `del` it after its last use",
+                         fix.replacements + (release,), fix.applicability)
+        return Finding(use.node, message, fix)
 
     @staticmethod
-    def _fix(tape) -> CstFix | None:
+    def _release(model, tape) -> Replacement | None:
+        """``del tape`` after the statement holding the tape's last use, when that is certainly the
+        last use: all uses in the tape's own function, the statement in the innermost block holding
+        the tape's binding and every use, and run on every path after the binding."""
+        binding = tape.binding
+        if binding is None or tape.uses_of("del"):
+            return None
+        loads = model.loads_of(binding)
+        if not loads:
+            return None
+        home = model.function_of(binding.node)
+        if any(model.function_of(n) is not home for n in loads):
+            return None  # a closure may use the tape later
+        if any(model.reaching(n) != [binding] for n in loads):
+            return None  # another binding of the name reaches a use: which tape is last is unclear
+        statement = block_statement(model, binding.node)
+        block = block_of(model, statement) if statement is not None else None
+        while block is not None and not all(model.contains(block, n) for n in loads):
+            statement = block_statement(model, block)
+            block = block_of(model, statement) if statement is not None else None
+        if block is None:
+            return None
+        last = block_statement(model, loads[-1])
+        while last is not None and block_of(model, last) is not block:
+            last = block_statement(model, model.parent(last))
+        if last is None or ends_flow(last) or model.contains(last, tape.create):
+            return None
+        if not model.dominates(binding.node, last):
+            return None
+        return Replacement(last, cst.FlattenSentinel([last, del_statement(binding.name)]))
+
+    @staticmethod
+    def _fix(tape) -> CstFix:
         call = tape.create
         args = list(call.args)
         existing = [a for a in args if a.keyword is not None and a.keyword.value == "persistent"]

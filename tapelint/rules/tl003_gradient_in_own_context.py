@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.diagnostics import Applicability
+from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
+from tapelint.rules.fix_helpers import block_of, block_statement, bound_names, ends_flow, loaded_names, siblings_after
 
 
 class GradientInOwnContext(Rule):
@@ -39,6 +41,12 @@ class GradientInOwnContext(Rule):
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
     ```
+
+    ## Fix safety
+    The fix moves the statement holding the call to right after the `with` block, when it sits directly
+    in the block and nothing after it in the block uses what it computes or changes what it reads. It is
+    unsafe: what the tape records changes (that is the point), and so does the order of the statements
+    that followed the call. Review it, then apply it with `--fix --unsafe-fixes`.
 
     ## References
     - [tf.GradientTape.gradient](https://www.tensorflow.org/api_docs/python/tf/GradientTape#gradient)
@@ -107,7 +115,21 @@ class Model(tf.keras.Model):
             grads = tape.gradient(loss, self.trainable_variables)  # expect: TL003
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         return {"loss": loss}
-"""
+""",
+            fixed="""
+import tensorflow as tf
+
+class Model(tf.keras.Model):
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape(persistent=True) as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+        grads = tape.gradient(loss, self.trainable_variables)  # expect: TL003
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return {"loss": loss}
+""",
+            unsafe=True,
         ),
         Invalid(
             """
@@ -119,7 +141,30 @@ with tf.GradientTape() as g:
     y = x @ w
     j = g.jacobian(y, w)  # expect: TL003
     z = tf.reduce_sum(y)
-"""
+""",
+            fixed="""
+import tensorflow as tf
+
+w = tf.Variable(tf.ones([3, 2]))
+x = tf.ones([4, 3])
+with tf.GradientTape() as g:
+    y = x @ w
+    z = tf.reduce_sum(y)
+j = g.jacobian(y, w)  # expect: TL003
+""",
+            unsafe=True,
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+def step(model, optimizer, x, y):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x) - y))
+        grads = tape.gradient(loss, model.trainable_variables)  # expect: TL003
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+            fixed=None,  # the statement after the call uses `grads`: moving the call alone would break it
         ),
     )
 
@@ -131,7 +176,27 @@ with tf.GradientTape() as g:
                 if self._differentiated_again(model, tape, use):
                     continue
                 consequence = self._persistent if tape.persistent else self._non_persistent
-                yield Finding(use.node, self.message.format(tape=tape.name, method=use.method, consequence=consequence))
+                yield Finding(use.node, self.message.format(tape=tape.name, method=use.method, consequence=consequence),
+                              self._fix(model, tape, use))
+
+    @staticmethod
+    def _fix(model, tape, use) -> CstFix | None:
+        """Move the statement holding the call out of the `with` block, to right after it."""
+        statement = block_statement(model, use.node)
+        block = block_of(model, statement) if statement is not None else None
+        with_ = model.parent(block) if isinstance(block, cst.IndentedBlock) else None
+        if with_ not in tape.withs or not isinstance(statement, cst.SimpleStatementLine) or ends_flow(statement):
+            return None
+        if len(block.body) < 2:
+            return None  # the block would be empty
+        bound, read = bound_names(model, statement), loaded_names(statement)
+        for later in siblings_after(model, statement):
+            if loaded_names(later) & bound or bound_names(model, later) & read:
+                return None  # something after it in the block depends on it, or changes its inputs
+        rest = [s for s in block.body if s is not statement]
+        new_with = with_.with_changes(body=block.with_changes(body=rest))
+        return CstFix(f"Move the `{use.method}` call after the `with` block",
+                      (Replacement(with_, cst.FlattenSentinel([new_with, statement])),), Applicability.UNSAFE)
 
     @staticmethod
     def _differentiated_again(model, tape, use) -> bool:
