@@ -306,3 +306,17 @@ def test_source_layouts_are_kept():
     assert notebook.render_source("a = é\nc", old, old, 0) == '[\n    "a = \\u00e9\\n",\n    "c"\n   ]'
     old = '[\n    "a = é\\n",\n    "b"\n   ]'
     assert notebook.render_source("a = é\nc", old, old, 0) == '[\n    "a = é\\n",\n    "c"\n   ]'
+
+
+def test_show_source_shows_the_cell_line(project, capsys):
+    (project / "nb.ipynb").write_bytes((NOTEBOOKS / "buggy_training.ipynb").read_bytes())
+    _, out, _ = tapelint(capsys, "--show-source", "--select", "TL007")
+    assert out == (
+        "nb.ipynb:cell 10:4:1: TL007 [*] " + out.split("[*] ", 1)[1].split("\n", 1)[0] + "\n"
+        "  |\n"
+        "4 | w -= 0.1 * dw  # expect: TL007\n"
+        "  | ^^^^^^^^^^^^^\n"
+        "\n"
+        "Found 1 error.\n"
+        "[*] 1 fixable with the `--fix` option.\n"
+    )

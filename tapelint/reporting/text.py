@@ -95,15 +95,20 @@ def report_text(diagnostics: Sequence[Diagnostic], stream: TextIO, ctx: ReportCo
 
 def snippet(d: Diagnostic, ctx: ReportContext, cache: dict[str, list[str] | None]) -> str:
     """The reported line with carets under the reported span (to the line's end when it spans
-    lines). Empty when the line cannot be shown (unreadable file, notebook cell)."""
-    if d.cell is not None:
-        return ""
-    if d.filename not in cache:
+    lines). Empty when the line cannot be shown (an unreadable file)."""
+    key = d.filename if d.cell is None else f"{d.filename}\0{d.cell}"
+    if key not in cache:
         try:
-            cache[d.filename] = read_source(Path(ctx.absolute(d))).splitlines()
+            if d.cell is None:
+                cache[key] = read_source(Path(ctx.absolute(d))).splitlines()
+            else:
+                from tapelint.notebook import read_notebook
+
+                cells = read_notebook(Path(ctx.absolute(d))).cells
+                cache[key] = next((c.source.splitlines() for c in cells if c.number == d.cell), None)
         except SourceError:
-            cache[d.filename] = None
-    lines = cache[d.filename]
+            cache[key] = None
+    lines = cache[key]
     row = d.location.row
     if not lines or not 1 <= row <= len(lines):
         return ""
