@@ -42,9 +42,18 @@ def check_gradients(fn, *args, mode="fast", atol=None, rtol=None, eps=None, seed
     override the tolerances, ``eps`` the finite-difference step (absolute); ``seed`` picks the random
     directions (default 0: the same verdict every run).
     """
-    from . import _engine
+    from . import _engine, report
 
-    return _engine.check(fn, args, kwargs, mode=mode, atol=atol, rtol=rtol, eps=eps, seed=seed)
+    try:
+        result = _engine.check(fn, args, kwargs, mode=mode, atol=atol, rtol=rtol, eps=eps, seed=seed)
+    except GradientError as e:
+        name, location = _engine.describe(fn)
+        report.record(name, location, calls=1, mode=mode,
+                      verdict="nondeterministic" if isinstance(e, NondeterminismError) else "FAILED")
+        raise
+    report.record(result.function, result.location, calls=1, mode=result.mode, error=result.max_rel_error,
+                  verdict="ok" if result.mode != "contracts" else "contracts only")
+    return result
 
 
 def __getattr__(name):

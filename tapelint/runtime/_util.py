@@ -50,8 +50,23 @@ def _python_function(fn):
     return fn
 
 
+_described: dict = {}
+
+
 def describe(fn) -> tuple[str, str]:
     """``(name, "file:line")`` for messages; the path is relative to the working directory when inside it."""
+    try:
+        hit = _described.get(fn)
+    except TypeError:  # unhashable
+        return _describe(fn)
+    if hit is None:
+        if len(_described) > 4096:
+            _described.clear()
+        hit = _described[fn] = _describe(fn)
+    return hit
+
+
+def _describe(fn) -> tuple[str, str]:
     target = _python_function(fn)
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
     if name is None or not isinstance(name, str):
