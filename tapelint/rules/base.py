@@ -17,11 +17,11 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Iterable, Iterator
 
-import libcst as cst
-
 from tapelint.diagnostics import Applicability
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # libcst is imported only where files are parsed: a cached run never loads it
+    import libcst as cst
+
     from tapelint.semantic.model import SemanticModel
 
 
@@ -92,6 +92,15 @@ class Rule:
     # Byte strings of which at least one must occur in a file for the rule to possibly fire; the
     # pre-filter skips files with none of them. Empty means "always run".
     triggers: ClassVar[tuple[str, ...]] = ("GradientTape",)
+    # Words that must *all* occur as well (checked on the same raw bytes): for a rule that can only
+    # fire where a gradient tape exists, say, whatever its triggers. Empty means no extra condition.
+    requires: ClassVar[tuple[str, ...]] = ()
+    # A file that passes the pre-filter is analysed in part: its top-level statements that are not
+    # defs or classes, the defs and classes that contain a trigger word, and what those refer to or
+    # are referred to by (tapelint/partial.py). A rule whose verdict on that code can depend on
+    # anything else in the module (a file-wide scan, such as "is eager execution ever disabled?")
+    # sets this, and files where it is active are analysed whole.
+    needs_whole_module: ClassVar[bool] = False
     default_enabled: ClassVar[bool] = True
     valid: ClassVar[tuple[Valid, ...]] = ()
     invalid: ClassVar[tuple[Invalid, ...]] = ()
