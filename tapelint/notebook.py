@@ -127,7 +127,8 @@ def _parses(text: str) -> bool:
 def mask_magics(source: str) -> tuple[str | None, dict[int, tuple[str, str]]]:
     """The cell as Python (magics masked, a final newline), and the masked lines; None when the cell
     is not Python at all (``%%bash``, ``%%writefile``...)."""
-    text = source if source.endswith("\n") or not source else source + "\n"
+    newline = "\r\n" if "\r\n" in source else "\n"
+    text = source if source.endswith(("\n", "\r")) or not source else source + newline
     lines = text.splitlines(keepends=True)
     magics: dict[int, tuple[str, str]] = {}
     first = 0
@@ -162,7 +163,14 @@ def _mask(line: str, indent: str, magics: dict[int, tuple[str, str]], target: st
     key = len(magics)
     magics[key] = (line.rstrip("\r\n"), indent)
     statement = f"{target} = ..." if target else "pass"
-    return f"{indent}{statement}  {MAGIC_MARK}{key}\n"
+    ending = line[len(line.rstrip("\r\n")):] or "\n"
+    return f"{indent}{statement}  {MAGIC_MARK}{key}{ending}"
+
+
+def _drop_final_newline(text: str) -> str:
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith(("\n", "\r")) else text
 
 
 def unmask_magics(python: str, magics: dict[int, tuple[str, str]]) -> str | None:
@@ -394,8 +402,8 @@ def fix_notebook(nb: Notebook, display_name: str, rules: Sequence[type[Rule]], *
                 if not _parses(python):
                     problem = f"cell {cell.number} would no longer parse on its own"
                     break
-                if not cell.source.endswith("\n") and restored.endswith("\n"):
-                    restored = restored[:-1]
+                if not cell.source.endswith(("\n", "\r")):  # the cell had no final newline: none again
+                    restored = _drop_final_newline(restored)
                 changed.append((cell, restored))
         if problem is not None:
             errors.append(f"{display_name}: fixes not applied: {problem}")

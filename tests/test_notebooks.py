@@ -320,3 +320,20 @@ def test_show_source_shows_the_cell_line(project, capsys):
         "Found 1 error.\n"
         "[*] 1 fixable with the `--fix` option.\n"
     )
+
+
+def test_empty_cells_and_windows_line_endings(project, capsys):
+    path = project / "nb.ipynb"
+    path.write_text(make_notebook(
+        "import tensorflow as tf\r\n%matplotlib inline\r\nx = tf.Variable(3.0)\r\n",
+        "",
+        "\n\n",
+        "with tf.GradientTape() as t:\r\n    y = x * x\r\n    z = y * y\r\n",
+        "dz = t.gradient(z, x)\r\n!ls\r\ndy = t.gradient(y, x)",
+    ))
+    assert found(path) == [(5, 3, "TL002")]
+    assert tapelint(capsys, "--fix")[:2] == (0, "Found 1 error (1 fixed, 0 remaining).\n")
+    cells = json.loads(path.read_text())["cells"]
+    assert cells[3]["source"][0] == "with tf.GradientTape(persistent=True) as t:\r\n"
+    assert cells[4]["source"] == ["dz = t.gradient(z, x)\r\n", "!ls\r\n", "dy = t.gradient(y, x)\r\n", "del t"]
+    assert [c["source"] for c in cells[1:3]] == [[], ["\n", "\n"]]
