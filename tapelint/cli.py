@@ -236,8 +236,8 @@ def _report_fix_only(args: argparse.Namespace, result: runner.FixResult) -> int:
         if line and not args.quiet:
             print(line, file=sys.stderr)
         return 1 if result.diffs and not args.exit_zero else 0
-    if not args.quiet:
-        print(line or "No errors fixed.", file=sys.stdout)
+    if line and not args.quiet:
+        print(line, file=sys.stdout)
     return 0
 
 

@@ -277,3 +277,8 @@ def test_console_script_fix_and_diff(tmp_path):
     assert (fix.returncode, fix.stdout) == (0, "Found 2 errors (2 fixed, 0 remaining).\n")
     again = run("check", "--select", "TL002,TL007", "--diff", ".")
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+
+
+def test_fix_only_with_nothing_to_fix_is_silent(project, capsys):
+    (project / "a.py").write_text("z = bug_nofix\n")
+    assert tapelint(capsys, "--fix-only") == (0, "", "")
