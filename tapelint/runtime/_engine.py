@@ -29,7 +29,8 @@ from .report import GradientReport, SourceReport
 FULL_MAX_ENTRIES = 10**6  # Jacobian entries (inputs x outputs) full mode accepts
 FULL_MAX_INPUTS = 10**5  # input elements full mode accepts
 FAST_TWO_DIRECTIONS_MAX = 2**16  # sources up to this size get a second, purely random direction
-MAX_KINKS = 8  # non-differentiable coordinates left out before giving up on a direction
+MAX_KINKS = 8  # non-differentiable coordinates left out of a direction, one by one
+KINK_FALLBACK_MAX_INPUTS = 1024  # beyond MAX_KINKS, sources this small are compared entry by entry
 NUMPY_MAX_ON_DEVICE = 2**16  # on an accelerator, bookkeeping in NumPy only up to this many elements
 _BLOCK = 6  # columns shown around the worst coordinate
 _RAND_BLOCK = 2**16  # random vectors are tiled from a block this long: O(1) generation cost
@@ -425,7 +426,7 @@ class Tol:
 
 class Checker:
     def __init__(self, fn, args, kwargs, *, mode, atol, rtol, eps, seed, positional_only=False,
-                 display=None, context_note=None, signature_of=None):
+                 display=None, context_note=None, signature_of=None, backend=None):
         if mode not in ("fast", "full"):
             raise ValueError(f"mode must be 'fast' or 'full', got {mode!r}")
         if not tf.executing_eagerly():
@@ -437,6 +438,7 @@ class Checker:
         self.context_note = context_note
         self.errors: dict[int, list] = {}  # source index -> [max abs, max rel]
         self.estimators: list = []
+        self.backend = backend  # NumpyOps or TensorOps; None: chosen from the device and the sizes
 
     def _fail(self, cls, text: str):
         extra = f"\n  ({self.context_note})" if self.context_note else ""
@@ -463,7 +465,7 @@ class Checker:
             self.device = short_device(dev or caller.outputs[0].device)
             total = sum(s.size for s in self.p.sources) + sum(o.shape.num_elements() for o in caller.outputs)
             on_cpu = self.device.startswith("CPU")
-            self.xp = xp = NumpyOps if (on_cpu or total <= NUMPY_MAX_ON_DEVICE) else TensorOps
+            self.xp = xp = self.backend or (NumpyOps if (on_cpu or total <= NUMPY_MAX_ON_DEVICE) else TensorOps)
             caller.xp = xp
             for s in self.p.sources:
                 s.prepare(xp)
@@ -538,10 +540,10 @@ class Checker:
                 worst, worst_k = rel, k
         if worst_k is None:
             return
-        again = caller.vjp64(self.v_caller)
-        self._check_backward_determinism(self.caller_g, again)
-        zero = caller.vjp64([tf.zeros_like(v) for v in self.v_caller])
-        self._check_zero(zero)
+        noise = self._check_backward_determinism(self.caller_g, caller.vjp64(self.v_caller))
+        if worst <= 64 * eps_of(self.p.sources[worst_k].dtype) + 4 * noise[worst_k]:
+            return  # explained by a (tolerated, rounding-level) nondeterministic backward
+        self._check_zero(caller.vjp64([tf.zeros_like(v) for v in self.v_caller]))
         s = self.p.sources[worst_k]
         self._fail(GradientCheckError,
                    f"the gradient for {s.what} is not linear in the upstream gradient: grad(-2 dy) != "
@@ -549,13 +551,16 @@ class Checker:
                    "if this is an intentional estimator (clipped or noisy gradients), declare it with "
                    "tapelint.runtime.custom_gradient(numeric=False).")
 
-    def _check_backward_determinism(self, first, again):
+    def _check_backward_determinism(self, first, again) -> list[float]:
+        """Raise on a nondeterministic backward; return the tolerated relative noise per source."""
+        noise = [0.0] * len(first)
         for k, (a, b) in enumerate(zip(first, again)):
             if a is None or b is None or self.xp.identical(a, b):
                 continue
             d, size = self.xp.amax(a - b), self.xp.amax(a)
             what = self.p.sources[k].what
             if d <= 1e3 * eps_of(self.p.sources[k].dtype) * size:
+                noise[k] = d / size
                 self.p.notes.append(
                     f"backward is slightly nondeterministic for {what} (max difference {d:.3g}); tolerated. "
                     "tf.config.experimental.enable_op_determinism() makes it exact")
@@ -565,6 +570,7 @@ class Checker:
                        f"upstream gradient differ by up to {d:.3g} in the gradient for {what} (max |grad| "
                        f"{size:.3g}). This is not a wrong gradient, but it cannot be checked as is: call "
                        "tf.config.experimental.enable_op_determinism() (and set seeds) before the check.")
+        return noise
 
     def _check_zero(self, zero):
         for k, z in enumerate(zero):
@@ -786,7 +792,6 @@ class Checker:
             self._wrong(ref, k, w, h, a, R, tol, S, d,
                         extra=f"finite differences agree across steps 2h, h, h/2 ({D0:.8g}, {D1:.8g}, {D2:.8g})")
         # A kink: find the coordinates responsible and leave them out of the comparison.
-        bracket = (min(F1, B1, F2, B2, D0, D1, D2), max(F1, B1, F2, B2, D0, D1, D2))
         kinks, wk = [], w
         for _ in range(MAX_KINKS):
             j = self._bisect(ref, k, wk, h)
@@ -808,16 +813,17 @@ class Checker:
                 self._consistency(k, w_eff)
                 return
         labels = ", ".join(s.label(i) for i in kinks)
-        if bracket[0] - tol <= a <= bracket[1] + tol:
-            self.p.notes.append(f"inconclusive for {s.what}: more than {MAX_KINKS} non-differentiable points "
-                                f"({labels}, ...); the gradient lies within the one-sided derivatives")
+        m_out = sum(o.shape.num_elements() for o in ref.outputs)
+        if s.size <= KINK_FALLBACK_MAX_INPUTS and s.size * m_out <= FULL_MAX_ENTRIES:
+            # Many kinks (ReLU on an input full of zeros): compare entry by entry, where a kink is sound to
+            # handle (one-sided derivatives per entry), as full mode does.
+            self.p.notes.append(f"more than {MAX_KINKS} non-differentiable points for {s.what} ({labels}, ...): "
+                                "compared entry by entry")
+            self._full_source(ref, k, self._analytic_jacobian(ref)[k], self._y0(ref))
             return
-        self._fail(GradientCheckError,
-                   f"likely non-differentiable point near the input for {s.what}: finite differences at steps "
-                   f"2h, h, h/2 disagree ({D0:.8g}, {D1:.8g}, {D2:.8g}; h = {h:.3g}) and one-sided derivatives "
-                   f"differ (jump {jump:.3g}) at {labels} and more; the analytical value {a:.8g} lies outside "
-                   f"all of them [{bracket[0]:.8g}, {bracket[1]:.8g}], so the gradient may also be wrong. "
-                   "Check away from kinks (ReLU at 0, ties in max/sort, floor).")
+        self.p.notes.append(f"inconclusive for {s.what}: more than {MAX_KINKS} non-differentiable points "
+                            f"({labels}, ...) in a large input; use mode='full' on a smaller input, or inputs "
+                            "away from kinks")
 
     def _partial(self, ref: Space, k, j, h):
         """Numerical d phi / d x_j (central) and the outputs at x +- h e_j."""
@@ -926,12 +932,7 @@ class Checker:
                 f"{self.p.where}: full mode builds the whole {m_out} x {n_in} Jacobian ({m_out * n_in:,} "
                 f"entries), more than the limit of {FULL_MAX_ENTRIES:,} entries / {FULL_MAX_INPUTS:,} inputs; "
                 "use mode='fast' (random directional derivatives, cost independent of the size).")
-        rows = [np.zeros((m_out, s.size)) for s in self.p.sources]
-        for i in range(m_out):  # the analytical Jacobian, one backward pass per output element
-            for k, gk in enumerate(ref.vjp64(_one_hot_cotangents(ref.outputs, sizes, i))):
-                if gk is not None:
-                    rows[k][i] = self.xp.numpy(gk).ravel()
-        y0 = np.concatenate([self.xp.numpy(self.xp.f64(y)).ravel() for y in ref.outputs_at()])
+        rows, y0 = self._analytic_jacobian(ref), self._y0(ref)
         for k, s in enumerate(self.p.sources):
             if s.size:
                 self._full_source(ref, k, rows[k], y0)
@@ -939,6 +940,19 @@ class Checker:
                 if self.r[k] is not None and self.xp.amax(self.r[k]) > 0:
                     w = w + self.r[k] / self.xp.amax(self.r[k])
                 self._consistency(k, w)
+
+    def _analytic_jacobian(self, ref: Space):
+        """[m_out, size] per source: one backward pass per output element."""
+        sizes = [o.shape.num_elements() for o in ref.outputs]
+        rows = [np.zeros((sum(sizes), s.size)) for s in self.p.sources]
+        for i in range(sum(sizes)):
+            for k, gk in enumerate(ref.vjp64(_one_hot_cotangents(ref.outputs, sizes, i))):
+                if gk is not None:
+                    rows[k][i] = self.xp.numpy(gk).ravel()
+        return rows
+
+    def _y0(self, ref: Space):
+        return np.concatenate([self.xp.numpy(self.xp.f64(y)).ravel() for y in ref.outputs_at()])
 
     def _columns(self, ref: Space, k, h):
         """Outputs at x +- t e_j for t = h, h/2 and every j: {t: (plus [n, m], minus [n, m], t+, t-)}."""

@@ -315,7 +315,7 @@ def _numeric_check(f, args, kwargs, mode, rerun, graph: bool):
     name, loc = _where(f)
     fkey = getattr(f, "__func__", f)
     try:
-        key = (fkey, _signature(args, kwargs), mode)
+        key = (fkey, _signature(args, kwargs), mode, graph)
     except (TypeError, ValueError):
         key = None
     report.record(name, loc, calls=1)
