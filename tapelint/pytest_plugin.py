@@ -94,7 +94,8 @@ def gradcheck():
         try:
             return check_gradients(fn, *args, **kwargs)
         except GradientError as e:
-            pytest.fail(f"{type(e).__name__}: {e}", pytrace=False)
+            error = e
+        pytest.fail(f"{type(error).__name__}: {error}", pytrace=False)  # outside `except`: no chained report
 
     return run
 
