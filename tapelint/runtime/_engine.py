@@ -33,14 +33,29 @@ MAX_KINKS = 8  # non-differentiable coordinates left out of a direction, one by 
 KINK_FALLBACK_MAX_INPUTS = 1024  # beyond MAX_KINKS, sources this small are compared entry by entry
 NUMPY_MAX_ON_DEVICE = 2**16  # on an accelerator, bookkeeping in NumPy only up to this many elements
 _BLOCK = 6  # columns shown around the worst coordinate
+BATCH_MIN = 32  # full mode vectorizes (one traced call) from this many evaluations or Jacobian rows on
 _RAND_BLOCK = 2**16  # random vectors are tiled from a block this long: O(1) generation cost
-SAMPLE = 2**16  # screening tests (linearity, forward agreement) look at this many elements at most
+SAMPLE = 2**14  # screening tests (linearity, forward agreement) look at this many elements at most
 
 # Default relative tolerances, keyed by the dtype the compared quantities were computed in.
 RTOL_REFERENCE = {tf.float64: 1e-6, tf.float32: 1e-3, tf.float16: 3e-2, tf.bfloat16: 1e-1}
 RTOL_CONSISTENCY = {tf.float32: 1e-3, tf.float16: 3e-2, tf.bfloat16: 1.5e-1}
 _C_FLOOR = 32.0  # rounding-floor multiplier: evaluations are sums of many rounded terms
 _C_ANALYTIC = 64.0
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow_logger():
+    """pfor traces a new tf.function per call, and TensorFlow warns about retracing: not the user's concern."""
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _dense(g):
@@ -99,10 +114,21 @@ class NumpyOps:
         return math.sqrt(NumpyOps.dot(a, a) / np.size(a)) if np.size(a) else 0.0
 
     @staticmethod
-    def rand(shape, seed, stream):
+    def rand(shape, seed, stream, dtype=np.float64):
         n = int(np.prod(shape)) if len(shape) else 1
         base = np.random.default_rng(_stream_seed(seed, stream)).uniform(-1.0, 1.0, min(n, _RAND_BLOCK))
-        return np.resize(base, n).reshape(shape)
+        return np.resize(base.astype(dtype), n).reshape(shape)
+
+    @staticmethod
+    def cotangent(shape, dtype, seed, stream):
+        """A random cotangent in ``dtype`` (a tensor): rounded once, so every pass sees the same values."""
+        return tf.constant(NumpyOps.rand(shape, seed, stream, dtype.as_numpy_dtype))
+
+    @staticmethod
+    def add_scaled(a, b, c):
+        """``a + c * b``, reusing ``a`` (a fresh array) as the result."""
+        a += b * c
+        return a
 
     @staticmethod
     def masked(a, lo, hi):
@@ -131,7 +157,8 @@ class NumpyOps:
 
     @staticmethod
     def all_finite(a) -> bool:
-        return bool(np.all(np.isfinite(a)))
+        # One summing pass without a temporary; an overflowing sum of finite values only costs a rescan.
+        return math.isfinite(float(np.sum(np.asarray(a), dtype=np.float64))) or bool(np.all(np.isfinite(a)))
 
     @staticmethod
     def identical(a, b) -> bool:
@@ -176,10 +203,18 @@ class TensorOps:
         return float(tf.sqrt(tf.reduce_mean(tf.square(a)))) if a.shape.num_elements() else 0.0
 
     @staticmethod
+    def cotangent(shape, dtype, seed, stream):
+        return tf.cast(TensorOps.rand(shape, seed, stream), dtype)
+
+    @staticmethod
     def rand(shape, seed, stream):
         return tf.constant(NumpyOps.rand(shape, seed, stream)) if int(np.prod(shape)) <= _RAND_BLOCK else (
             tf.reshape(tf.tile(tf.constant(NumpyOps.rand((_RAND_BLOCK,), seed, stream)),
                                [-(-int(np.prod(shape)) // _RAND_BLOCK)])[:int(np.prod(shape))], shape))
+
+    @staticmethod
+    def add_scaled(a, b, c):
+        return a + c * b
 
     @staticmethod
     def masked(a, lo, hi):
@@ -470,7 +505,7 @@ class Checker:
             for s in self.p.sources:
                 s.prepare(xp)
             # One cotangent v, rounded to each output's dtype so that every pass sees the same values.
-            self.v_caller = [xp.feed(xp.rand(tuple(o.shape), self.seed, ("v", i)), o.dtype)
+            self.v_caller = [xp.cotangent(tuple(o.shape), o.dtype, self.seed, ("v", i))
                              for i, o in enumerate(caller.outputs)]
             self.v = [xp.f64(v) for v in self.v_caller]
             with _hook.contract_scope(collect=self.estimators):
@@ -480,6 +515,7 @@ class Checker:
                 names = ", ".join(f"`{n}` ({loc})" for n, loc, _ in estimators[:3])
                 self.p.notes.append(f"values not checked: uses intentional estimator {names} (numeric=False)")
                 return self._report("contracts", "n/a", checked=False)
+            self._finite_forward(caller)
             self._semantic(caller)
             if self.mode == "full":
                 self._full_semantic(caller)
@@ -494,6 +530,20 @@ class Checker:
                 ref.restore()
                 caller.restore()
             return self._report(self.mode, self.tol.ref_dtype.name)
+
+    def _finite_forward(self, caller: Space):
+        for i, o in enumerate(caller.outputs):
+            if self.xp.all_finite(o):
+                continue
+            flat = self.xp.numpy(self.xp.f64(o)).ravel()
+            bad = np.flatnonzero(~np.isfinite(flat))
+            if bad.size:
+                error = GradientCheckError(
+                    f"{self.p.where}: output {i} is not finite at this input ({flat[bad[0]]} at flat index "
+                    f"{bad[0]}, {bad.size} such values): its gradient cannot be checked there; check at an input "
+                    "inside the function's domain.")
+                error.uncheckable = True  # checking() skips such a call instead of failing the test
+                raise error
 
     def _report(self, mode, ref_name, checked=True) -> GradientReport:
         nan = float("nan")
@@ -680,7 +730,7 @@ class Checker:
                 if d == 0 and r is not None:
                     peak = xp.amax(r)
                     if peak > 0 and _finite(peak):
-                        w = w + r / peak  # a gradient-aligned part: a scaled gradient cannot cancel out
+                        w = xp.add_scaled(w, r, 1.0 / peak)  # gradient-aligned part: a scaled gradient can't cancel
                 self._direction(ref, k, w, d)
 
     def _direction(self, ref: Space, k, w, d):
@@ -696,7 +746,7 @@ class Checker:
         S = xp.l1(r, w_eff) if r is not None and (s.size <= FAST_TWO_DIRECTIONS_MAX or d) else None
         scale = S if S is not None else max(abs(a), abs(D))
         if _finite(err) and err <= t.atol + t.rtol * scale:
-            self._passed(k, err, scale, w_eff)  # the cheap test, implied by the full one
+            self._passed(k, err, scale, w_eff, a)  # the cheap test, implied by the full one
             return
         if S is None:
             S = xp.l1(r, w_eff) if r is not None else 0.0
@@ -706,7 +756,7 @@ class Checker:
         if not _finite(a) and _finite(D):
             self._nonfinite(k)
         if _finite(err) and err <= tol:
-            self._passed(k, err, max(S, abs(a), abs(D)), w_eff)
+            self._passed(k, err, max(S, abs(a), abs(D)), w_eff, a)
             return
         if one_sided:  # diagnose with central differences, at their own step
             h = t.step(s)
@@ -714,18 +764,18 @@ class Checker:
             tol = t.atol + t.rtol * S + self._floor(yp, ym, h, S)
         self._diagnose(ref, k, w, h, a, D, tol, S, d)
 
-    def _passed(self, k, err, scale, w_eff):
+    def _passed(self, k, err, scale, w_eff, a=None):
         self._note_error(k, err, err / max(scale, 1e-300))
-        self._consistency(k, w_eff)
+        self._consistency(k, w_eff, a)
 
-    def _consistency(self, k, w):
+    def _consistency(self, k, w, ar=None):
         """The caller-dtype gradient must agree with the float64 one (overflow, dtype-specific code)."""
         xp = self.xp
         s = self.p.sources[k]
         gc, r = self.caller_g[k], self.r[k]
         if self.tol.ref_dtype != tf.float64 or s.dtype == tf.float64 or gc is None or r is None:
             return
-        ac, ar = xp.dot(gc, w), xp.dot(r, w)
+        ac, ar = xp.dot(gc, w), (xp.dot(r, w) if ar is None else ar)
         rt = RTOL_CONSISTENCY.get(s.dtype, 1e-3)
         if abs(ac - ar) <= rt * max(abs(ac), abs(ar)):
             return  # the cheap test, implied by the full one (|<g, w>| <= sum |g w|)
@@ -819,7 +869,7 @@ class Checker:
             # handle (one-sided derivatives per entry), as full mode does.
             self.p.notes.append(f"more than {MAX_KINKS} non-differentiable points for {s.what} ({labels}, ...): "
                                 "compared entry by entry")
-            self._full_source(ref, k, self._analytic_jacobian(ref)[k], self._y0(ref))
+            self._full_source(ref, k, self._analytic_jacobian(ref)[k])
             return
         self.p.notes.append(f"inconclusive for {s.what}: more than {MAX_KINKS} non-differentiable points "
                             f"({labels}, ...) in a large input; use mode='full' on a smaller input, or inputs "
@@ -932,20 +982,35 @@ class Checker:
                 f"{self.p.where}: full mode builds the whole {m_out} x {n_in} Jacobian ({m_out * n_in:,} "
                 f"entries), more than the limit of {FULL_MAX_ENTRIES:,} entries / {FULL_MAX_INPUTS:,} inputs; "
                 "use mode='fast' (random directional derivatives, cost independent of the size).")
-        rows, y0 = self._analytic_jacobian(ref), self._y0(ref)
+        rows = self._analytic_jacobian(ref)
         for k, s in enumerate(self.p.sources):
             if s.size:
-                self._full_source(ref, k, rows[k], y0)
+                self._full_source(ref, k, rows[k])
                 w = self.xp.rand(s.shape, self.seed, ("u", k, 0))
                 if self.r[k] is not None and self.xp.amax(self.r[k]) > 0:
                     w = w + self.r[k] / self.xp.amax(self.r[k])
                 self._consistency(k, w)
 
     def _analytic_jacobian(self, ref: Space):
-        """[m_out, size] per source: one backward pass per output element."""
+        """[m_out, size] per source: all rows at once (tape.jacobian, pfor), else one backward pass per row."""
         sizes = [o.shape.num_elements() for o in ref.outputs]
-        rows = [np.zeros((sum(sizes), s.size)) for s in self.p.sources]
-        for i in range(sum(sizes)):
+        m_out = sum(sizes)
+        if m_out >= BATCH_MIN and not tf.config.functions_run_eagerly():
+            try:
+                with ref.tape:
+                    y = tf.concat([tf.reshape(o, [-1]) for o in ref.outputs], 0)
+                targets = [src.var if src.var is not None else ref.leaves_now[src.leaf_index]
+                           for src in self.p.sources]
+                with _quiet_tensorflow_logger():
+                    jac = ref.tape.jacobian(y, targets, experimental_use_pfor=True)
+                self.p.backward_calls += 1
+                return [np.zeros((m_out, src.size)) if j is None else
+                        self.xp.numpy(self.xp.f64(tf.convert_to_tensor(j))).reshape(m_out, src.size)
+                        for src, j in zip(self.p.sources, jac)]
+            except Exception:  # noqa: BLE001 - not vectorizable: one row at a time
+                pass
+        rows = [np.zeros((m_out, src.size)) for src in self.p.sources]
+        for i in range(m_out):
             for k, gk in enumerate(ref.vjp64(_one_hot_cotangents(ref.outputs, sizes, i))):
                 if gk is not None:
                     rows[k][i] = self.xp.numpy(gk).ravel()
@@ -954,46 +1019,88 @@ class Checker:
     def _y0(self, ref: Space):
         return np.concatenate([self.xp.numpy(self.xp.f64(y)).ravel() for y in ref.outputs_at()])
 
-    def _columns(self, ref: Space, k, h):
-        """Outputs at x +- t e_j for t = h, h/2 and every j: {t: (plus [n, m], minus [n, m], t+, t-)}."""
+    def _columns(self, ref: Space, k, t, cols):
+        """Outputs at x +- t e_j for j in cols: (plus [cols, m], minus [cols, m], steps +, steps -)."""
         xp = self.xp
         s = self.p.sources[k]
-        out = {}
-        for t in (h, h / 2):
-            plus, minus, tp, tm = [], [], [], []
-            for j in range(s.size):
-                e = xp.unit(s.shape, j)
-                for sign, ys, ts in ((1, plus, tp), (-1, minus, tm)):
-                    xv = s.x64 + sign * t * e
-                    ys.append(np.concatenate([xp.numpy(xp.f64(y)).ravel() for y in ref.outputs_at(k, xv)]))
-                    ts.append(abs(xp.at(ref.fed(k, xv) - s.x64, j)))
-            out[t] = (np.stack(plus), np.stack(minus), np.array(tp), np.array(tm))
-        return out
+        cols = list(cols)
+        flat_x = xp.numpy(s.x64).ravel()
+        points = np.repeat(flat_x[None, :], 2 * len(cols), axis=0)
+        idx = np.arange(len(cols))
+        points[2 * idx, cols] += t
+        points[2 * idx + 1, cols] -= t
+        fed = NumpyOps.rounded(points, ref.feed_dtype(k)) if not ref.upcast else points
+        steps = np.abs(fed[np.repeat(idx, 2) * 2 + np.tile([0, 1], len(cols)), np.repeat(cols, 2)] -
+                       flat_x[np.repeat(cols, 2)]) if len(cols) else np.zeros(0)
+        outputs = self._batched_outputs(ref, k, points) if len(cols) >= BATCH_MIN else None
+        if outputs is None:
+            outputs = np.stack([np.concatenate([xp.numpy(xp.f64(y)).ravel()
+                                                for y in ref.outputs_at(k, xp.f64(pt.reshape(s.shape)))])
+                                for pt in points]) if len(cols) else np.zeros((0, 0))
+        return outputs[0::2], outputs[1::2], steps[0::2], steps[1::2]
 
-    def _full_source(self, ref: Space, k, J_an, y0):
+    def _batched_outputs(self, ref: Space, k, points):
+        """All evaluations in one vectorized call (tf.vectorized_map), or None where that is not possible
+        (variables as sources, Python-side code in the function, a function pfor cannot convert)."""
+        if any(src.var is not None for src in self.p.sources) or tf.config.functions_run_eagerly():
+            return None
+        s = self.p.sources[k]
+        base = ref._leaves(None)
+
+        def one(x):
+            leaves = list(base)
+            leaves[s.leaf_index] = x
+            args, kwargs = tf.nest.pack_sequence_as(self.p.structure, leaves)
+            return tf.concat([tf.reshape(tf.cast(o, tf.float64), [-1])
+                              for o in _float_outputs(self.p.fn(*args, **kwargs))], 0)
+
+        try:
+            batch = tf.constant(points.reshape((-1,) + s.shape).astype(ref.feed_dtype(k).as_numpy_dtype))
+            with _quiet_tensorflow_logger():
+                out = tf.vectorized_map(one, batch, fallback_to_while_loop=False).numpy()
+        except Exception:  # noqa: BLE001 - not vectorizable: evaluate one by one
+            return None
+        self.p.evaluations += len(points)
+        return out.reshape(len(points), -1)
+
+    def _full_source(self, ref: Space, k, J_an):
+        """Entry by entry: central differences at h for every column (2n evaluations); the columns that
+        disagree get h/2 too (Richardson) and one-sided differences (kinks)."""
         s, t = self.p.sources[k], self.tol
         h = t.step(s)
-        cols = self._columns(ref, k, h)
-        (p1, m1, hp1, hm1), (p2, m2, hp2, hm2) = cols[h], cols[h / 2]
-        D1 = ((p1 - m1) / (hp1 + hm1)[:, None]).T  # [m_out, size]
-        D2 = ((p2 - m2) / (hp2 + hm2)[:, None]).T
-        F1, B1 = ((p1 - y0) / hp1[:, None]).T, ((y0 - m1) / hm1[:, None]).T
-        F2, B2 = ((p2 - y0) / hp2[:, None]).T, ((y0 - m2) / hm2[:, None]).T
-        R = D2 + (D2 - D1) / 3  # Richardson
-        floor = (_C_FLOOR * t.eps_eval * (np.abs(p2) + np.abs(m2)).T / (hp2 + hm2)[None, :]
-                 + _C_ANALYTIC * t.eps_eval * (np.abs(J_an).max(axis=1, keepdims=True) if J_an.size else 0.0))
-        tol = t.atol + t.rtol * np.maximum(np.abs(J_an), np.abs(R)) + floor + np.abs(D1 - D2) / 3
+        analytic_floor = _C_ANALYTIC * t.eps_eval * (np.abs(J_an).max(axis=1, keepdims=True) if J_an.size else 0.0)
+        p1, m1, hp1, hm1 = self._columns(ref, k, h, range(s.size))
+        R = ((p1 - m1) / (hp1 + hm1)[:, None]).T  # [m_out, size]
+        floor = _C_FLOOR * t.eps_eval * (np.abs(p1) + np.abs(m1)).T / (hp1 + hm1)[None, :] + analytic_floor
+        tol = t.atol + t.rtol * np.maximum(np.abs(J_an), np.abs(R)) + floor
+        kink = np.zeros(R.shape, bool)
+        kink_ok = np.zeros(R.shape, bool)
+        suspect = np.flatnonzero(((np.abs(J_an - R) > tol) | ~np.isfinite(J_an)).any(axis=0))
+        if suspect.size:
+            D1 = R[:, suspect]
+            p2, m2, hp2, hm2 = self._columns(ref, k, h / 2, suspect)
+            y0 = self._y0(ref)
+            D2 = ((p2 - m2) / (hp2 + hm2)[:, None]).T
+            F1, B1 = ((p1[suspect] - y0) / hp1[suspect, None]).T, ((y0 - m1[suspect]) / hm1[suspect, None]).T
+            F2, B2 = ((p2 - y0) / hp2[:, None]).T, ((y0 - m2) / hm2[:, None]).T
+            R[:, suspect] = D2 + (D2 - D1) / 3  # Richardson: the truncation error cancels to O(h^4)
+            floor[:, suspect] = (_C_FLOOR * t.eps_eval * (np.abs(p2) + np.abs(m2)).T / (hp2 + hm2)[None, :]
+                                 + analytic_floor)
+            tol[:, suspect] = (t.atol + t.rtol * np.maximum(np.abs(J_an[:, suspect]), np.abs(R[:, suspect]))
+                               + floor[:, suspect] + np.abs(D1 - D2) / 3)
+            # Smooth: F - B = h f'' + O(h^3) halves with h. A kink: F - B stays (the jump).
+            jump = np.abs(2 * (F2 - B2) - (F1 - B1))
+            ks = (jump > 8 * tol[:, suspect]) & (np.abs(F2 - B2) > 1e-3 * (np.abs(F2) + np.abs(B2)))
+            lo = np.minimum.reduce([F1, B1, F2, B2]) - tol[:, suspect]
+            hi = np.maximum.reduce([F1, B1, F2, B2]) + tol[:, suspect]
+            kink[:, suspect] = ks
+            kink_ok[:, suspect] = ks & (J_an[:, suspect] >= lo) & (J_an[:, suspect] <= hi)
         if self.r[k] is None:
             missing = np.abs(R) > tol
             if missing.any():
                 i, j = np.unravel_index(int(np.argmax(np.where(missing, np.abs(R), -1))), R.shape)
                 self._missing(k, f"d out[{i}] / d {s.label(j)} = {R[i, j]:.6g}")
         err = np.abs(J_an - R)
-        jump = np.abs(2 * (F2 - B2) - (F1 - B1))
-        kink = (jump > 8 * tol) & (np.abs(F2 - B2) > 1e-3 * (np.abs(F2) + np.abs(B2)))
-        lo = np.minimum.reduce([F1, B1, F2, B2]) - tol
-        hi = np.maximum.reduce([F1, B1, F2, B2]) + tol
-        kink_ok = kink & (J_an >= lo) & (J_an <= hi)
         bad = ((err > tol) & ~kink_ok) | (~np.isfinite(J_an) & np.isfinite(R))
         checked = ~kink_ok
         rel = err / np.maximum(np.maximum(np.abs(J_an), np.abs(R)), floor + 1e-300)

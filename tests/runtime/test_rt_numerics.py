@@ -91,6 +91,21 @@ def test_functions_without_custom_gradients_are_checked_too():
     check_gradients(tf.function(lambda a, b: tf.reduce_sum(tf.sin(a) @ b)), normal((2, 3)), normal((3, 2), seed=1))
 
 
+@tf.custom_gradient
+def log_of(x):
+    def grad(dy):
+        return dy / x
+
+    return tf.math.log(x), grad
+
+
+def test_a_non_finite_forward_cannot_be_checked_and_says_so():
+    with pytest.raises(GradientCheckError, match=r"output 0 is not finite at this input \(nan at flat index 1, "
+                                                 r"1 such values\)"):
+        check_gradients(log_of, tf.constant([1.0, -1.0, 2.0]))
+    check_gradients(log_of, tf.constant([1.0, 0.5, 2.0]))
+
+
 def test_nothing_to_differentiate_is_a_contract_error():
     with pytest.raises(GradientContractError, match="nothing to differentiate"):
         check_gradients(lambda n: tf.ones([n]), 3)
@@ -371,3 +386,26 @@ def test_bookkeeping_backends_agree(case):
     with pytest.raises(GradientCheckError, match=r"worst coordinate: x\[3\]"):
         _engine.Checker(fn, args, kwargs, mode="fast", atol=None, rtol=None, eps=None, seed=0,
                         backend=_engine.TensorOps).run()
+
+
+@pytest.mark.parametrize("batch_min", [1, 10**9], ids=["vectorized", "one-by-one"])
+def test_full_mode_vectorized_and_one_by_one_agree(batch_min, monkeypatch):
+    monkeypatch.setattr(_engine, "BATCH_MIN", batch_min)
+    for name in ["softplus", "logsumexp", "matmul", "affine_variables", "pair_norm", "leaky_relu_at_zero"]:
+        fn, args, kwargs = C.CASES[name](tf.float32, 5)
+        report = check_gradients(fn, *args, mode="full", **kwargs)
+        assert report.sources and all(s.max_rel_error < 1e-6 for s in report.sources), (name, report)
+    with pytest.raises(GradientCheckError, match=r"worst entry d out\[3\] / d x\[3\]"):
+        check_gradients(W.tanh_sign_flipped, normal((40,)), mode="full")
+    with pytest.raises(GradientCheckError, match=r"argument `a`"):
+        check_gradients(W.matmul_transposed, normal((3, 4)), normal((4, 4), seed=1), mode="full")
+
+
+def test_full_mode_on_a_larger_input_is_vectorized(monkeypatch):
+    traced = []
+    real = tf.vectorized_map
+    monkeypatch.setattr(tf, "vectorized_map", lambda *a, **k: traced.append(1) or real(*a, **k))
+    report = check_gradients(C.softplus, normal((60,)), mode="full")
+    assert traced == [1]  # the 120 evaluations of the finite differences in one vectorized call
+    assert report.evaluations >= 120
+    assert report.backward_calls < 10  # the Jacobian's 60 rows in one pfor call, not one backward pass each
