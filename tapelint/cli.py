@@ -21,10 +21,11 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence, TextIO
 
-from tapelint import __version__, config, discovery, registry, reporting, runner
+from tapelint import __version__, config, discovery, registry, reporting
 from tapelint.diagnostics import rule_url
 from tapelint.errors import TapelintError, UsageError
 from tapelint.pseudo_rules import PSEUDO_RULES
+from tapelint import progress as _progress
 from tapelint.reporting.style import color_enabled
 from tapelint.rules.base import Rule
 
@@ -87,11 +88,33 @@ def build_parser() -> argparse.ArgumentParser:
     fixing.add_argument("--fix-only", action="store_true",
                         help="apply the fixes and report nothing of what is left (exit 0)")
 
+    speed = check.add_argument_group("speed")
+    speed.add_argument("-j", "--jobs", type=_jobs, metavar="N",
+                       help="worker processes (default: the number of usable CPU cores; 1: none)")
+    speed.add_argument("--no-cache", action="store_true",
+                       help="neither read nor write the cache of results (.tapelint_cache)")
+    speed.add_argument("--cache-dir", metavar="DIR",
+                       help="the cache directory (default: .tapelint_cache next to the configuration file, "
+                            "or in the current directory; or $TAPELINT_CACHE_DIR)")
+    speed.add_argument("--whole-files", action="store_true",
+                       help="analyse every file that has a trigger word whole, not only the parts the rules "
+                            "can see (slower; the findings are the same)")
+
     rules_cmd = commands.add_parser("rules", help="list the rule catalog")
     rules_cmd.add_argument("--output-format", choices=("text", "json"), default="text")
     rule_cmd = commands.add_parser("rule", help="show the documentation of one rule")
     rule_cmd.add_argument("rule", metavar="CODE", help="a rule code (TL001) or name")
     return parser
+
+
+def _jobs(value: str) -> int:
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {jobs}")
+    return jobs
 
 
 def _flag_pair(group, name: str, help: str, no_help: str | None = None) -> None:
@@ -167,7 +190,13 @@ def full_catalog(catalog: Mapping[str, type[Rule]]) -> dict[str, type[Rule]]:
 
 # -- check ------------------------------------------------------------------------------------------------
 def command_check(args: argparse.Namespace) -> int:
-    catalog = registry.all_rules()
+    from tapelint import engine, manifest
+
+    cwd = Path.cwd()
+    fixing = args.fix or args.diff or args.fix_only
+    cache_dir = None if args.no_cache else _cache_dir(args, cwd)
+    # Rule metadata from the cache when it is current: a run that lints nothing imports no rule.
+    catalog = registry.all_rules() if fixing else manifest.catalog(cache_dir)
     formats = reporting.available_formats(registry.plugin_output_formats())
     fmt = args.output_format
     if fmt not in formats:
@@ -175,7 +204,6 @@ def command_check(args: argparse.Namespace) -> int:
     if args.statistics and fmt not in ("text", "concise", "json", "json-lines"):
         raise UsageError(f"--statistics works with the text, concise, json and json-lines formats, not {fmt!r}")
 
-    cwd = Path.cwd()
     overrides = config.Overrides(
         select=args.select, ignore=args.ignore, extend_select=args.extend_select, exclude=args.exclude,
         extend_exclude=args.extend_exclude, respect_gitignore=args.respect_gitignore,
@@ -192,7 +220,9 @@ def command_check(args: argparse.Namespace) -> int:
     if not files:
         warn("no Python files found under the given paths")
     fixed = None
-    if args.fix or args.diff or args.fix_only:
+    if fixing:
+        from tapelint import runner
+
         result = runner.fix(files, settings, unsafe=bool(args.unsafe_fixes), write=not args.diff)
         for message in result.errors:
             print(f"{PROG}: warning: {' '.join(message.split())}", file=sys.stderr)
@@ -201,7 +231,15 @@ def command_check(args: argparse.Namespace) -> int:
             return _report_fix_only(args, result)
         diagnostics, fixed = result.diagnostics, result.fixed
     else:
-        diagnostics = runner.run(files, settings)
+        stats = engine.Stats()
+        progress = None
+        if len(files) >= 100 and _progress.wanted(sys.stderr, quiet=args.quiet, verbose=args.verbose):
+            progress = _progress.Progress(len(files), sys.stderr)
+        options = engine.Options(jobs=args.jobs, cache_dir=cache_dir, partial=not args.whole_files,
+                                 progress=progress, stats=stats)
+        diagnostics = engine.run(files, settings, options)
+        _log(args, f"{stats.cached} files from the cache ({cache_dir or 'cache off'}), {stats.read} read, "
+                   f"{stats.analysed} analysed, {stats.workers or 'no'} worker processes")
     _log(args, f"checked {len(files)} files in {time.perf_counter() - started:.2f}s")
 
     if args.statistics:
@@ -223,7 +261,24 @@ def command_check(args: argparse.Namespace) -> int:
     return 1 if diagnostics and not args.exit_zero else 0
 
 
-def _report_fix_only(args: argparse.Namespace, result: runner.FixResult) -> int:
+def _cache_dir(args: argparse.Namespace, cwd: Path) -> Path:
+    """``--cache-dir``, else $TAPELINT_CACHE_DIR, else ``.tapelint_cache`` in the project root (the
+    directory of the configuration file in use, or the current directory)."""
+    from tapelint.cache import default_directory
+
+    if args.cache_dir:
+        return (cwd / args.cache_dir).absolute()
+    if args.config:
+        root = (cwd / args.config).parent
+    elif args.isolated:
+        root = cwd
+    else:
+        found = config.find_config(cwd)
+        root = found.parent if found is not None else cwd
+    return default_directory(root)
+
+
+def _report_fix_only(args: argparse.Namespace, result: "runner.FixResult") -> int:
     """``--diff``: the diffs on stdout, "Would fix N errors." on stderr, exit 1 when there is a diff.
     ``--fix-only``: "Fixed N errors." and exit 0."""
     from tapelint.reporting.text import fix_only_summary, fixable_counts

@@ -6,13 +6,12 @@ This module knows nothing about the command line, configuration files or output 
 from __future__ import annotations
 
 import ast
+import os
 import sys
 import threading
 import traceback
 from pathlib import Path
-from typing import Sequence
-
-import libcst as cst
+from typing import TYPE_CHECKING, Sequence
 
 from tapelint.diagnostics import (
     INTERNAL_ERROR_CODE,
@@ -25,13 +24,26 @@ from tapelint.diagnostics import (
     rule_url,
 )
 from tapelint.noqa import filter_suppressed
+from tapelint.prefilter import triggered
 from tapelint.rules.base import Rule
 from tapelint.source import SourceError, read_source
 
+if TYPE_CHECKING:  # libcst is imported on first parse: `tapelint --version` and cached runs never load it
+    import libcst as cst
 
-def triggered(rules: Sequence[type[Rule]], source: str) -> list[type[Rule]]:
-    """The rules whose trigger words occur in ``source`` (the byte-level pre-filter)."""
-    return [r for r in rules if not r.triggers or any(t in source for t in r.triggers)]
+# Analyse the parts of a file that the active rules can see (tapelint/partial.py) rather than the whole
+# file. The findings are the same either way; `--whole-files` (or TAPELINT_WHOLE_FILES=1) turns it
+# off, to check exactly that.
+_partial = os.environ.get("TAPELINT_WHOLE_FILES", "") in ("", "0")
+
+
+def set_partial(enabled: bool) -> None:
+    global _partial
+    _partial = enabled
+
+
+def partial_enabled() -> bool:
+    return _partial
 
 
 def parse_error(filename: str, message: str, row: int = 1, column: int = 1) -> Diagnostic:
@@ -39,22 +51,26 @@ def parse_error(filename: str, message: str, row: int = 1, column: int = 1) -> D
     return Diagnostic(PARSE_ERROR_CODE, PARSE_ERROR_NAME, message, filename, loc, loc, url=rule_url(PARSE_ERROR_CODE))
 
 
-def parse(source: str, filename: str) -> cst.Module | Diagnostic:
-    """Parse with libcst, after CPython's own parser has accepted the text.
+def parse(source: str, filename: str, *, compiled: bool = False) -> cst.Module | Diagnostic:
+    """Parse with libcst, after CPython's own parser has accepted the text (``compiled``: the
+    caller has already compiled it).
 
     CPython fails cleanly (SyntaxError, RecursionError) on inputs where libcst's native parser
     overflows its stack and kills the process (about 1,500 nested brackets, or a chain of 20,000
     operators), and its messages are the ones users know. libcst then runs in a thread with a large
     stack as a second guard.
     """
-    try:
-        compile(source, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-    except SyntaxError as exc:
-        return parse_error(filename, f"SyntaxError: {exc.msg}", exc.lineno or 1, max(exc.offset or 1, 1))
-    except (RecursionError, MemoryError):
-        return parse_error(filename, "SyntaxError: too deeply nested to parse")
-    except ValueError as exc:  # e.g. "source code string cannot contain null bytes"
-        return parse_error(filename, f"SyntaxError: {exc}")
+    import libcst as cst
+
+    if not compiled:
+        try:
+            compile(source, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        except SyntaxError as exc:
+            return parse_error(filename, f"SyntaxError: {exc.msg}", exc.lineno or 1, max(exc.offset or 1, 1))
+        except (RecursionError, MemoryError):
+            return parse_error(filename, "SyntaxError: too deeply nested to parse")
+        except ValueError as exc:  # e.g. "source code string cannot contain null bytes"
+            return parse_error(filename, f"SyntaxError: {exc}")
     result: list = []
     thread = threading.Thread(target=_parse_into, args=(source, result), name="tapelint-parse")
     previous = threading.stack_size(_PARSE_STACK)
@@ -76,6 +92,8 @@ _PARSE_STACK = 256 * 1024 * 1024  # virtual: only the pages a deep parse touches
 
 
 def _parse_into(source: str, result: list) -> None:
+    import libcst as cst
+
     try:
         result.append(cst.parse_module(source))
     except Exception as exc:  # handed back to the caller's thread
@@ -100,15 +118,41 @@ def analyse(
     rules: Sequence[type[Rule]],
     *,
     verbose: bool = False,
+    partial: bool | None = None,
 ) -> tuple[cst.Module | None, list[Diagnostic]]:
     """Like :func:`lint_source`, also returning the parsed module that the diagnostics' fixes refer
-    to (None when the file was not parsed)."""
+    to (None when the file was not parsed).
+
+    With ``partial`` (the default unless :func:`set_partial` turned it off) the rules see only the
+    parts of the file they can report on (:mod:`tapelint.partial`); the findings are those of the
+    whole file. Whenever a finding carries a fix, the whole file is analysed and its module returned,
+    so a fix always applies to the file's full text."""
     active = triggered(rules, source)
     if not active:
         return None, []
-    parsed = parse(source, filename)
+    if partial is None:
+        partial = _partial
+    if partial and not any(getattr(r, "needs_whole_module", False) for r in active):
+        from tapelint.partial import reduce_source, verify
+
+        words = {w for r in active for w in (*r.triggers, *getattr(r, "requires", ()))}
+        reduction, compiled = reduce_source(source, sorted(words))
+        if reduction is not None:
+            parsed = parse(reduction.text, filename, compiled=True)
+            if not isinstance(parsed, Diagnostic) and verify(parsed, reduction):
+                module, diagnostics = _check(parsed, source, filename, active, verbose)
+                if not any(d.cst_fix is not None for d in diagnostics):
+                    return module, diagnostics
+    else:
+        compiled = False
+    parsed = parse(source, filename, compiled=compiled)
     if isinstance(parsed, Diagnostic):
         return None, [parsed]
+    return _check(parsed, source, filename, active, verbose)
+
+
+def _check(parsed: cst.Module, source: str, filename: str, active: Sequence[type[Rule]],
+           verbose: bool) -> tuple[cst.Module | None, list[Diagnostic]]:
     from tapelint.semantic.model import SemanticModel
 
     try:

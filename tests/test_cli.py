@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tapelint import __version__, cli, registry, runner
+from tapelint import __version__, cli, engine, registry, runner
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_DIR = Path(__file__).resolve().parent / "data" / "plugin"
@@ -307,10 +307,10 @@ def test_pre_commit_hook_entry(project, capsys):
 
 
 def test_a_bug_in_tapelint_is_one_line_not_a_traceback(project, capsys, monkeypatch):
-    def explode(files, settings):
+    def explode(files, settings, options=None):
         raise RuntimeError("kaboom\nsecond line")
 
-    monkeypatch.setattr(runner, "run", explode)
+    monkeypatch.setattr(engine, "run", explode)
     write(project, SAMPLE)
     assert tapelint(capsys) == (
         2, "", "tapelint: error: internal error: RuntimeError: kaboom second line "

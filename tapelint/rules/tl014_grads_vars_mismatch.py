@@ -101,6 +101,7 @@ class GradsVarsMismatch(Rule):
         "`{tape}.{tape_method}` (line {line}): it fails at run time; pass `zip({grads}, {sources})`"
     )
     triggers = ("apply_gradients", ".apply(")
+    requires = ("GradientTape",)  # every finding compares with a tape's gradient call
 
     valid = (
         Valid(

@@ -93,6 +93,7 @@ class TfGradientsInEager(Rule):
         "computation on a `tf.GradientTape` and call `tape.gradient`, or run this code in a `tf.function`"
     )
     triggers = ("gradients", "hessians")
+    needs_whole_module = True  # graph-mode markers and mode checks are looked for in the whole file
 
     valid = (
         Valid(

@@ -77,6 +77,7 @@ class OptimizerStepInTape(Rule):
         "backward pass and the updates on the persistent tape, which is slow and holds memory for nothing"
     )
     triggers = ("apply_gradients", "minimize", ".apply(")
+    requires = ("GradientTape",)  # a step is reported only inside a tape's recording
 
     valid = (
         Valid(

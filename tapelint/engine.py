@@ -1,0 +1,269 @@
+"""Linting many files fast: the result cache, the byte-level pre-filter and worker processes around
+:func:`tapelint.runner.lint_one`.
+
+1. Each file is ``stat``-ed and looked up in the cache (:mod:`tapelint.cache`); a hit costs nothing
+   more, and a run where every file hits never imports libcst or the rules.
+2. The others are read as bytes; a file that holds none of the trigger words of its rules is done
+   without being decoded or parsed (:mod:`tapelint.prefilter`). The rest go through ``lint_one``,
+   which analyses the parts of the file the rules can see (:mod:`tapelint.partial`).
+3. With more than a few files to read, worker processes (``--jobs``, default: the usable cores) start
+   once, get the settings once (the rules of each file were resolved before they started) and take
+   batches of files. Results are put back in file order, so the output does not depend on which
+   worker finished first.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from tapelint.config import Settings, display_path
+from tapelint.diagnostics import INTERNAL_ERROR_CODE, Diagnostic
+from tapelint.progress import NoProgress
+
+# Fewer files than this to read and lint (after cache hits): no worker processes, which cost more to
+# start than they save.
+SMALL_RUN = 8
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class Stats:
+    """What a run did, for ``--verbose`` and the benchmark."""
+
+    files: int = 0
+    cached: int = 0
+    read: int = 0
+    analysed: int = 0  # passed the pre-filter
+    workers: int = 0
+    per_file: list = field(default_factory=list)
+
+
+@dataclass
+class Options:
+    jobs: int | None = None  # None: default_jobs()
+    cache_dir: Path | None = None  # None: no cache
+    partial: bool = True
+    progress: Any = None  # tapelint.progress.Progress, or None
+    stats: Stats | None = None
+
+
+def run(files: Sequence[Path], settings: Settings, options: Options | None = None) -> list[Diagnostic]:
+    """Every diagnostic for ``files``, in a stable order (file, cell, row, column, code)."""
+    options = options or Options()
+    stats = options.stats if options.stats is not None else Stats()
+    progress = options.progress or NoProgress()
+    results: list[tuple | None] = [None] * len(files)
+    displays: list[str] = [""] * len(files)
+    rulesets: dict[tuple[str, ...], tuple] = {}
+    tasks: list[tuple] = []  # (index, absolute path, display name, codes, digest to compare or None)
+
+    cache = None
+    if options.cache_dir is not None:
+        from tapelint.cache import Cache, settings_key
+
+        rules_by_code = {**settings.catalog}
+        key = settings_key(rules_by_code, settings.enabled, settings.per_file_ignores,
+                           partial=options.partial, verbose=settings.verbose)
+        cache = Cache(options.cache_dir, key)
+
+    stats.files = len(files)
+    for index, path in enumerate(files):
+        rules = settings.rules_for(path)
+        if not rules:
+            results[index] = ()
+            continue
+        codes = tuple(r.code for r in rules)
+        rulesets.setdefault(codes, rules)
+        displays[index] = display = display_path(path, settings.cwd)
+        absolute = os.path.abspath(path)
+        same_size = None
+        if cache is not None:
+            try:
+                st = os.stat(absolute)
+            except OSError:
+                st = None
+            if st is not None:
+                hit = cache.get(absolute, st.st_mtime_ns, st.st_size)
+                if hit is not None:
+                    results[index] = hit
+                    stats.cached += 1
+                    continue
+                entry = cache.entries.get(absolute)
+                if entry is not None and entry[1] == st.st_size:
+                    same_size = entry[2]
+        tasks.append((index, absolute, display, codes, same_size))
+    progress.advance(stats.cached)
+
+    if tasks:
+        stats.read = len(tasks)
+        catalog = _real_rules(rulesets)
+        jobs = options.jobs or default_jobs()
+        done = dict(_run_tasks(tasks, catalog, jobs, options.partial, settings.verbose, progress, stats))
+        for index, absolute, _display, _codes, _same in tasks:
+            status, mtime_ns, size, content, encoded = done[index]
+            if status == "same":  # unchanged content under a new time: the cached answer, re-stamped
+                encoded = cache.entries[absolute][3]
+            results[index] = encoded
+            if cache is not None and mtime_ns is not None and not _has_internal_error(encoded):
+                cache.put(absolute, mtime_ns, size, content, encoded)
+    progress.close()
+    if cache is not None:
+        cache.save()
+
+    from tapelint.cache import decode
+
+    diagnostics: list[Diagnostic] = []
+    for index, encoded in enumerate(results):
+        if encoded:
+            diagnostics.extend(decode(encoded, displays[index]))
+    diagnostics.sort(key=Diagnostic.sort_key)
+    return diagnostics
+
+
+def _has_internal_error(encoded: tuple) -> bool:
+    return any(d[0] == INTERNAL_ERROR_CODE for d in encoded)
+
+
+def _real_rules(rulesets: dict[tuple[str, ...], tuple]) -> dict[str, Any]:
+    from tapelint.manifest import real
+
+    return {rule.code: real(rule) for rules in rulesets.values() for rule in rules}
+
+
+# -- running the tasks -----------------------------------------------------------------------------------
+def _run_tasks(tasks: list[tuple], catalog: dict[str, Any], jobs: int, partial: bool, verbose: bool,
+               progress: Any, stats: Stats) -> list[tuple[int, tuple]]:
+    work = list(tasks)
+    if jobs <= 1 or len(work) < SMALL_RUN:
+        return _in_process(work, catalog, partial, verbose, progress, stats)
+    return _in_workers(work, catalog, jobs, partial, verbose, progress, stats)
+
+
+def _in_process(work, catalog, partial, verbose, progress, stats) -> list[tuple[int, tuple]]:
+    from tapelint import linter
+
+    previous = linter.partial_enabled()
+    _init_worker(catalog, partial, verbose)
+    try:
+        out = []
+        for item in work:
+            out.append(_lint_task(item))
+            progress.advance()
+        stats.analysed += _WORKER.analysed
+        return out
+    finally:
+        linter.set_partial(previous)
+
+
+def _in_workers(work, catalog, jobs, partial, verbose, progress, stats) -> list[tuple[int, tuple]]:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    # Batches small enough to balance the load (a few files hold most of the work), large enough
+    # that sending them costs nothing.
+    size = max(1, min(32, len(work) // (jobs * 8) or 1))
+    batches = [work[i:i + size] for i in range(0, len(work), size)]
+    workers = min(jobs, len(batches))
+    stats.workers = workers
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    context = multiprocessing.get_context(method)
+    out: list[tuple[int, tuple]] = []
+    finished: set[int] = set()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                               initargs=(catalog, partial, verbose))
+    try:
+        pending = {pool.submit(_lint_batch, batch): n for n, batch in enumerate(batches)}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                n = pending.pop(future)
+                try:
+                    results, analysed = future.result()
+                except BrokenProcessPool:
+                    continue  # redone below, in this process
+                out.extend(results)
+                stats.analysed += analysed
+                finished.add(n)
+                progress.advance(len(batches[n]))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    leftover = [item for n, batch in enumerate(batches) if n not in finished for item in batch]
+    if leftover:  # a worker died (the native parser can crash a process): finish here
+        out.extend(_in_process(leftover, catalog, partial, verbose, progress, stats))
+    return out
+
+
+class _WorkerState:
+    catalog: dict[str, Any] = {}
+    verbose: bool = False
+    rulesets: dict[tuple[str, ...], tuple] = {}
+    prefilters: dict[tuple[str, ...], Any] = {}
+    analysed: int = 0
+
+
+_WORKER = _WorkerState()
+
+
+def _init_worker(catalog: dict[str, Any], partial: bool, verbose: bool) -> None:
+    from tapelint import linter
+
+    linter.set_partial(partial)
+    _WORKER.catalog = catalog
+    _WORKER.verbose = verbose
+    _WORKER.rulesets = {}
+    _WORKER.prefilters = {}
+    _WORKER.analysed = 0
+
+
+def _lint_batch(batch: Iterable[tuple]) -> tuple[list[tuple[int, tuple]], int]:
+    before = _WORKER.analysed
+    results = [_lint_task(item) for item in batch]
+    return results, _WORKER.analysed - before
+
+
+def _lint_task(item: tuple) -> tuple[int, tuple]:
+    """(index, (status, mtime_ns, size, digest, encoded diagnostics)) for one file; status "same"
+    when its content is the cached one (``same`` is that content's digest)."""
+    from tapelint.cache import digest, encode
+
+    index, absolute, display, codes, same = item
+    rules = _WORKER.rulesets.get(codes)
+    if rules is None:
+        from tapelint.prefilter import Prefilter
+
+        rules = _WORKER.rulesets[codes] = tuple(_WORKER.catalog[c] for c in codes)
+        _WORKER.prefilters[codes] = Prefilter(rules)
+    try:
+        with open(absolute, "rb") as stream:
+            st = os.fstat(stream.fileno())
+            data = stream.read()
+    except OSError:
+        return index, ("lint", None, None, None, encode(_lint_one(absolute, display, rules)))
+    content = digest(data)
+    if same is not None and content == same:
+        return index, ("same", st.st_mtime_ns, st.st_size, content, ())
+    active = _WORKER.prefilters[codes].active(data)
+    del data
+    if not active:
+        return index, ("lint", st.st_mtime_ns, st.st_size, content, ())
+    _WORKER.analysed += 1
+    return index, ("lint", st.st_mtime_ns, st.st_size, content, encode(_lint_one(absolute, display, active)))
+
+
+def _lint_one(absolute: str, display: str, rules: Sequence) -> list[Diagnostic]:
+    from tapelint.runner import lint_one
+
+    return lint_one(Path(absolute), display, rules, _WORKER.verbose)

@@ -1,0 +1,132 @@
+"""The rule catalog without importing the rules, for runs that lint nothing.
+
+Importing the rule modules imports libcst (about 0.2 s of CPU, more than a whole cached run may
+take). What choosing rules, keying the cache and writing reports need of a rule is a handful of class
+attributes, so the catalog's metadata is written to the cache directory the first time the rules are
+imported, keyed by the tapelint version, a fingerprint of its source files and the installed plugins'
+entry points, and read back by later runs. A :class:`RuleInfo` stands for its rule class: reading
+anything else from it (``docs()``, ``valid``...) or calling it imports the real class.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+@dataclass(frozen=True, eq=False)
+class RuleInfo:
+    code: str
+    name: str
+    summary: str
+    message: str
+    default_enabled: bool
+    origin: str
+    triggers: tuple[str, ...]
+    requires: tuple[str, ...]
+    needs_whole_module: bool
+    module: str
+    qualname: str
+
+    def load(self) -> Any:
+        from tapelint import registry
+
+        return registry.all_rules()[self.code]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.load()(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.load(), name)
+
+    def __reduce__(self):  # processes get the real class
+        return (_load_code, (self.code,))
+
+
+def _load_code(code: str) -> Any:
+    from tapelint import registry
+
+    return registry.all_rules()[code]
+
+
+def real(rule: Any) -> Any:
+    """The rule class a catalog entry stands for."""
+    return rule.load() if isinstance(rule, RuleInfo) else rule
+
+
+def describe(rule: Any) -> dict[str, Any]:
+    return {
+        "code": rule.code, "name": rule.name, "summary": getattr(rule, "summary", ""),
+        "message": getattr(rule, "message", ""), "default_enabled": bool(rule.default_enabled),
+        "origin": getattr(rule, "origin", ""), "triggers": list(rule.triggers),
+        "requires": list(getattr(rule, "requires", ())),
+        "needs_whole_module": bool(getattr(rule, "needs_whole_module", False)),
+        "module": rule.__module__, "qualname": rule.__qualname__,
+    }
+
+
+def _registry_is_real() -> bool:
+    """False when something (a test) has replaced ``registry.all_rules``: then its answer is used
+    as is and nothing is cached."""
+    from tapelint import registry
+
+    wrapped = getattr(registry.all_rules, "__wrapped__", None)
+    return hasattr(registry.all_rules, "cache_info") and getattr(wrapped, "__module__", "") == "tapelint.registry"
+
+
+def signature() -> str:
+    import importlib.metadata
+
+    from tapelint import __version__
+    from tapelint.cache import package_fingerprint
+
+    plugins = []
+    for ep in importlib.metadata.entry_points(group="tapelint"):
+        dist = getattr(ep, "dist", None)
+        plugins.append((ep.name, ep.value, getattr(dist, "name", ""), getattr(dist, "version", "")))
+    payload = json.dumps([__version__, package_fingerprint(), sorted(plugins)], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def catalog(cache_dir: Path | None) -> Mapping[str, Any]:
+    """Every rule by code: :class:`RuleInfo` entries read from ``cache_dir`` when they are there and
+    current, else the real classes (and the metadata is written for next time)."""
+    from tapelint import registry
+
+    if cache_dir is None or not _registry_is_real():
+        return registry.all_rules()
+    try:
+        path = cache_dir / f"rules-{signature()}.json"
+    except Exception:  # odd metadata of some installed distribution: do without
+        return registry.all_rules()
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        return {row["code"]: RuleInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in row.items()})
+                for row in rows}
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    rules = registry.all_rules()
+    rows = [describe(r) for r in rules.values()]
+    if all("<locals>" not in row["qualname"] and row["module"] != "__main__" for row in rows):
+        _write(path, json.dumps(rows, indent=1))
+    return rules
+
+
+def _write(path: Path, text: str) -> None:
+    from tapelint.cache import _prepare
+
+    try:
+        _prepare(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+

@@ -1,0 +1,102 @@
+"""The pre-filter: which rules can fire on a file, decided from its raw bytes before any decoding or
+parsing.
+
+Each rule declares ``triggers`` (at least one must occur) and ``requires`` (all must occur). A rule
+none of whose triggers occur in a file cannot report anything there, so the file is skipped without
+being decoded or parsed; on the trees tapelint is run on, that is most files.
+
+Trigger words are ASCII identifiers and punctuation, so they are the same bytes in every encoding
+Python accepts for source files that the bytes can be searched in directly (UTF-8, Latin-1, the
+Windows code pages...). A file that declares another encoding (a UTF-16 BOM, a cookie naming an
+EBCDIC code page) is decoded first and the words are looked for in its text.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from typing import Sequence
+
+from tapelint.rules.base import Rule
+
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+_PROBE = "GradientTape custom_gradient .()_0123456789"
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    try:
+        return _PROBE.encode(codecs.lookup(encoding).name) == _PROBE.encode("ascii")
+    except (LookupError, UnicodeError):
+        return False
+
+
+def _declared_encoding(data: bytes) -> str | None:
+    """The encoding a BOM or PEP 263 cookie (first two lines) names, when it is not ASCII-compatible."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    head = data[:400]
+    for line in head.split(b"\n", 2)[:2]:
+        m = _COOKIE.match(line)
+        if m:
+            name = m.group(1).decode("ascii", "replace")
+            return None if _ascii_compatible(name) else name
+        if line.strip() and not line.lstrip().startswith(b"#"):
+            break
+    return None
+
+
+class Prefilter:
+    """The trigger test for one tuple of rules, compiled once and applied to many files."""
+
+    def __init__(self, rules: Sequence[type[Rule]]) -> None:
+        self.rules = tuple(rules)
+        words = {w for r in self.rules for w in (*r.triggers, *getattr(r, "requires", ()))}
+        self._bytes = {w: w.encode("utf-8") for w in words}
+        # A word that contains another cannot occur where that one does not ("apply_gradients" and
+        # "gradients"): the shorter one is searched for first and settles both.
+        self._parts = {w: [p for p in words if p != w and p in w] for w in words}
+
+    @property
+    def words(self) -> frozenset[str]:
+        return frozenset(self._bytes)
+
+    def active(self, data: bytes) -> list[type[Rule]]:
+        """The rules whose trigger words ``data`` (a file's raw bytes) contains."""
+        if _declared_encoding(data) is not None:
+            from tapelint.source import SourceError, decode
+
+            try:
+                return self.active_in_text(decode(data))
+            except SourceError:  # search the bytes as they are: where a trigger shows, TL000 reports why
+                pass
+        memo: dict[str, bool] = {}
+        raw = self._bytes
+        parts = self._parts
+
+        def has(word: str) -> bool:
+            found = memo.get(word)
+            if found is None:
+                if any(memo.get(p) is False or (p not in memo and not has(p)) for p in parts[word]):
+                    found = False
+                else:
+                    found = raw[word] in data
+                memo[word] = found
+            return found
+
+        return [r for r in self.rules
+                if (not r.triggers or any(has(w) for w in r.triggers))
+                and all(has(w) for w in getattr(r, "requires", ()))]
+
+    def active_in_text(self, text: str) -> list[type[Rule]]:
+        return triggered(self.rules, text)
+
+
+def triggered(rules: Sequence[type[Rule]], text: str) -> list[type[Rule]]:
+    """The rules whose trigger words occur in a decoded text."""
+    return [r for r in rules
+            if (not r.triggers or any(t in text for t in r.triggers))
+            and all(t in text for t in getattr(r, "requires", ()))]
+
+
+def present(words: frozenset[str] | set[str], text: str) -> set[str]:
+    return {w for w in words if w in text}
