@@ -34,6 +34,7 @@ KINK_FALLBACK_MAX_INPUTS = 1024  # beyond MAX_KINKS, sources this small are comp
 NUMPY_MAX_ON_DEVICE = 2**16  # on an accelerator, bookkeeping in NumPy only up to this many elements
 _BLOCK = 6  # columns shown around the worst coordinate
 BATCH_MIN = 32  # full mode vectorizes (one traced call) from this many evaluations or Jacobian rows on
+BATCH_ELEMENTS = 2**23  # input + output elements of one vectorized chunk (64 MiB in float64)
 _RAND_BLOCK = 2**16  # random vectors are tiled from a block this long: O(1) generation cost
 SAMPLE = 2**14  # screening tests (linearity, forward agreement) look at this many elements at most
 
@@ -125,9 +126,16 @@ class NumpyOps:
         return tf.constant(NumpyOps.rand(shape, seed, stream, dtype.as_numpy_dtype))
 
     @staticmethod
-    def add_scaled(a, b, c):
-        """``a + c * b``, reusing ``a`` (a fresh array) as the result."""
-        a += b * c
+    def sign(a):
+        return np.sign(a)
+
+    @staticmethod
+    def plus_rand(a, seed, stream):
+        """``a`` (a fresh array) plus ``rand(a.shape, seed, stream)``, added block by block in place."""
+        flat = a.reshape(-1)
+        base = NumpyOps.rand((min(flat.size, _RAND_BLOCK),), seed, stream)
+        for lo in range(0, flat.size, _RAND_BLOCK):
+            flat[lo:lo + _RAND_BLOCK] += base[:flat.size - lo]
         return a
 
     @staticmethod
@@ -213,8 +221,12 @@ class TensorOps:
                                [-(-int(np.prod(shape)) // _RAND_BLOCK)])[:int(np.prod(shape))], shape))
 
     @staticmethod
-    def add_scaled(a, b, c):
-        return a + c * b
+    def sign(a):
+        return tf.sign(a)
+
+    @staticmethod
+    def plus_rand(a, seed, stream):
+        return a + TensorOps.rand(tuple(a.shape), seed, stream)
 
     @staticmethod
     def masked(a, lo, hi):
@@ -498,6 +510,8 @@ class Checker:
                 self._fail(GradientContractError, "has no floating-point tensor argument and reads no trainable "
                                                   "variable: nothing to differentiate")
             self.device = short_device(dev or caller.outputs[0].device)
+            if self.mode == "full":
+                self._full_size_limit(caller)
             total = sum(s.size for s in self.p.sources) + sum(o.shape.num_elements() for o in caller.outputs)
             on_cpu = self.device.startswith("CPU")
             self.xp = xp = self.backend or (NumpyOps if (on_cpu or total <= NUMPY_MAX_ON_DEVICE) else TensorOps)
@@ -631,6 +645,15 @@ class Checker:
                            f"(max |grad| = {zmax:.6g}): the gradient function adds a term that does not depend "
                            "on the upstream gradient `dy` (or ignores `dy`). Multiply every term by `dy`.")
 
+    def _full_size_limit(self, caller: Space):
+        n_in = sum(s.size for s in self.p.sources)
+        m_out = sum(o.shape.num_elements() for o in caller.outputs)
+        if n_in * m_out > FULL_MAX_ENTRIES or n_in > FULL_MAX_INPUTS:
+            raise ValueError(
+                f"{self.p.where}: full mode builds the whole {m_out} x {n_in} Jacobian ({m_out * n_in:,} "
+                f"entries), more than the limit of {FULL_MAX_ENTRIES:,} entries / {FULL_MAX_INPUTS:,} inputs; "
+                "use mode='fast' (random directional derivatives, cost independent of the size).")
+
     def _full_semantic(self, caller: Space):
         """Full mode affords the explicit checks that fast mode runs only when something is off."""
         self._check_backward_determinism(self.caller_g, caller.vjp64(self.v_caller))
@@ -726,11 +749,12 @@ class Checker:
                 continue
             r = self.r[k]
             for d in range(2 if s.size <= FAST_TWO_DIRECTIONS_MAX else 1):
-                w = xp.rand(s.shape, self.seed, ("u", k, d))
-                if d == 0 and r is not None:
-                    peak = xp.amax(r)
-                    if peak > 0 and _finite(peak):
-                        w = xp.add_scaled(w, r, 1.0 / peak)  # gradient-aligned part: a scaled gradient can't cancel
+                if d == 0 and r is not None and xp.all_finite(r):
+                    # Random plus sign(r): <r, u> contains sum |r_i| exactly, so a scaled or 1%-off gradient
+                    # cannot cancel out, whatever the gradient's shape, and every step stays bounded.
+                    w = xp.plus_rand(xp.sign(r), self.seed, ("u", k, d))
+                else:
+                    w = xp.rand(s.shape, self.seed, ("u", k, d))
                 self._direction(ref, k, w, d)
 
     def _direction(self, ref: Space, k, w, d):
@@ -974,22 +998,13 @@ class Checker:
 
     # -- full mode ---------------------------------------------------------------------------------------
     def _full(self, ref: Space):
-        n_in = sum(s.size for s in self.p.sources)
-        sizes = [o.shape.num_elements() for o in ref.outputs]
-        m_out = sum(sizes)
-        if n_in * m_out > FULL_MAX_ENTRIES or n_in > FULL_MAX_INPUTS:
-            raise ValueError(
-                f"{self.p.where}: full mode builds the whole {m_out} x {n_in} Jacobian ({m_out * n_in:,} "
-                f"entries), more than the limit of {FULL_MAX_ENTRIES:,} entries / {FULL_MAX_INPUTS:,} inputs; "
-                "use mode='fast' (random directional derivatives, cost independent of the size).")
         rows = self._analytic_jacobian(ref)
         for k, s in enumerate(self.p.sources):
             if s.size:
                 self._full_source(ref, k, rows[k])
-                w = self.xp.rand(s.shape, self.seed, ("u", k, 0))
-                if self.r[k] is not None and self.xp.amax(self.r[k]) > 0:
-                    w = w + self.r[k] / self.xp.amax(self.r[k])
-                self._consistency(k, w)
+                r = self.r[k]
+                self._consistency(k, self.xp.plus_rand(self.xp.sign(r), self.seed, ("u", k, 0)) if r is not None
+                                  else self.xp.rand(s.shape, self.seed, ("u", k, 0)))
 
     def _analytic_jacobian(self, ref: Space):
         """[m_out, size] per source: all rows at once (tape.jacobian, pfor), else one backward pass per row."""
@@ -1054,14 +1069,19 @@ class Checker:
             return tf.concat([tf.reshape(tf.cast(o, tf.float64), [-1])
                               for o in _float_outputs(self.p.fn(*args, **kwargs))], 0)
 
+        m_out = sum(o.shape.num_elements() for o in ref.outputs)
+        chunk = max(1, BATCH_ELEMENTS // (s.size + m_out))  # bounded memory: inputs and outputs of a chunk
+        outs = []
         try:
-            batch = tf.constant(points.reshape((-1,) + s.shape).astype(ref.feed_dtype(k).as_numpy_dtype))
-            with _quiet_tensorflow_logger():
-                out = tf.vectorized_map(one, batch, fallback_to_while_loop=False).numpy()
+            for lo in range(0, len(points), chunk):
+                batch = tf.constant(points[lo:lo + chunk].reshape((-1,) + s.shape)
+                                    .astype(ref.feed_dtype(k).as_numpy_dtype))
+                with _quiet_tensorflow_logger():
+                    outs.append(tf.vectorized_map(one, batch, fallback_to_while_loop=False).numpy())
         except Exception:  # noqa: BLE001 - not vectorizable: evaluate one by one
             return None
         self.p.evaluations += len(points)
-        return out.reshape(len(points), -1)
+        return np.concatenate(outs).reshape(len(points), -1)
 
     def _full_source(self, ref: Space, k, J_an):
         """Entry by entry: central differences at h for every column (2n evaluations); the columns that
