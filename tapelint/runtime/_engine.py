@@ -28,7 +28,7 @@ from .report import GradientReport, SourceReport
 
 FULL_MAX_ENTRIES = 10**6  # Jacobian entries (inputs x outputs) full mode accepts
 FULL_MAX_INPUTS = 10**5  # input elements full mode accepts
-FAST_TWO_DIRECTIONS_MAX = 2**16  # sources up to this size get a second, purely random direction
+FAST_TWO_DIRECTIONS_MAX = 2**12  # sources up to this size get a second, purely random direction
 MAX_KINKS = 8  # non-differentiable coordinates left out of a direction, one by one
 KINK_FALLBACK_MAX_INPUTS = 1024  # beyond MAX_KINKS, sources this small are compared entry by entry
 NUMPY_MAX_ON_DEVICE = 2**16  # on an accelerator, bookkeeping in NumPy only up to this many elements
