@@ -130,6 +130,13 @@ class NumpyOps:
         return np.sign(a)
 
     @staticmethod
+    def axpy(c, a, b):
+        """``c * a + b`` with one temporary."""
+        out = np.multiply(a, c)
+        out += b
+        return out
+
+    @staticmethod
     def plus_rand(a, seed, stream):
         """``a`` (a fresh array) plus ``rand(a.shape, seed, stream)``, added block by block in place."""
         flat = a.reshape(-1)
@@ -225,6 +232,10 @@ class TensorOps:
         return tf.sign(a)
 
     @staticmethod
+    def axpy(c, a, b):
+        return c * a + b
+
+    @staticmethod
     def plus_rand(a, seed, stream):
         return a + TensorOps.rand(tuple(a.shape), seed, stream)
 
@@ -275,7 +286,8 @@ class Source:
         self.size = int(np.prod(self.shape)) if self.shape else 1
 
     def prepare(self, xp):
-        self.x64 = xp.f64(self.value)
+        self.value64 = tf.cast(self.value, tf.float64)  # also the float64 reference's input: one conversion
+        self.x64 = xp.f64(self.value64)
         rms = xp.rms(self.x64)
         self.scale = rms if (rms > 0 and _finite(rms)) else 1.0
 
@@ -368,6 +380,9 @@ class Space:
         if upcast:  # every floating-point leaf in float64, once
             leaves = [tf.cast(x, tf.float64) if isinstance(x, tf.Tensor) and x.dtype.is_floating
                       and x.dtype != tf.float64 else x for x in leaves]
+            for s in problem.sources:
+                if s.var is None:
+                    leaves[s.leaf_index] = s.value64
         self.base_leaves = leaves
 
     def feed_dtype(self, k):
@@ -733,7 +748,7 @@ class Checker:
 
     def _fd_one_sided(self, ref: Space, k, w, h):
         """Forward difference from the reference forward at x: one evaluation, error O(h) ~ 1e-8 in float64."""
-        yp = ref.outputs_at(k, self.p.sources[k].x64 + h * w)
+        yp = ref.outputs_at(k, self.xp.axpy(h, w, self.p.sources[k].x64))
         return (self._phi(yp) - self.phi0) / h, w, yp, ref.outputs
 
     def _floor(self, yp, ym, h, S) -> float:
