@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -27,6 +28,9 @@ from tapelint.progress import NoProgress
 # Fewer files than this to read and lint (after cache hits): no worker processes, which cost more to
 # start than they save.
 SMALL_RUN = 8
+# A file modified less than this before it was read is "racy" (as git calls it): its cache entry is
+# checked by content, not by time and size.
+RACY_NS = 2_000_000_000
 
 
 def default_jobs() -> int:
@@ -86,7 +90,7 @@ def run(files: Sequence[Path], settings: Settings, options: Options | None = Non
         rulesets.setdefault(codes, rules)
         displays[index] = display = display_path(path, settings.cwd)
         absolute = os.path.abspath(path)
-        same_size = None
+        same_content = None
         if cache is not None:
             try:
                 st = os.stat(absolute)
@@ -100,14 +104,15 @@ def run(files: Sequence[Path], settings: Settings, options: Options | None = Non
                     continue
                 entry = cache.entries.get(absolute)
                 if entry is not None and entry[1] == st.st_size:
-                    same_size = entry[2]
-        tasks.append((index, absolute, display, codes, same_size))
+                    same_content = entry[2]
+        tasks.append((index, absolute, display, codes, same_content))
     progress.advance(stats.cached)
 
     if tasks:
         stats.read = len(tasks)
         catalog = _real_rules(rulesets)
         jobs = options.jobs or default_jobs()
+        now = time.time_ns()
         done = dict(_run_tasks(tasks, catalog, jobs, options.partial, settings.verbose, progress, stats))
         for index, absolute, _display, _codes, _same in tasks:
             status, mtime_ns, size, content, encoded = done[index]
@@ -115,6 +120,10 @@ def run(files: Sequence[Path], settings: Settings, options: Options | None = Non
                 encoded = cache.entries[absolute][3]
             results[index] = encoded
             if cache is not None and mtime_ns is not None and not _has_internal_error(encoded):
+                if now - mtime_ns < RACY_NS:
+                    # Changed moments ago: another change within the file system's timestamp
+                    # granularity would keep time and size, so next time the content decides.
+                    mtime_ns = -1
                 cache.put(absolute, mtime_ns, size, content, encoded)
     progress.close()
     if cache is not None:

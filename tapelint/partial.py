@@ -8,17 +8,27 @@ The unit is a top-level statement. Kept are:
 - the ``def``\\ s and ``class``\\ es whose text holds a trigger word of an active rule (or a name an
   import binds to something spelt with one, ``from tensorflow import GradientTape as GT``), or a
   ``global`` statement (it rebinds a module-level name other code reads);
-- and, to a fixed point, what those need: a ``def``/``class`` whose name the kept code mentions (a
-  callee, a base class, a layer class instantiated), a ``def``/``class`` that mentions the name of a
-  kept one (its callers, ``tf.function(f)``, ``tf.custom_gradient(f)``), and one that mentions a
-  module-level name the kept code uses or that a kept module-level statement with a trigger binds
-  (uses of a module-level tape, variable or list elsewhere). Imported names are not followed: a
-  use of ``tf`` says nothing about the code that uses it.
+- and, to a fixed point, what those depend on or what depends on them, through every way the
+  semantic model relates code across top-level statements:
+
+  - a ``def``/``class`` whose name the kept code loads (a callee, a base class, a layer class it
+    instantiates: rules look into definitions);
+  - a ``def``/``class`` that loads the name of a kept one (callers: ``loads_of``, the calls of a
+    custom gradient, a kept class's instances) or a module-level name that the kept code uses or
+    that a kept top-level statement with a trigger binds (a module-level tape, variable or list used
+    or mutated elsewhere);
+  - a ``def``/``class`` that passes a function of the kept code to ``tf.function`` (the model treats
+    every function of that name as traced);
+  - a top-level statement that binds a name the kept code uses, or loads a name the kept code
+    binds, becomes relevant in turn (its names are followed as the kept code's are).
+
+  Imported names are not followed: a use of ``tf`` says nothing about the code that uses it.
 
 A blanked statement's lines become empty lines, so every kept node keeps its row and column and
-positions need no mapping. Names are matched as identifiers anywhere in a statement's text,
-comments and strings included, which keeps more than needed and never less. Rules whose verdict
-can depend on the whole module say so (``Rule.needs_whole_module``) and get the whole file.
+positions need no mapping. Names are the names the code loads or binds (``ast.Name``), found by
+CPython's parser, which also checks the syntax of the whole file (so a syntax error in a blanked part
+is still TL000). Rules whose verdict can depend on anything else in the module say so
+(``Rule.needs_whole_module``) and get the whole file.
 
 ``tests/test_partial.py`` runs every rule over the fixtures both ways and compares; the benchmark
 (``bench/lint_speed.py``) does the same over the TensorFlow and Keras sources.
@@ -28,11 +38,10 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_DEF_NAME = re.compile(r"\bdef[ \t]+([A-Za-z_][A-Za-z0-9_]*)")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _GLOBAL = re.compile(r"(?:^|[;:])[ \t]*global[ \t]+[A-Za-z_]", re.M)
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
@@ -51,20 +60,49 @@ class Reduction:
 
 @dataclass(eq=False)
 class _Unit:
+    node: ast.stmt
     first: int  # 0-based first line (decorators included)
     last: int  # 0-based last line
-    name: str | None  # for def/class
     text: str
-    is_def: bool
-    binds: frozenset[str] = frozenset()  # module-level names a non-def statement binds (not imports)
-    imports: frozenset[str] = frozenset()  # names a non-def statement binds by import
-    aliases: tuple[tuple[str, str], ...] = ()  # (imported name, the other name it is bound to)
-    idents: frozenset[str] | None = None
+    name: str | None = None  # of a def or class
+    binds: frozenset[str] = frozenset()  # module-level names a statement binds (not by import)
+    aliases: tuple[tuple[str, str], ...] = ()  # (imported name, the other name an import binds it to)
+    _words: frozenset[str] | None = None
+    _names: frozenset[str] | None = None
+    _functions: frozenset[str] | None = None
 
-    def identifiers(self) -> frozenset[str]:
-        if self.idents is None:
-            self.idents = frozenset(_IDENT.findall(self.text))
-        return self.idents
+    @property
+    def is_def(self) -> bool:
+        return self.name is not None
+
+    def words(self) -> frozenset[str]:
+        """Every identifier in the text (strings and comments too): a cheap superset of names()."""
+        if self._words is None:
+            self._words = frozenset(_WORD.findall(self.text))
+        return self._words
+
+    def names(self) -> frozenset[str]:
+        """The names the statement loads, binds or deletes, at any depth."""
+        if self._names is None:
+            self._scan()
+        return self._names
+
+    def functions(self) -> frozenset[str]:
+        """The names of the functions defined in the statement, at any depth."""
+        if self._functions is None:
+            self._scan()
+        return self._functions
+
+    def _scan(self) -> None:
+        names, functions = set(), set()
+        for node in ast.walk(self.node):
+            if isinstance(node, ast.Name):
+                names.add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                functions.add(node.name)
+            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                names.update(node.names)
+        self._names, self._functions = frozenset(names), frozenset(functions)
 
 
 def reduce_source(source: str, words: Iterable[str]) -> tuple[Reduction | None, bool]:
@@ -86,59 +124,73 @@ def reduce_source(source: str, words: Iterable[str]) -> tuple[Reduction | None, 
     words = tuple(words)
     modules = [u for u in units if not u.is_def]
 
-    # A name an import binds to something spelt with a trigger word is a trigger word too.
+    # A name an import binds to something spelt with a trigger word is a trigger word too, and so is
+    # one bound to `function` for the tf.function edge.
     aliases = {alias for u in modules for name, alias in u.aliases if any(w in name for w in words)}
     seed_words = words + tuple(sorted(aliases))
+    wrappers = {"function"} | {alias for u in modules for name, alias in u.aliases
+                               if name.rsplit(".", 1)[-1] == "function"}
+    wrap = re.compile(r"(?<![A-Za-z0-9_])(?:" + "|".join(sorted(map(re.escape, wrappers))) +
+                      r")\s*\(\s*(?:func\s*=\s*)?([A-Za-z_][A-Za-z0-9_.\s]*)")
 
-    kept_defs = [u for u in defs if _mentions(u, seed_words) or _GLOBAL.search(u.text)]
-    relevant = [u for u in modules if u.binds and any(w in u.text for w in words)]
-    kept_ids = {id(u) for u in kept_defs}
-    relevant_ids = {id(u) for u in relevant}
+    kept = {id(u) for u in defs if any(w in u.text for w in seed_words) or _GLOBAL.search(u.text)}
+    relevant = {id(u) for u in modules if u.binds and any(w in u.text for w in seed_words)}
+    done_kept: set[int] = set()  # kept units whose names are already in the sets below
+    done_relevant: set[int] = set()
+    mentioned: set[str] = set()  # names the kept code loads or binds
+    wanted: set[str] = set()  # names whose users are kept too: kept defs, relevant module bindings
+    functions: set[str] = set()  # functions defined in the kept code, at any depth
 
     changed = True
-    while changed and len(kept_ids) < len(defs):
+    while changed:
         changed = False
-        mentioned: set[str] = set()  # identifiers the kept code uses
-        wanted: set[str] = set()  # names whose users must be kept too
-        functions: set[str] = set()  # every function defined in the kept code, at any depth
-        for u in kept_defs:
-            mentioned |= u.identifiers()
-            wanted.add(u.name)
-            functions |= set(_DEF_NAME.findall(u.text))
-        for u in relevant:
-            mentioned |= u.identifiers()
-            wanted |= u.binds
-        for u in modules:
-            if id(u) not in relevant_ids and u.binds and (u.binds & mentioned or u.identifiers() & wanted):
-                relevant.append(u)
-                relevant_ids.add(id(u))
-                changed = True
         for u in defs:
-            if id(u) in kept_ids:
-                continue
-            # `tf.function(x.step)` anywhere makes every function named `step` a traced one.
-            if u.name in mentioned or u.identifiers() & wanted or (
-                    "function" in u.text and u.identifiers() & functions):
-                kept_defs.append(u)
-                kept_ids.add(id(u))
+            if id(u) in kept and id(u) not in done_kept:
+                done_kept.add(id(u))
+                mentioned |= u.names()
+                wanted.add(u.name)
+                functions |= u.functions()
+        for u in modules:
+            if id(u) in relevant and id(u) not in done_relevant:
+                done_relevant.add(id(u))
+                mentioned |= u.names()
+                wanted |= u.binds
+        for u in modules:
+            if id(u) not in relevant and u.binds and (u.binds & mentioned or u.names() & wanted):
+                relevant.add(id(u))
                 changed = True
-    if len(kept_ids) == len(defs):
+        if len(kept) == len(defs):
+            break
+        for u in defs:
+            if id(u) in kept:
+                continue
+            if u.name in mentioned or (u.words() & wanted and u.names() & wanted) or _wraps(u, wrap, functions):
+                kept.add(id(u))
+                changed = True
+    if len(kept) == len(defs):
         return None, True
 
     out = list(lines)
     dropped = 0
     for u in defs:
-        if id(u) not in kept_ids:
+        if id(u) not in kept:
             for i in range(u.first, u.last + 1):
                 out[i] = "\r" if lines[i].endswith("\r") else ""
             dropped += u.last - u.first + 1
-    kept_names = tuple(u.name for u in defs if id(u) in kept_ids)
+    kept_names = tuple(u.name for u in defs if id(u) in kept)
     return Reduction("\n".join(out), kept_names, len(lines) - dropped, len(lines)), True
 
 
-def _mentions(unit: _Unit, words: tuple[str, ...]) -> bool:
-    text = unit.text
-    return any(w in text for w in words)
+def _wraps(unit: _Unit, wrap: re.Pattern, functions: set[str]) -> bool:
+    """The statement calls ``tf.function`` (or an alias) on a name or attribute whose last part is
+    a function of the kept code: the semantic model then counts every function so named as traced."""
+    if not functions or "function" not in unit.text and wrap.pattern.count("|") == 0:
+        return False
+    for m in wrap.finditer(unit.text):
+        last = "".join(m.group(1).split()).rstrip(".").rsplit(".", 1)[-1]
+        if last in functions:
+            return True
+    return False
 
 
 def _units(tree: ast.Module, lines: list[str]) -> list[_Unit]:
@@ -150,37 +202,17 @@ def _units(tree: ast.Module, lines: list[str]) -> list[_Unit]:
         last = (stmt.end_lineno or stmt.lineno) - 1
         text = "\n".join(lines[first:last + 1])
         if isinstance(stmt, _DEFS):
-            units.append(_Unit(first, last, stmt.name, text, True))
+            units.append(_Unit(stmt, first, last, text, name=stmt.name))
         else:
             binds, imports, aliases = _module_bindings(stmt)
-            units.append(_Unit(first, last, None, text, False, frozenset(binds - imports), frozenset(imports),
-                               tuple(aliases), _names_used(stmt)))
+            units.append(_Unit(stmt, first, last, text, binds=frozenset(binds - imports), aliases=tuple(aliases)))
     return units
-
-
-def _names_used(stmt: ast.stmt) -> frozenset[str]:
-    """The names and attribute names a top-level statement mentions in code (not in strings: an
-    ``__all__`` list must not make every function it names relevant)."""
-    out = set()
-    for node in ast.walk(stmt):
-        if isinstance(node, ast.Name):
-            out.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            out.add(node.attr)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            out.add(node.name)
-        elif isinstance(node, ast.keyword) and node.arg:
-            out.add(node.arg)
-        elif isinstance(node, ast.alias):
-            out.add((node.asname or node.name).split(".")[0])
-        elif isinstance(node, ast.arg):
-            out.add(node.arg)
-    return frozenset(out)
 
 
 def _module_bindings(stmt: ast.stmt) -> tuple[set[str], set[str], list[tuple[str, str]]]:
     """Names a top-level statement binds in the module scope (not descending into nested scopes,
-    except for the names of functions and classes defined inside ``if``/``try`` blocks)."""
+    except for the names of functions and classes defined inside ``if``/``try`` blocks), the names
+    it binds by import, and the import aliases."""
     binds: set[str] = set()
     imports: set[str] = set()
     aliases: list[tuple[str, str]] = []
@@ -198,6 +230,10 @@ def _module_bindings(stmt: ast.stmt) -> tuple[set[str], set[str], list[tuple[str
             binds.add(node.name)
             continue
         if isinstance(node, _NESTED_SCOPES):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                # a walrus in a comprehension binds in the enclosing scope
+                binds.update(n.target.id for n in ast.walk(node)
+                             if isinstance(n, ast.NamedExpr) and isinstance(n.target, ast.Name))
             continue
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             binds.add(node.id)

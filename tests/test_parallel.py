@@ -1,0 +1,100 @@
+"""Worker processes (``--jobs``): the same output, byte for byte, as one process; the progress bar
+only on a terminal."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tapelint import cli, config, discovery, engine, progress, registry
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.fixture
+def tree(tmp_path, monkeypatch):
+    """The fixtures, copied (so that no cache lands in the repository), as the current directory."""
+    shutil.copytree(FIXTURES / "buggy", tmp_path / "buggy")
+    shutil.copytree(FIXTURES / "correct", tmp_path / "correct")
+    (tmp_path / "plain").mkdir()
+    for i in range(20):  # files the pre-filter skips, between the others
+        (tmp_path / "plain" / f"m{i:02}.py").write_text(f"VALUE = {i}\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def output(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["check", "--no-cache", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("fmt", ["concise", "json", "text"])
+def test_two_jobs_print_exactly_what_one_job_prints(tree, capsys, fmt):
+    one = output(capsys, "--jobs", "1", "--output-format", fmt)
+    assert one[0] == 1 and one[1].count("TL0") > 40
+    assert output(capsys, "--jobs", "2", "--output-format", fmt) == one
+    assert output(capsys, "--jobs", "3", "--output-format", fmt, "--whole-files") == one
+
+
+def test_workers_are_used_and_results_keep_file_order(tree):
+    settings = config.resolve_settings(config.Overrides(), registry.all_rules(), cwd=tree, isolated=True)
+    files = discovery.discover(["."], settings)
+    stats = engine.Stats()
+    parallel = engine.run(files, settings, engine.Options(jobs=2, stats=stats))
+    assert stats.workers == 2 and stats.read == len(files) and 0 < stats.analysed < len(files)
+    serial = engine.run(files, settings, engine.Options(jobs=1))
+    key = [(d.filename, d.location, d.code, d.message) for d in serial]
+    assert [(d.filename, d.location, d.code, d.message) for d in parallel] == key
+    assert key == sorted(key, key=lambda k: (k[0], k[1].row, k[1].column, k[2]))
+
+
+def test_a_few_files_are_linted_without_workers(tree):
+    settings = config.resolve_settings(config.Overrides(), registry.all_rules(), cwd=tree, isolated=True)
+    files = discovery.discover(["buggy/tl002_gan_single_tape.py", "plain"], settings)[: engine.SMALL_RUN - 1]
+    stats = engine.Stats()
+    engine.run(files, settings, engine.Options(jobs=4, stats=stats))
+    assert stats.workers == 0
+
+
+def test_jobs_must_be_a_positive_number(tree, capsys):
+    for bad in ("0", "-1", "two"):
+        code, out, err = output(capsys, "--jobs", bad)
+        assert code == 2 and out == "" and err.startswith("tapelint: error: argument -j/--jobs:")
+
+
+# -- progress bar ------------------------------------------------------------------------------------------
+class Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")
+    assert progress.wanted(Stream(True))
+    assert not progress.wanted(Stream(False))  # piped or redirected
+    assert not progress.wanted(Stream(True), quiet=True)
+    assert not progress.wanted(Stream(True), verbose=True)
+    monkeypatch.setenv("TERM", "dumb")
+    assert not progress.wanted(Stream(True))
+
+
+def test_progress_bar_draws_then_erases_itself():
+    stream = Stream(True)
+    bar = progress.Progress(10, stream, delay=0)
+    bar.advance(5)
+    assert "5/10 files" in stream.getvalue() and stream.getvalue().startswith("\r[")
+    bar.close()
+    assert stream.getvalue().endswith("\r\x1b[K")
+
+
+def test_no_progress_bar_when_piped(tree, capsys):
+    code, out, err = output(capsys, "--jobs", "2")
+    assert "\r" not in err and "files" not in err

@@ -1,0 +1,224 @@
+"""Partial analysis (tapelint/partial.py) finds exactly what a whole-file analysis finds.
+
+Every rule runs over every fixture and every rule example both ways and the findings are compared;
+then the cases the closure exists for: callees, callers, module-level values used elsewhere,
+``global``, ``tf.function`` on a name, import aliases, syntax errors in left-out code, rules that
+need the whole module, and fixes. (bench/lint_speed.py compares the same over TensorFlow and Keras.)
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tapelint import linter, registry
+from tapelint.partial import reduce_source
+from tapelint.rules.base import Finding, Rule
+from tapelint.source import read_source
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+RULES = [r for r in registry.all_rules().values() if r.origin == "tapelint"]
+FILES = sorted((FIXTURES / "buggy").glob("*.py")) + sorted((FIXTURES / "correct").glob("*.py"))
+EXAMPLES = [(r.code, i, ex.code) for r in RULES for i, ex in enumerate([*r.all_invalid(), *r.all_valid()])]
+
+
+def findings(source: str, rules=RULES, *, partial: bool) -> list[tuple]:
+    _, diagnostics = linter.analyse(source, "x.py", rules, partial=partial)
+    return [(d.code, d.location.row, d.location.column, d.end_location.row, d.end_location.column, d.message)
+            for d in diagnostics]
+
+
+def same_both_ways(source: str, rules=RULES) -> list[tuple]:
+    whole = findings(source, rules, partial=False)
+    assert findings(source, rules, partial=True) == whole
+    return whole
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_fixture_findings_are_those_of_the_whole_file(path):
+    same_both_ways(read_source(path))
+
+
+@pytest.mark.parametrize("code,index,example", EXAMPLES, ids=lambda v: str(v)[:20])
+def test_rule_example_findings_are_those_of_the_whole_file(code, index, example):
+    same_both_ways(textwrap.dedent(example))
+
+
+# -- what is kept --------------------------------------------------------------------------------------------
+HELPERS = '''\
+import tensorflow as tf
+import numpy as np
+
+def unrelated(a):
+    """No trigger word here."""
+    return a + 1
+
+def train_step(model, x):
+    with tf.GradientTape() as tape:
+        y = model(x)
+    return tape.gradient(y, model.trainable_variables)
+
+class Other:
+    def method(self):
+        return 2
+'''
+
+
+def test_defs_without_trigger_words_are_blanked_keeping_rows_and_columns():
+    reduction, compiled = reduce_source(HELPERS, ["GradientTape"])
+    assert compiled and reduction is not None
+    lines, kept = HELPERS.split("\n"), reduction.text.split("\n")
+    assert len(kept) == len(lines)
+    assert reduction.kept == ("train_step",)
+    for original, partial in zip(lines, kept):
+        assert partial in (original, "")
+    assert "unrelated" not in reduction.text and "class Other" not in reduction.text
+    assert "import numpy as np" in reduction.text  # every top-level statement that is not a def
+
+
+def _kept(source: str, words=("GradientTape",)) -> tuple[str, ...] | None:
+    reduction, _ = reduce_source(textwrap.dedent(source), list(words))
+    return None if reduction is None else reduction.kept
+
+
+def test_a_callee_and_a_base_class_are_kept():
+    assert _kept('''\
+        import tensorflow as tf
+        def loss_fn(y):
+            return tf.reduce_sum(y)
+        def other():
+            pass
+        class Base(tf.keras.Model):
+            pass
+        class Net(Base):
+            def train_step(self, x):
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(self(x))
+                return tape.gradient(loss, self.trainable_variables)
+        ''') == ("loss_fn", "Base", "Net")
+
+
+def test_callers_of_a_kept_function_are_kept():
+    # TL005 asks whether every call passes a fresh tensor; the calls are elsewhere.
+    assert _kept('''\
+        import tensorflow as tf
+        def saliency(x):
+            with tf.GradientTape() as tape:
+                y = x * x
+            return tape.gradient(y, x)
+        def main():
+            return saliency(tf.constant(1.0))
+        def other():
+            pass
+        ''') == ("saliency", "main")
+
+
+def test_users_of_a_module_level_value_a_kept_statement_binds_are_kept():
+    assert _kept('''\
+        import tensorflow as tf
+        tape = tf.GradientTape(persistent=True)
+        def use():
+            with tape:
+                pass
+        def other():
+            pass
+        ''') == ("use",)
+
+
+def test_a_global_statement_keeps_its_function():
+    assert _kept('''\
+        import tensorflow as tf
+        w = tf.Variable(1.0)
+        def step():
+            global w
+            w = w - 1
+        def other():
+            pass
+        ''', ["Variable"]) == ("step",)
+
+
+def test_tf_function_on_an_attribute_keeps_the_wrapping_code():
+    assert _kept('''\
+        import tensorflow as tf
+        class Model:
+            def train_step(self, x):
+                with tf.GradientTape() as tape:
+                    y = x * x
+                return tape.gradient(y, x)
+        def setup(m):
+            return tf.function(m.train_step)
+        def other(m):
+            return m.predict
+        ''') == ("Model", "setup")
+
+
+def test_an_import_alias_of_a_trigger_word_is_a_trigger_word():
+    assert _kept('''\
+        from tensorflow import GradientTape as GT
+        def f(x):
+            with GT() as t:
+                y = x * x
+            return t.gradient(y, x)
+        def other():
+            pass
+        ''') == ("f",)
+
+
+def test_nothing_to_leave_out_means_the_whole_file():
+    assert reduce_source("import tensorflow as tf\nwith tf.GradientTape() as t:\n    pass\n", ["GradientTape"]) == (None, True)
+    assert reduce_source("def f(:\n", ["GradientTape"]) == (None, False)
+
+
+def test_a_syntax_error_in_left_out_code_is_still_reported():
+    source = HELPERS + "\ndef broken(:\n    pass\n"
+    whole = same_both_ways(source)
+    assert [f[0] for f in whole] == ["TL000"]
+
+
+def test_crlf_line_ends_keep_rows_and_columns():
+    source = HELPERS.replace("\n", "\r\n") + "with tf.GradientTape() as t:\r\n    y = t.gradient(1, 2)\r\n"
+    assert findings(source, partial=True) == findings(source, partial=False)
+
+
+# -- rules that need more --------------------------------------------------------------------------------------
+class CountDefs(Rule):
+    """Reports every function: its verdict depends on the whole module."""
+
+    code = "TY001"
+    name = "count-defs"
+    summary = message = "a function"
+    triggers = ("GradientTape",)
+
+    def check(self, model):
+        import libcst as cst
+
+        for fn in model.nodes(cst.FunctionDef):
+            yield Finding(fn.name)
+
+
+class CountDefsWhole(CountDefs):
+    code = "TY002"
+    needs_whole_module = True
+
+
+def test_a_rule_sees_only_the_kept_parts_unless_it_needs_the_whole_module():
+    partial = findings(HELPERS, [CountDefs], partial=True)
+    assert [f[1] for f in partial] == [8]  # train_step only
+    assert [f[1] for f in findings(HELPERS, [CountDefsWhole], partial=True)] == [4, 8, 14]
+
+
+def test_a_finding_with_a_fix_comes_with_the_whole_module():
+    source = HELPERS + textwrap.dedent('''\
+        x = tf.Variable(1.0)
+        with tf.GradientTape() as tape:
+            y = x * x
+            z = y * y
+        a = tape.gradient(z, x)
+        b = tape.gradient(y, x)
+        ''')
+    module, diagnostics = linter.analyse(source, "x.py", RULES, partial=True)
+    assert any(d.cst_fix is not None for d in diagnostics)
+    assert module.code == source
+    assert findings(source, partial=True) == findings(source, partial=False)
