@@ -1085,14 +1085,20 @@ class Checker:
                               for o in _float_outputs(self.p.fn(*args, **kwargs))], 0)
 
         m_out = sum(o.shape.num_elements() for o in ref.outputs)
-        chunk = max(1, BATCH_ELEMENTS // (s.size + m_out))  # bounded memory: inputs and outputs of a chunk
+        chunk = min(len(points), max(1, BATCH_ELEMENTS // (s.size + m_out)))  # bounded memory per call
+        # Traced once: every chunk has the same shape (the last one is padded).
+        vectorized = tf.function(lambda batch: tf.vectorized_map(one, batch, fallback_to_while_loop=False))
+        dtype = ref.feed_dtype(k).as_numpy_dtype
         outs = []
         try:
             for lo in range(0, len(points), chunk):
-                batch = tf.constant(points[lo:lo + chunk].reshape((-1,) + s.shape)
-                                    .astype(ref.feed_dtype(k).as_numpy_dtype))
+                part = points[lo:lo + chunk]
+                pad = chunk - len(part)
+                if pad:
+                    part = np.concatenate([part, np.repeat(part[-1:], pad, axis=0)])
                 with _quiet_tensorflow_logger():
-                    outs.append(tf.vectorized_map(one, batch, fallback_to_while_loop=False).numpy())
+                    out = vectorized(tf.constant(part.reshape((-1,) + s.shape).astype(dtype))).numpy()
+                outs.append(out[:chunk - pad])
         except Exception:  # noqa: BLE001 - not vectorizable: evaluate one by one
             return None
         self.p.evaluations += len(points)
