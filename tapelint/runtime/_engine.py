@@ -59,6 +59,10 @@ def _quiet_tensorflow_logger():
         logger.setLevel(level)
 
 
+class FullModeTooLarge(ValueError):
+    """Full mode was asked for a Jacobian over its size limits."""
+
+
 def _dense(g):
     return tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
 
@@ -664,7 +668,7 @@ class Checker:
         n_in = sum(s.size for s in self.p.sources)
         m_out = sum(o.shape.num_elements() for o in caller.outputs)
         if n_in * m_out > FULL_MAX_ENTRIES or n_in > FULL_MAX_INPUTS:
-            raise ValueError(
+            raise FullModeTooLarge(
                 f"{self.p.where}: full mode builds the whole {m_out} x {n_in} Jacobian ({m_out * n_in:,} "
                 f"entries), more than the limit of {FULL_MAX_ENTRIES:,} entries / {FULL_MAX_INPUTS:,} inputs; "
                 "use mode='fast' (random directional derivatives, cost independent of the size).")

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import threading
 import warnings
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -35,8 +36,9 @@ _lock = threading.RLock()
 _mode: str | None = None  # the mode of checking(); None: off
 _users = 0  # check_gradients calls that need the contracts installed
 _installed: tuple | None = None  # how we patched, and the originals
-_cache: dict = {}  # (function, signature, mode) -> None (passed) or the exception it raised
-_per_function: dict = {}
+# function -> {(signature, mode, traced): None if it passed, else (error class, message)}. Weak keys: a
+# custom gradient made in a factory is forgotten with its function; no traceback (frames) is kept.
+_cache = weakref.WeakKeyDictionary()
 
 
 def _private_hooks_usable() -> bool:
@@ -150,15 +152,8 @@ def contracts_suppressed():
 # ---------------------------------------------------------------------------------------------------
 
 
-_where_cache: dict = {}
-
-
 def _where(f) -> tuple[str, str]:
-    key = getattr(f, "__func__", f)
-    hit = _where_cache.get(key)
-    if hit is None:
-        hit = _where_cache[key] = describe(key)
-    return hit
+    return describe(getattr(f, "__func__", f))
 
 
 def _is_tf_internal(f) -> bool:
@@ -313,25 +308,23 @@ def _numeric_check(f, args, kwargs, mode, rerun, graph: bool):
     from . import _engine
 
     name, loc = _where(f)
-    fkey = getattr(f, "__func__", f)
-    try:
-        key = (fkey, _signature(args, kwargs), mode, graph)
-    except (TypeError, ValueError):
-        key = None
     report.record(name, loc, calls=1)
-    if key is not None and key in _cache:
-        hit = _cache[key]
-        if isinstance(hit, GradientError):
-            raise type(hit)(*hit.args)
+    try:
+        checked = _cache.setdefault(getattr(f, "__func__", f), {})
+        key = (_signature(args, kwargs), mode, graph)
+    except TypeError:  # a callable that cannot be weakly referenced: check it every time
+        checked, key = {}, None
+    if key in checked:
+        if checked[key] is not None:
+            error_class, message = checked[key]
+            raise error_class(message)
         return
-    seen = _per_function.setdefault(fkey, 0)
-    if seen >= _MAX_SIGNATURES_PER_FUNCTION:
+    if len(checked) >= _MAX_SIGNATURES_PER_FUNCTION:
         return
-    _per_function[fkey] = seen + 1
 
-    def remember(result):
+    def remember(error=None):
         if key is not None:
-            _cache[key] = result
+            checked[key] = None if error is None else (type(error), str(error))
 
     note = None
     try:
@@ -346,7 +339,7 @@ def _numeric_check(f, args, kwargs, mode, rerun, graph: bool):
             a, k = _copies(args, kwargs)
     except LookupError as e:
         report.record(name, loc, mode=mode, verdict=f"skipped: {e}")
-        remember(None)
+        remember()
         return
 
     def run(m):
@@ -357,20 +350,17 @@ def _numeric_check(f, args, kwargs, mode, rerun, graph: bool):
     try:
         try:
             rep = run(mode)
-        except ValueError as e:
-            if mode == "full" and "full mode builds" in str(e):
-                rep = run("fast")
-            else:
-                raise
+        except _engine.FullModeTooLarge:
+            rep = run("fast")  # full mode only where it is affordable; fast mode elsewhere
     except NondeterminismError as e:
         warnings.warn(TapelintWarning(str(e)), stacklevel=4)
         report.record(name, loc, mode=mode, verdict="nondeterministic")
-        remember(None)
+        remember()
         return
     except GradientError as e:
         if getattr(e, "uncheckable", False):  # e.g. log of a negative synthetic input: not a verdict
             report.record(name, loc, mode=mode, verdict="skipped: output not finite")
-            remember(None)
+            remember()
             return
         report.record(name, loc, mode=mode, verdict="FAILED")
         remember(e)
@@ -379,11 +369,11 @@ def _numeric_check(f, args, kwargs, mode, rerun, graph: bool):
         report.record(name, loc, mode=mode, verdict=f"skipped: {type(e).__name__}")
         warnings.warn(TapelintWarning(f"{name} ({loc}): values not checked: {type(e).__name__}: {e}"),
                       stacklevel=4)
-        remember(None)
+        remember()
         return
     report.record(name, loc, mode=rep.mode, error=rep.max_rel_error,
                   verdict="ok" if rep.mode != "contracts" else "contracts only")
-    remember(None)
+    remember()
 
 
 @contextlib.contextmanager
@@ -411,7 +401,6 @@ def _copies(args, kwargs):
 def reset_cache() -> None:
     """Forget which functions were checked (they will be checked again)."""
     _cache.clear()
-    _per_function.clear()
 
 
 def custom_gradient(f=None, *, numeric: bool = True):

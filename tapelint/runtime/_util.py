@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import threading
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -50,20 +51,18 @@ def _python_function(fn):
     return fn
 
 
-_described: dict = {}
+_described = weakref.WeakKeyDictionary()  # weak: never keeps a user's function or model alive
 
 
 def describe(fn) -> tuple[str, str]:
     """``(name, "file:line")`` for messages; the path is relative to the working directory when inside it."""
     try:
         hit = _described.get(fn)
-    except TypeError:  # unhashable
+        if hit is None:
+            hit = _described[fn] = _describe(fn)
+        return hit
+    except TypeError:  # not weakly referenceable, or unhashable
         return _describe(fn)
-    if hit is None:
-        if len(_described) > 4096:
-            _described.clear()
-        hit = _described[fn] = _describe(fn)
-    return hit
 
 
 def _describe(fn) -> tuple[str, str]:
@@ -90,10 +89,6 @@ def _describe(fn) -> tuple[str, str]:
     except ValueError:
         pass
     return name, f"{path}:{line}"
-
-
-def is_float(dtype) -> bool:
-    return tf.as_dtype(dtype).is_floating
 
 
 def eps_of(dtype) -> float:

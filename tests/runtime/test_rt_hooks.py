@@ -1,6 +1,5 @@
 """checking(), enable()/disable() and custom_gradient: what they patch, check, cache and restore."""
 
-import warnings
 
 import numpy as np
 import pytest
@@ -294,3 +293,27 @@ def test_a_traced_function_with_unknown_integer_inputs_is_skipped_not_failed(mon
     with checking("fast"):
         grad_of(lambda x: shift_by(x, tf.constant(2)), tf.ones([3]))  # eagerly: checked for real
     assert calls == [1] and record_of("shift_by").calls == 2
+
+
+def test_full_mode_falls_back_to_fast_for_large_inputs_under_checking():
+    with checking("full"):
+        grad_of(C.softplus, tf.ones([2000]))  # a 2000 x 2000 Jacobian is over full mode's limit
+    assert record_of("softplus").modes == {"fast"} and record_of("softplus").verdict == "ok"
+
+
+def test_the_cache_forgets_functions_that_are_gone():
+    import gc
+
+    def make(scale):
+        @tf.custom_gradient
+        def scaled(x):
+            return x * scale, lambda dy: dy * scale
+
+        return scaled
+
+    with checking("fast"):
+        for scale in (1.0, 2.0, 3.0):
+            grad_of(make(scale), tf.ones([3]))  # same code, other closures: each one is checked
+    gc.collect()
+    assert len(_hook._cache) == 0
+    assert record_of("test_the_cache_forgets_functions_that_are_gone.<locals>.make.<locals>.scaled").calls == 3
