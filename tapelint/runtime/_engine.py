@@ -63,6 +63,10 @@ class FullModeTooLarge(ValueError):
     """Full mode was asked for a Jacobian over its size limits."""
 
 
+class _LowPrecision(Exception):
+    """The function computes below its dtype's precision (e.g. casts to float32 inside)."""
+
+
 def _dense(g):
     return tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
 
@@ -555,10 +559,15 @@ class Checker:
             ref = self._reference(caller)
             try:
                 self._forward_determinism(caller, ref)
-                if self.mode == "fast":
-                    self._fast(ref)
-                else:
-                    self._full(ref)
+                try:
+                    self._numerics(ref)
+                except _LowPrecision:
+                    lower = max({s.dtype for s in self.p.sources} | {tf.float32}, key=eps_of)
+                    self.p.notes.append(f"the function computes below float64 precision inside (a cast to "
+                                        f"{lower.name}?): compared with {lower.name} steps and tolerances")
+                    self.errors.clear()
+                    self.tol = Tol(lower, self.atol, self.rtol, self.eps)
+                    self._numerics(ref)
             finally:
                 ref.restore()
                 caller.restore()
@@ -577,6 +586,34 @@ class Checker:
                     "inside the function's domain.")
                 error.uncheckable = True  # checking() skips such a call instead of failing the test
                 raise error
+
+    def _numerics(self, ref: Space):
+        if self.mode == "fast":
+            self._fast(ref)
+        else:
+            self._full(ref)
+
+    def _check_precision(self, ref: Space, k):
+        """Before a disagreement counts against the gradient, make sure the float64 evaluations really are
+        float64: difference quotients at relative steps 1e-6 and 1e-11 agree for a float64 computation, while
+        a cast to float32 inside loses the smaller step entirely. Raises _LowPrecision if they do not."""
+        if self.tol.eps_eval > 1e-10 or getattr(self, "_precision_checked", False):
+            return
+        self._precision_checked = True
+        s, xp, r = self.p.sources[k], self.xp, self.r[k]
+        # Along sign(r) (plus noise) the derivative is about sum |r_i|: well above the rounding noise.
+        w = (xp.plus_rand(xp.sign(r), self.seed, ("probe", k)) if r is not None and xp.all_finite(r)
+             else xp.rand(s.shape, self.seed, ("probe", k)))
+        y0 = ref.outputs_at()
+        p0 = self._phi(y0)
+        quotients = []
+        for rel in (1e-6, 1e-11):
+            t = rel * s.scale
+            quotients.append((self._phi(ref.outputs_at(k, xp.axpy(t, w, s.x64))) - p0) / t)
+        big, tiny = quotients
+        noise = _C_FLOOR * eps_of(tf.float64) * self._phi_l1(y0) / (1e-11 * s.scale)
+        if abs(tiny - big) > 0.1 * max(abs(big), abs(tiny)) + noise:
+            raise _LowPrecision()
 
     def _report(self, mode, ref_name, checked=True) -> GradientReport:
         nan = float("nan")
@@ -779,7 +816,7 @@ class Checker:
     def _direction(self, ref: Space, k, w, d):
         xp, t = self.xp, self.tol
         s, r = self.p.sources[k], self.r[k]
-        one_sided = ref.upcast  # float64 evaluations: one-sided is accurate enough, and half the cost
+        one_sided = ref.upcast and t.eps_eval < 1e-10  # float64: one-sided is accurate enough, half the cost
         h = t.step(s, one_sided)
         D, w_eff, yp, ym = (self._fd_one_sided if one_sided else self._fd)(ref, k, w, h)
         a = xp.dot(r, w_eff) if r is not None else 0.0
@@ -795,6 +832,7 @@ class Checker:
             S = xp.l1(r, w_eff) if r is not None else 0.0
         tol = t.atol + t.rtol * S + self._floor(yp, ym, h, S)
         if r is None and abs(D) > tol:
+            self._check_precision(ref, k)
             self._missing(k, f"d<v, f>/du = {D:.6g} along a random direction u")
         if not _finite(a) and _finite(D):
             self._nonfinite(k)
@@ -858,6 +896,7 @@ class Checker:
     # -- diagnosis of a mismatch (fast mode) ------------------------------------------------------------
     def _diagnose(self, ref: Space, k, w, h, a, D1, tol, S, d):
         """A smooth mismatch is a wrong gradient; a kink is left out; a random forward is reported."""
+        self._check_precision(ref, k)
         s = self.p.sources[k]
         p0, p0b = self._phi(ref.outputs_at()), self._phi(ref.outputs_at())
         if p0 != p0b and abs(p0 - p0b) / (2 * h) > 0.1 * tol:
@@ -1140,6 +1179,9 @@ class Checker:
             hi = np.maximum.reduce([F1, B1, F2, B2]) + tol[:, suspect]
             kink[:, suspect] = ks
             kink_ok[:, suspect] = ks & (J_an[:, suspect] >= lo) & (J_an[:, suspect] <= hi)
+        if (self.r[k] is None and (np.abs(R) > tol).any()) or (
+                ((np.abs(J_an - R) > tol) & ~kink_ok).any()):
+            self._check_precision(ref, k)
         if self.r[k] is None:
             missing = np.abs(R) > tol
             if missing.any():

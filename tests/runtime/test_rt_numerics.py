@@ -152,6 +152,37 @@ def test_function_refusing_float64_is_checked_in_its_own_dtype(mode):
         check_gradients(sin_float32_constant_one_percent, normal((5,)), mode=mode)
 
 
+@tf.custom_gradient
+def softplus_in_float32_inside(x):
+    y = tf.cast(tf.math.softplus(tf.cast(x, tf.float32)), x.dtype)  # accepts float64, computes in float32
+
+    def grad(dy):
+        return dy * tf.cast(tf.sigmoid(tf.cast(x, tf.float32)), x.dtype)
+
+    return y, grad
+
+
+@tf.custom_gradient
+def softplus_in_float32_inside_one_percent(x):
+    y = tf.cast(tf.math.softplus(tf.cast(x, tf.float32)), x.dtype)
+
+    def grad(dy):
+        return dy * tf.cast(tf.sigmoid(tf.cast(x, tf.float32)), x.dtype) * 1.01
+
+    return y, grad
+
+
+@pytest.mark.parametrize("mode", ["fast", "full"])
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64], ids=lambda d: d.name)
+def test_a_function_computing_in_float32_inside_gets_float32_tolerances(dtype, mode):
+    x = normal((20,), dtype)
+    report = check_gradients(softplus_in_float32_inside, x, mode=mode)
+    assert report.reference_dtype == "float32"
+    assert "computes below float64 precision inside" in report.notes[-1]
+    with pytest.raises(GradientCheckError, match="softplus_in_float32_inside_one_percent"):
+        check_gradients(softplus_in_float32_inside_one_percent, x, mode=mode)
+
+
 def test_user_tolerances_and_step_are_used_and_shown():
     x = normal((6,))
     report = check_gradients(W.softplus_one_percent, x, rtol=0.05)  # a 1% error within a 5% tolerance
