@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -49,7 +49,6 @@ class Stats:
     read: int = 0
     analysed: int = 0  # passed the pre-filter
     workers: int = 0
-    per_file: list = field(default_factory=list)
 
 
 @dataclass
@@ -110,7 +109,9 @@ def run(files: Sequence[Path], settings: Settings, options: Options | None = Non
 
     if tasks:
         stats.read = len(tasks)
-        catalog = _real_rules(rulesets)
+        # Catalog entries may be metadata only (tapelint.manifest.RuleInfo): the rule modules, and
+        # libcst with them, are imported by the first file that passes the pre-filter.
+        catalog = {rule.code: rule for rules in rulesets.values() for rule in rules}
         jobs = options.jobs or default_jobs()
         now = time.time_ns()
         done = dict(_run_tasks(tasks, catalog, jobs, options.partial, settings.verbose, progress, stats))
@@ -141,12 +142,6 @@ def run(files: Sequence[Path], settings: Settings, options: Options | None = Non
 
 def _has_internal_error(encoded: tuple) -> bool:
     return any(d[0] == INTERNAL_ERROR_CODE for d in encoded)
-
-
-def _real_rules(rulesets: dict[tuple[str, ...], tuple]) -> dict[str, Any]:
-    from tapelint.manifest import real
-
-    return {rule.code: real(rule) for rules in rulesets.values() for rule in rules}
 
 
 # -- running the tasks -----------------------------------------------------------------------------------
@@ -190,7 +185,7 @@ def _in_workers(work, catalog, jobs, partial, verbose, progress, stats) -> list[
     out: list[tuple[int, tuple]] = []
     finished: set[int] = set()
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                               initargs=(catalog, partial, verbose))
+                               initargs=(catalog, partial, verbose, True))
     try:
         pending = {pool.submit(_lint_batch, batch): n for n, batch in enumerate(batches)}
         while pending:
@@ -205,7 +200,10 @@ def _in_workers(work, catalog, jobs, partial, verbose, progress, stats) -> list[
                 stats.analysed += analysed
                 finished.add(n)
                 progress.advance(len(batches[n]))
-    except BaseException:
+    except BaseException:  # Ctrl-C (workers ignore it) or a bug: stop the workers now
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for process in processes:
+            process.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
@@ -226,8 +224,13 @@ class _WorkerState:
 _WORKER = _WorkerState()
 
 
-def _init_worker(catalog: dict[str, Any], partial: bool, verbose: bool) -> None:
+def _init_worker(catalog: dict[str, Any], partial: bool, verbose: bool, worker: bool = False) -> None:
     from tapelint import linter
+
+    if worker:  # the parent handles Ctrl-C and stops the workers
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     linter.set_partial(partial)
     _WORKER.catalog = catalog
@@ -269,6 +272,9 @@ def _lint_task(item: tuple) -> tuple[int, tuple]:
     if not active:
         return index, ("lint", st.st_mtime_ns, st.st_size, content, ())
     _WORKER.analysed += 1
+    from tapelint.manifest import real
+
+    active = [real(rule) for rule in active]
     return index, ("lint", st.st_mtime_ns, st.st_size, content, encode(_lint_one(absolute, display, active)))
 
 

@@ -240,3 +240,11 @@ def test_version_imports_neither_libcst_nor_tensorflow(tmp_path):
     proc = _probe(tmp_path, "--version")
     assert proc.returncode == 0 and proc.stdout.startswith("tapelint ")
     assert "HEAVY [] RULES []" in proc.stderr
+
+
+def test_a_changed_file_without_trigger_words_imports_no_rule(project):
+    # pre-commit on a file unrelated to autodiff: read, searched, done; the parser is never loaded.
+    _probe(project, "check", ".")
+    (project / "b.py").write_text(CLEAN + "print(1)\n")
+    proc = _probe(project, "check", "b.py")
+    assert proc.returncode == 0 and "HEAVY [] RULES []" in proc.stderr
