@@ -764,9 +764,11 @@ class Checker:
             y1, y2 = ref.outputs_at(), ref.outputs_at()
         else:
             y1, y2 = caller.outputs, caller.outputs_at()
-        for i, (a, b) in enumerate(zip(y1, y2)):
+        for i, (o, a, b) in enumerate(zip(y1, y1, y2)):
             a, b = xp.f64(a), xp.f64(b)
-            if not xp.identical(a, b):
+            # Rounding-level differences are not randomness: a tf.function called under a tape runs another
+            # optimized graph than without one; reductions on a GPU may use atomics.
+            if not xp.identical(a, b) and xp.amax(a - b) > 1e3 * eps_of(o.dtype) * xp.amax(a):
                 self._fail(NondeterminismError,
                            f"the forward pass is not deterministic: two calls with the same input differ "
                            f"(output {i}, max difference {xp.amax(a - b):.3g}). Random ops (dropout, noise) "
