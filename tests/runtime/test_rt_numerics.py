@@ -262,6 +262,40 @@ def test_many_kinks_fall_back_to_an_entry_by_entry_comparison():
 
 
 @tf.custom_gradient
+def abs_sign(x):
+    return tf.abs(x), lambda dy: dy * tf.sign(x)  # sign(0) = 0: the mid-slope at the kink
+
+
+@tf.custom_gradient
+def floor_zero_gradient(x):
+    return tf.floor(x), lambda dy: tf.zeros_like(dy)
+
+
+@pytest.mark.parametrize("mode", ["fast", "full"])
+def test_valid_choices_at_kinks_and_jumps_pass(mode):
+    check_gradients(abs_sign, tf.constant([0.0, 1.0, -2.0, 0.0, 3.0]), mode=mode)
+    near_integers = np.round(np.random.default_rng(3).normal(size=12) * 3) + np.tile([0.0, 1e-7, -1e-7], 4)
+    check_gradients(floor_zero_gradient, tf.constant(near_integers, tf.float64), mode=mode)
+
+
+@tf.custom_gradient
+def scaled_by_seeded_noise(x):
+    noise = tf.random.stateless_uniform(tf.shape(x), seed=[1, 2], dtype=x.dtype)  # another stream per dtype
+
+    def grad(dy):
+        return dy * noise
+
+    return x * noise, grad
+
+
+@pytest.mark.parametrize("mode", ["fast", "full"])
+def test_a_function_that_computes_something_else_in_float64_is_checked_in_its_own_dtype(mode):
+    report = check_gradients(scaled_by_seeded_noise, normal((12,)), mode=mode)
+    assert report.reference_dtype == "float32"
+    assert "computes something else in float64" in report.notes[-1]
+
+
+@tf.custom_gradient
 def leaky_relu_wrong_slope(x):
     alpha = tf.constant(0.2, x.dtype)
 
