@@ -36,8 +36,9 @@ _lock = threading.RLock()
 _mode: str | None = None  # the mode of checking(); None: off
 _users = 0  # check_gradients calls that need the contracts installed
 _installed: tuple | None = None  # how we patched, and the originals
-# function -> {(signature, mode, traced): None if it passed, else (error class, message)}. Weak keys: a
-# custom gradient made in a factory is forgotten with its function; no traceback (frames) is kept.
+# function (or, for a method, its instance) -> {(function, signature, mode, traced): None if it passed, else
+# (error class, message)}. Weak keys: a custom gradient made in a factory, or a layer, is forgotten with it;
+# no traceback (frames) is kept.
 _cache = weakref.WeakKeyDictionary()
 
 
@@ -248,7 +249,7 @@ def _patched(original, f, args, kwargs, *, graph: bool):
     if mode != "contracts" and _numeric_wanted(f):
         eager = _installed[1]  # the re-runs happen eagerly, also for a function traced in tf.function
         _numeric_check(f, args, kwargs, mode, lambda a, k: eager(_instrument(f), a, k), graph)
-    else:
+    elif not _is_tf_internal(f):  # TensorFlow's own custom gradients would only clutter the summary
         name, loc = _where(f)
         report.record(name, loc, calls=1, mode="contracts",
                       verdict="ok" if mode == "contracts" else "contracts only")
@@ -309,9 +310,12 @@ def _numeric_check(f, args, kwargs, mode, rerun, graph: bool):
 
     name, loc = _where(f)
     report.record(name, loc, calls=1)
+    # A method is checked per instance: two layers of one class differ in their state (weights, options).
+    # (The inner key must not hold the weak key itself: for a plain function it names no function.)
+    owner, func = (f.__self__, f.__func__) if hasattr(f, "__self__") and hasattr(f, "__func__") else (f, None)
     try:
-        checked = _cache.setdefault(getattr(f, "__func__", f), {})
-        key = (_signature(args, kwargs), mode, graph)
+        checked = _cache.setdefault(owner, {})
+        key = (func, _signature(args, kwargs), mode, graph)
     except TypeError:  # a callable that cannot be weakly referenced: check it every time
         checked, key = {}, None
     if key in checked:
@@ -319,7 +323,7 @@ def _numeric_check(f, args, kwargs, mode, rerun, graph: bool):
             error_class, message = checked[key]
             raise error_class(message)
         return
-    if len(checked) >= _MAX_SIGNATURES_PER_FUNCTION:
+    if sum(k[0] is func for k in checked) >= _MAX_SIGNATURES_PER_FUNCTION:
         return
 
     def remember(error=None):

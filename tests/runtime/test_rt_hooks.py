@@ -317,3 +317,34 @@ def test_the_cache_forgets_functions_that_are_gone():
     gc.collect()
     assert len(_hook._cache) == 0
     assert record_of("test_the_cache_forgets_functions_that_are_gone.<locals>.make.<locals>.scaled").calls == 3
+
+
+class Scaled(tf.Module):
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    @tf.custom_gradient
+    def __call__(self, x):
+        return tf.sin(x), lambda dy: dy * tf.cos(x) * self.factor  # right only for factor 1
+
+
+def test_methods_are_checked_per_instance():
+    """Two objects of one class share the method, not its verdict: their state differs."""
+    right, wrong = Scaled(1.0), Scaled(1.5)
+    with checking("fast"):
+        grad_of(right, tf.ones([3]))
+        with pytest.raises(GradientCheckError, match=r"Scaled.__call__ .*wrong gradient for argument `x`"):
+            grad_of(wrong, tf.ones([3]))
+        grad_of(right, tf.ones([3]))  # still cached as right
+
+
+def test_tensorflow_internal_custom_gradients_stay_out_of_the_summary():
+    w = tf.Variable(2.0)
+    with checking("fast"):
+        x = tf.ones([3])
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.recompute_grad(lambda z: z * w)(x)
+        tape.gradient(y, x)
+    assert report.records() == []
