@@ -509,6 +509,7 @@ class Checker:
         self.errors: dict[int, list] = {}  # source index -> [max abs, max rel]
         self.estimators: list = []
         self.backend = backend  # NumpyOps or TensorOps; None: chosen from the device and the sizes
+        self._precision_checked = False
 
     def _fail(self, cls, text: str):
         extra = f"\n  ({self.context_note})" if self.context_note else ""
@@ -599,7 +600,7 @@ class Checker:
         """Before a disagreement counts against the gradient, make sure the float64 evaluations really are
         float64: difference quotients at relative steps 1e-6 and 1e-11 agree for a float64 computation, while
         a cast to float32 inside loses the smaller step entirely. Raises _LowPrecision if they do not."""
-        if self.tol.eps_eval > 1e-10 or getattr(self, "_precision_checked", False):
+        if self.tol.eps_eval > 1e-10 or self._precision_checked:
             return
         self._precision_checked = True
         s, xp, r = self.p.sources[k], self.xp, self.r[k]
@@ -836,6 +837,8 @@ class Checker:
         one_sided = ref.upcast and t.eps_eval < 1e-10  # float64: one-sided is accurate enough, half the cost
         h = t.step(s, one_sided)
         D, w_eff, yp, ym = (self._fd_one_sided if one_sided else self._fd)(ref, k, w, h)
+        if not _finite(D):
+            self._domain_edge(k, h)
         a = xp.dot(r, w_eff) if r is not None else 0.0
         err = abs(a - D)
         # S = sum |r_i w_i|, the scale of the terms of <r, w>: what tolerances and errors are relative to.
@@ -896,6 +899,15 @@ class Checker:
                        f"{abs(ac - ar):.3g} > tolerance {tol:.3g} (rtol {rt:g} x scale {Sc:.3g}). The gradient "
                        f"function behaves differently in {s.dtype.name} (dtype-specific code or precision loss).")
 
+    def _domain_edge(self, k, h):
+        s = self.p.sources[k]
+        error = GradientCheckError(
+            f"{self.p.where}: the output is finite at the input but not a finite-difference step away (step "
+            f"{h:.3g} along {s.what}): the input is within a step of the edge of the function's domain (sqrt or "
+            "log near 0?). Check at an input farther from it, or pass a smaller eps=.")
+        error.uncheckable = True  # checking() skips such a call instead of failing the test
+        raise error
+
     def _missing(self, k, evidence):
         s = self.p.sources[k]
         hint = ""
@@ -927,6 +939,8 @@ class Checker:
         _, _, y1p, y1m = self._fd(ref, k, w, h)
         D2, _, y2p, y2m = self._fd(ref, k, w, h / 2)
         D0, _, _, _ = self._fd(ref, k, w, 2 * h)
+        if not all(_finite(x) for x in (D0, D1, D2)):
+            self._domain_edge(k, 2 * h)
         p1p, p1m, p2p, p2m = (self._phi(y) for y in (y1p, y1m, y2p, y2m))
         F1, B1 = (p1p - p0) / h, (p0 - p1m) / h
         F2, B2 = (p2p - p0) / (h / 2), (p0 - p2m) / (h / 2)

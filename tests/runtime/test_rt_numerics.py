@@ -106,6 +106,18 @@ def test_a_non_finite_forward_cannot_be_checked_and_says_so():
     check_gradients(log_of, tf.constant([1.0, 0.5, 2.0]))
 
 
+@tf.custom_gradient
+def sqrt_of(x):
+    y = tf.sqrt(x)
+    return y, lambda dy: dy / (2 * y)
+
+
+def test_an_input_at_the_edge_of_the_domain_is_reported_as_such():
+    with pytest.raises(GradientCheckError, match="within a step of the edge of the function's domain"):
+        check_gradients(sqrt_of, tf.constant([1e-12, 1.0, 4.0], tf.float64), eps=1e-6)
+    check_gradients(sqrt_of, tf.constant([0.5, 1.0, 4.0], tf.float64))
+
+
 def test_nothing_to_differentiate_is_a_contract_error():
     with pytest.raises(GradientContractError, match="nothing to differentiate"):
         check_gradients(lambda n: tf.ones([n]), 3)
