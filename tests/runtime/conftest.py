@@ -11,8 +11,6 @@ if str(ROOT) not in sys.path:  # fixtures/runtime is imported as a package from 
 
 import pytest  # noqa: E402
 
-pytest_plugins = ["pytester"]
-
 
 @pytest.fixture(autouse=True)
 def _fresh_checker_state():

@@ -1,14 +1,19 @@
-"""The pytest plugin: option, ini option, marker, fixture and summary, run in real pytest sessions."""
+"""The pytest plugin: option, ini option, marker, fixture and summary, in real pytest sessions.
 
+Each session runs in a subprocess, as a user's would: the plugin is found through its pytest11 entry point
+(or loaded with -p where tapelint is not installed).
+"""
+
+import fnmatch
 import importlib.metadata
+import os
 import subprocess
 import sys
+from pathlib import Path
 
-import pytest
-
-# The plugin is found through its pytest11 entry point once tapelint is installed; load it by hand otherwise.
+ROOT = Path(__file__).resolve().parents[2]
 INSTALLED = any(e.value == "tapelint.pytest_plugin" for e in importlib.metadata.entry_points(group="pytest11"))
-PLUGIN_ARGS = () if INSTALLED else ("-p", "tapelint.pytest_plugin")
+PLUGIN_ARGS = [] if INSTALLED else ["-p", "tapelint.pytest_plugin"]
 
 GRADIENTS = '''
 import tensorflow as tf
@@ -47,24 +52,40 @@ def train_step(fn):
 '''
 
 
-@pytest.fixture
-def project(pytester):
-    pytester.makepyfile(gradients=GRADIENTS)
-    pytester.syspathinsert()
-    return pytester
+def session(tmp_path, tests, *args, ini=None):
+    """Run pytest on ``tests`` (file name -> source) in a fresh directory; return (exit code, output)."""
+    (tmp_path / "gradients.py").write_text(GRADIENTS)
+    for name, source in tests.items():
+        (tmp_path / name).write_text(source)
+    if ini is not None:
+        (tmp_path / "pytest.ini").write_text(ini)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-m", "pytest", *PLUGIN_ARGS, "-p", "no:cacheprovider",
+                           "--rootdir", str(tmp_path), *args, str(tmp_path)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stdout + done.stderr
 
 
-def run(pytester, *args):
-    return pytester.runpytest(*PLUGIN_ARGS, "-p", "no:cacheprovider", *args)
+def assert_lines(output, patterns):
+    """Every pattern matches a line (fnmatch), in this order."""
+    lines = output.splitlines()
+    at = 0
+    for pattern in patterns:
+        for i in range(at, len(lines)):
+            if fnmatch.fnmatchcase(lines[i], pattern):
+                at = i + 1
+                break
+        else:
+            raise AssertionError(f"no line matches {pattern!r} (after line {at}) in:\n{output}")
 
 
 def test_the_entry_point_is_declared():
-    text = open(__file__.replace("tests/runtime/test_rt_plugin.py", "pyproject.toml")).read()
-    assert 'tapelint = "tapelint.pytest_plugin"' in text
+    assert 'tapelint = "tapelint.pytest_plugin"' in (ROOT / "pyproject.toml").read_text()
 
 
-def test_option_fast_checks_every_custom_gradient_and_prints_a_summary(project):
-    project.makepyfile(test_model='''
+def test_option_fast_checks_every_custom_gradient_and_prints_a_summary(tmp_path):
+    code, out = session(tmp_path, {"test_model.py": '''
 from gradients import softplus, softplus_doubled, train_step
 
 
@@ -74,34 +95,20 @@ def test_good():
 
 def test_bad():
     train_step(softplus_doubled)
-''')
-    result = run(project, "--tapelint-runtime=fast")
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([
+'''}, "--tapelint-runtime=fast")
+    assert code == 1
+    assert_lines(out, [
         "*GradientCheckError: softplus_doubled (gradients.py:*): wrong gradient for argument `x`*",
         "*tapelint: custom gradients checked*",
         "function*calls*mode*max error*verdict*",
         "softplus_doubled (gradients.py:*)*1*fast*FAILED*",
         "softplus (gradients.py:*)*1*fast*ok*",
+        "*1 failed, 1 passed*",
     ])
 
 
-def test_off_by_default_and_no_summary(project):
-    project.makepyfile(test_model='''
-from gradients import softplus_doubled, train_step
-
-
-def test_bad_but_unchecked():
-    train_step(softplus_doubled)
-''')
-    result = run(project)
-    result.assert_outcomes(passed=1)
-    assert "tapelint: custom gradients checked" not in result.stdout.str()
-
-
-def test_ini_option_and_the_command_line_wins(project):
-    project.makeini("[pytest]\ntapelint_runtime = contracts\n")
-    project.makepyfile(test_model='''
+def test_ini_option_contracts_and_the_command_line_wins(tmp_path):
+    tests = {"test_model.py": '''
 from gradients import softplus_doubled, square_scalar_gradient, train_step
 
 
@@ -111,26 +118,18 @@ def test_values_not_checked_in_contracts_mode():
 
 def test_shape_checked():
     train_step(square_scalar_gradient)
-''')
-    result = run(project)
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*GradientContractError: square_scalar_gradient*shape *, expected *"])
-    result = run(project, "--tapelint-runtime=off")
-    result.assert_outcomes(passed=2)
+'''}
+    code, out = session(tmp_path, tests, ini="[pytest]\ntapelint_runtime = contracts\n")
+    assert code == 1
+    assert_lines(out, ["*GradientContractError: square_scalar_gradient*shape *, expected *",
+                       "*1 failed, 1 passed*"])
+    code, out = session(tmp_path, tests, "--tapelint-runtime=off", ini="[pytest]\ntapelint_runtime = contracts\n")
+    assert code == 0, out
+    assert_lines(out, ["*2 passed*"])
 
 
-def test_bad_option_values_are_usage_errors(project):
-    project.makepyfile(test_model="def test_nothing():\n    pass\n")
-    result = run(project, "--tapelint-runtime=everything")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    project.makeini("[pytest]\ntapelint_runtime = sometimes\n")
-    result = run(project)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*tapelint_runtime must be one of off, contracts, fast, full*"])
-
-
-def test_marker_checks_one_test(project):
-    project.makepyfile(test_model='''
+def test_marker_checks_one_test(tmp_path):
+    code, out = session(tmp_path, {"test_model.py": '''
 import pytest
 from gradients import softplus_doubled, square_scalar_gradient, train_step
 
@@ -153,21 +152,20 @@ def test_marked_contracts():
 @pytest.mark.gradcheck(mode="sideways")
 def test_bad_mode():
     pass
-''')
-    result = run(project, "-rA")
-    result.assert_outcomes(passed=1, failed=3)
-    result.stdout.fnmatch_lines([
+'''}, "-rA")
+    assert code == 1
+    assert_lines(out, [
         "E *GradientCheckError: softplus_doubled (gradients.py:*): wrong gradient for argument `x`*",
         "E *GradientContractError: square_scalar_gradient (gradients.py:*): *shape *, expected *",
         "E *@pytest.mark.gradcheck: mode must be contracts, fast or full, got 'sideways'",
     ])
-    result.stdout.fnmatch_lines(["PASSED test_model.py::test_unmarked", "FAILED test_model.py::test_marked - *",
-                                 "FAILED test_model.py::test_marked_contracts - *",
-                                 "FAILED test_model.py::test_bad_mode - *"])
+    assert_lines(out, ["PASSED test_model.py::test_unmarked", "FAILED test_model.py::test_marked - *",
+                       "FAILED test_model.py::test_marked_contracts - *", "FAILED test_model.py::test_bad_mode - *",
+                       "*3 failed, 1 passed*"])
 
 
-def test_gradcheck_fixture_fails_with_the_message_and_returns_the_report(project):
-    project.makepyfile(test_model='''
+def test_gradcheck_fixture_fails_with_the_message_and_returns_the_report(tmp_path):
+    code, out = session(tmp_path, {"test_model.py": '''
 import tensorflow as tf
 from gradients import softplus, softplus_doubled
 
@@ -179,34 +177,43 @@ def test_report(gradcheck):
 
 def test_failure(gradcheck):
     gradcheck(softplus_doubled, tf.constant([0.5, -1.0]))
-''')
-    result = run(project)
-    result.assert_outcomes(passed=1, failed=1)
-    out = result.stdout.str()
-    result.stdout.fnmatch_lines([
+'''})
+    assert code == 1
+    assert_lines(out, [
         "GradientCheckError: softplus_doubled (gradients.py:*): wrong gradient for argument `x` (shape *",
         "*analytical * numerical *",
+        "softplus_doubled (gradients.py:*)*1*fast*FAILED*",  # failures first in the summary
+        "softplus (gradients.py:*)*1*full*ok*",
     ])
     assert "_engine.py" not in out  # no traceback through the checker or TensorFlow
-    assert out.count("wrong gradient for argument `x`") == 1  # said once, not once more as a chained error
-    result.stdout.fnmatch_lines(["softplus_doubled (gradients.py:*)*1*fast*FAILED*",  # failures first
-                                 "softplus (gradients.py:*)*1*full*ok*"])
+    assert out.count("wrong gradient for argument `x`") == 1  # said once, not again as a chained error
+
+
+def test_bad_option_values_are_usage_errors(tmp_path):
+    tests = {"test_nothing.py": "def test_nothing():\n    pass\n"}
+    code, out = session(tmp_path, tests, "--tapelint-runtime=everything")
+    assert code == 4 and "invalid choice: 'everything'" in out
+    code, out = session(tmp_path, tests, ini="[pytest]\ntapelint_runtime = sometimes\n")
+    assert code == 4
+    assert_lines(out, ["*tapelint_runtime must be one of off, contracts, fast, full*"])
+
+
+def test_a_session_with_the_plugin_off_never_imports_tensorflow(tmp_path):
+    code, out = session(tmp_path, {"test_plain.py": '''
+import sys
+
+
+def test_plain(request):
+    assert request.config.pluginmanager.hasplugin("tapelint") or request.config.pluginmanager.hasplugin(
+        "tapelint.pytest_plugin")
+    assert "tensorflow" not in sys.modules
+'''})
+    assert code == 0, out
+    assert "tapelint: custom gradients checked" not in out
 
 
 def test_importing_the_plugin_does_not_import_tensorflow():
     code = ("import sys, tapelint.pytest_plugin, tapelint.runtime; "
             "from tapelint.runtime import GradientError, GradientCheckError; "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
-    subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_a_session_with_the_plugin_off_never_imports_tensorflow(pytester):
-    pytester.makepyfile(test_plain='''
-import sys
-
-
-def test_plain():
-    assert "tensorflow" not in sys.modules
-''')
-    result = pytester.runpytest_subprocess(*PLUGIN_ARGS, "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
