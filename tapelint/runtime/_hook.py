@@ -20,7 +20,7 @@ import tensorflow as tf
 from tensorflow.python.ops import custom_gradient as _cg
 
 from . import _contracts, report
-from ._util import describe, flag, positional_names, raised, state
+from ._util import describe, flag, leaf_names, raised, state
 from .errors import GradientContractError, GradientError, NondeterminismError
 
 MODES = ("contracts", "fast", "full")
@@ -176,33 +176,28 @@ def _wrap_grad_fn(grad_fn, f, args):
     def check(out, variables):
         if flag("no_contracts"):
             return
-        name, loc = _where(f)
-        names = positional_names(f, len(args))
-        leaf_names = []
-        for n, a in zip(names, args):
-            count = len(tf.nest.flatten(a))
-            leaf_names.extend([n] if count == 1 else [f"{n}[{i}]" for i in range(count)])
         if any(isinstance(x, tf.__internal__.CompositeTensor) for x in tf.nest.flatten(args)):
             return  # TensorFlow expands composite inputs into their components: counts differ
-        _contracts.check_custom_gradient(f"{name} ({loc})", leaf_names, tuple(args), variables, out,
+        name, loc = _where(f)
+        names = [leaf for leaf, _ in leaf_names(f, args, {})]
+        _contracts.check_custom_gradient(f"{name} ({loc})", names, tuple(args), variables, out,
                                          allow_none_variables=_is_tf_internal(f))
 
     if takes_variables:
-        @functools.wraps(grad_fn)
         def checked(*dys, variables=None):
             with raised("in_backward"):
                 out = grad_fn(*dys, variables=variables) if variables is not None else grad_fn(*dys)
             check(out, variables)
             return out
     else:
-        @functools.wraps(grad_fn)
         def checked(*dys):
             with raised("in_backward"):
                 out = grad_fn(*dys)
             check(out, None)
             return out
-    checked.__wrapped__ = None  # TensorFlow must inspect `checked`, not the original
-    del checked.__wrapped__
+    # Named like the original, but no __wrapped__: TensorFlow must inspect this signature, not the original's.
+    checked.__name__ = getattr(grad_fn, "__name__", "grad_fn")
+    checked.__qualname__ = getattr(grad_fn, "__qualname__", checked.__name__)
     return checked
 
 
