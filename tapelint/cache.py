@@ -17,6 +17,7 @@ Nothing here imports libcst: a run where every file hits never loads the parser.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import marshal
@@ -47,7 +48,13 @@ def digest(data: bytes) -> bytes:
 # -- the key --------------------------------------------------------------------------------------------
 def package_fingerprint() -> list:
     """Names, sizes and modification times of tapelint's own source files: an edited rule in a
-    development install invalidates the cache even though the version stays the same."""
+    development install invalidates the cache even though the version stays the same. Taken once per
+    process (the code that runs is the code that was loaded)."""
+    return list(_fingerprint())
+
+
+@functools.lru_cache(maxsize=1)
+def _fingerprint() -> tuple:
     root = Path(__file__).resolve().parent
     out = []
     stack = [root]
@@ -68,7 +75,7 @@ def package_fingerprint() -> list:
                     continue
                 out.append((os.path.relpath(entry.path, root), st.st_size, st.st_mtime_ns))
     out.sort()
-    return out
+    return tuple(out)
 
 
 def settings_key(rules_by_code: Mapping[str, Any], enabled: Iterable[str], per_file_ignores: Iterable,
@@ -163,6 +170,7 @@ class Cache:
                 with os.fdopen(fd, "wb") as stream:
                     stream.write(_MAGIC)
                     marshal.dump(current, stream)
+                _share(tmp)
                 os.replace(tmp, self.path)
             except BaseException:
                 with _suppress():
@@ -203,7 +211,16 @@ def _prepare(directory: Path) -> None:
                 fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".tmp", dir=directory)
                 with os.fdopen(fd, "w", encoding="utf-8") as stream:
                     stream.write(text)
+                _share(tmp)
                 os.replace(tmp, target)
+
+
+def _share(path: str) -> None:
+    """The permissions an ordinary file would get (mkstemp makes it private to its owner)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    with _suppress():
+        os.chmod(path, 0o666 & ~umask)
 
 
 class _suppress:

@@ -80,6 +80,8 @@ def run(files: Sequence[Path], settings: Settings, options: Options | None = Non
         cache = Cache(options.cache_dir, key)
 
     stats.files = len(files)
+    cwd = str(settings.cwd)
+    prefix = cwd if cwd.endswith(os.sep) else cwd + os.sep
     for index, path in enumerate(files):
         rules = settings.rules_for(path)
         if not rules:
@@ -87,8 +89,12 @@ def run(files: Sequence[Path], settings: Settings, options: Options | None = Non
             continue
         codes = tuple(r.code for r in rules)
         rulesets.setdefault(codes, rules)
-        displays[index] = display = display_path(path, settings.cwd)
-        absolute = os.path.abspath(path)
+        text = str(path)
+        if os.path.isabs(text) and text.startswith(prefix):  # what display_path gives, faster
+            display, absolute = text[len(prefix):], text
+        else:
+            display, absolute = display_path(path, settings.cwd), os.path.abspath(path)
+        displays[index] = display
         same_content = None
         if cache is not None:
             try:

@@ -132,7 +132,9 @@ def analyse(
         return None, []
     if partial is None:
         partial = _partial
-    if partial and not any(getattr(r, "needs_whole_module", False) for r in active):
+    # A rule without trigger words runs on every file and may look anywhere in it; so may one that
+    # says it needs the whole module.
+    if partial and not any(getattr(r, "needs_whole_module", False) or not r.triggers for r in active):
         from tapelint.partial import reduce_source, verify
 
         words = {w for r in active for w in (*r.triggers, *getattr(r, "requires", ()))}

@@ -119,13 +119,14 @@ def catalog(cache_dir: Path | None) -> Mapping[str, Any]:
 
 
 def _write(path: Path, text: str) -> None:
-    from tapelint.cache import _prepare
+    from tapelint.cache import _prepare, _share
 
     try:
         _prepare(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             stream.write(text)
+        _share(tmp)
         os.replace(tmp, path)
     except OSError:
         pass

@@ -203,10 +203,17 @@ class CountDefsWhole(CountDefs):
     needs_whole_module = True
 
 
+class CountDefsAlways(CountDefs):
+    code = "TY003"
+    triggers = ()
+
+
 def test_a_rule_sees_only_the_kept_parts_unless_it_needs_the_whole_module():
     partial = findings(HELPERS, [CountDefs], partial=True)
     assert [f[1] for f in partial] == [8]  # train_step only
     assert [f[1] for f in findings(HELPERS, [CountDefsWhole], partial=True)] == [4, 8, 14]
+    # A rule without trigger words runs everywhere and may look anywhere: the whole file, for all.
+    assert [f[1] for f in findings(HELPERS, [CountDefs, CountDefsAlways], partial=True)] == [4, 4, 8, 8, 14, 14]
 
 
 def test_a_finding_with_a_fix_comes_with_the_whole_module():
