@@ -49,7 +49,19 @@ def apply_cst_fixes(module: cst.Module, fixes: Sequence[CstFix]) -> str:
     for fix in fixes:
         for r in fix.replacements:
             mapping[r.node] = r.new
-    return module.visit(_Replace(mapping)).code
+    from tapelint.elide import restore
+
+    # ValueError when a fix would touch an elided data literal: callers treat it as a failed fix
+    return restore(module, module.visit(_Replace(mapping)).code)
+
+
+def _render(module: cst.Module, fixes: Sequence[CstFix]) -> str:
+    """Like apply_cst_fixes, but a fix that cannot be rendered yields text that fails to parse, so
+    the usual culprit search drops it."""
+    try:
+        return apply_cst_fixes(module, fixes)
+    except ValueError:
+        return "(\n"
 
 
 def _parses(code: str, filename: str) -> str | None:
@@ -102,20 +114,20 @@ def fix_source(
         if not fixable:
             break
         batch = _non_overlapping(module, fixable)
-        new = apply_cst_fixes(module, [d.cst_fix for d in batch])
+        new = _render(module, [d.cst_fix for d in batch])
         error = _parses(new, filename)
         if error is not None:
             # find the culprits one by one, keep the good ones
             good = []
             for d in batch:
-                if _parses(apply_cst_fixes(module, [d.cst_fix]), filename) is None:
+                if _parses(_render(module, [d.cst_fix]), filename) is None:
                     good.append(d)
                 else:
                     rejected.add((d.code, d.message))
                     outcome.errors.append(f"{filename}:{d.location.row}:{d.location.column}: {d.code} fix dropped: it "
                                           f"would produce invalid code ({error})")
             batch = good
-            new = apply_cst_fixes(module, [d.cst_fix for d in batch])
+            new = _render(module, [d.cst_fix for d in batch])
             if not batch or _parses(new, filename) is not None:
                 continue
         if new == current:

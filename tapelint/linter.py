@@ -71,16 +71,12 @@ def parse(source: str, filename: str, *, compiled: bool = False) -> cst.Module |
             return parse_error(filename, "SyntaxError: too deeply nested to parse")
         except ValueError as exc:  # e.g. "source code string cannot contain null bytes"
             return parse_error(filename, f"SyntaxError: {exc}")
-    result: list = []
-    thread = threading.Thread(target=_parse_into, args=(source, result), name="tapelint-parse")
-    previous = threading.stack_size(_PARSE_STACK)
-    try:
-        thread.start()
-    finally:
-        threading.stack_size(previous)
-    thread.join()
-    outcome = result[0] if result else RecursionError()
+    from tapelint.elide import elide, remember
+
+    text, elided = elide(source)
+    outcome = run_deep(cst.parse_module, text)
     if isinstance(outcome, cst.Module):
+        remember(outcome, elided)
         return outcome
     if isinstance(outcome, cst.ParserSyntaxError):
         message = str(outcome).strip().splitlines()[0] if str(outcome).strip() else "invalid syntax"
@@ -88,16 +84,33 @@ def parse(source: str, filename: str, *, compiled: bool = False) -> cst.Module |
     return parse_error(filename, "SyntaxError: too deeply nested to parse")
 
 
-_PARSE_STACK = 256 * 1024 * 1024  # virtual: only the pages a deep parse touches are committed
+_DEEP_STACK = 512 * 1024 * 1024  # virtual: only the pages a deep analysis touches are committed
+_DEEP_RECURSION = 30_000
 
 
-def _parse_into(source: str, result: list) -> None:
-    import libcst as cst
+def run_deep(fn, *args):
+    """``fn(*args)`` in a thread with a large stack and recursion limit, so deeply nested but valid
+    code is analysed rather than crashing libcst's native parser or hitting RecursionError in a
+    rule. Returns the result, or the exception it raised."""
+    result: list = []
 
+    def target() -> None:
+        try:
+            result.append(fn(*args))
+        except Exception as exc:  # handed back to the caller's thread
+            result.append(exc)
+
+    thread = threading.Thread(target=target, name="tapelint-analyse")
+    previous_stack = threading.stack_size(_DEEP_STACK)
+    previous_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous_limit, _DEEP_RECURSION))
     try:
-        result.append(cst.parse_module(source))
-    except Exception as exc:  # handed back to the caller's thread
-        result.append(exc)
+        thread.start()
+        thread.join()
+    finally:
+        threading.stack_size(previous_stack)
+        sys.setrecursionlimit(previous_limit)
+    return result[0] if result else RecursionError("analysis thread ended without a result")
 
 
 def lint_source(
@@ -155,6 +168,16 @@ def analyse(
 
 def _check(parsed: cst.Module, source: str, filename: str, active: Sequence[type[Rule]],
            verbose: bool) -> tuple[cst.Module | None, list[Diagnostic]]:
+    outcome = run_deep(_check_here, parsed, source, filename, active, verbose)
+    if isinstance(outcome, RecursionError):
+        return None, [parse_error(filename, "SyntaxError: expression nested too deeply to analyse")]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def _check_here(parsed: cst.Module, source: str, filename: str, active: Sequence[type[Rule]],
+                verbose: bool) -> tuple[cst.Module | None, list[Diagnostic]]:
     from tapelint.semantic.model import SemanticModel
 
     try:
