@@ -73,8 +73,9 @@ class UnwatchedSource(Rule):
 
     ## Fix safety
     When the source is a name bound before the tape's only `with` block, the fix inserts
-    `tape.watch(x)` as the block's first statement. It is unsafe: gradients that were `None` become real
-    values, which is the point, but changes what the program computes.
+    `tape.watch(x)` as the block's first statement. It is safe: the rule fires only when the source is
+    certainly a tensor the tape does not watch, whose gradient is always `None`; watching it gives the
+    gradient the call asks for and changes nothing else the block computes.
 
     ## References
     - [Controlling what the tape watches](https://www.tensorflow.org/guide/autodiff#controlling_what_the_tape_watches)
@@ -207,7 +208,6 @@ def input_gradient(model, x: tf.Tensor):
         logits = model(x, training=False)
     return tape.gradient(logits, x)  # expect: TL005
 """,
-            unsafe=True,
         ),
         Invalid(
             """
@@ -311,7 +311,7 @@ print(grad_of_square(x=tf.constant([1.0, 2.0])))
         watch = cst.parse_statement(f"{tape.name}.watch({element.value})\n")
         new_body = body.with_changes(body=[watch] + list(body.body))
         return CstFix(f"Watch `{element.value}` at the top of the `with` block",
-                      (Replacement(body, new_body),), Applicability.UNSAFE)
+                      (Replacement(body, new_body),), Applicability.SAFE)
 
     # -- what the source is ------------------------------------------------------------------------------
     def _classify(self, model, tape, expr) -> _Source | None:
