@@ -3,7 +3,8 @@
     python bench/gradcheck_speed.py                 # sizes 10 .. 10^6, both functions
     python bench/gradcheck_speed.py --sizes 10 1000000 --repeats 5
 
-For each function and input size n it prints: the time of one forward+backward pass (eager, the
+The functions are fixtures/runtime/correct_gradients.py's softplus (elementwise) and logsumexp (over the
+last axis: here the whole input, a scalar output). For each function and input size n it prints: the time of one forward+backward pass (eager, the
 caller's float32); ``fast`` mode's time, its number of function evaluations and its cost as a multiple
 of that pass (target: at most 10x at every size); ``full`` mode; ``tf.test.compute_gradient`` (which
 builds both Jacobians: 1 + m + 2n forward calls). full and compute_gradient run only where they finish
@@ -24,26 +25,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from fixtures.runtime.correct_gradients import logsumexp, softplus  # noqa: E402
 from tapelint.runtime import check_gradients  # noqa: E402
-
-
-@tf.custom_gradient
-def softplus(x):
-    def grad(dy):
-        return dy * tf.sigmoid(x)
-
-    return tf.math.softplus(x), grad
-
-
-@tf.custom_gradient
-def logsumexp(x):
-    m = tf.stop_gradient(tf.reduce_max(x))
-    y = m + tf.math.log(tf.reduce_sum(tf.exp(x - m)))
-
-    def grad(dy):
-        return dy * tf.nn.softmax(x)
-
-    return y, grad
 
 
 FUNCTIONS = {"softplus (elementwise, m = n)": softplus, "logsumexp (reduction, m = 1)": logsumexp}

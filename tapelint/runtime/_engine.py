@@ -583,12 +583,9 @@ class Checker:
             flat = self.xp.numpy(self.xp.f64(o)).ravel()
             bad = np.flatnonzero(~np.isfinite(flat))
             if bad.size:
-                error = GradientCheckError(
-                    f"{self.p.where}: output {i} is not finite at this input ({flat[bad[0]]} at flat index "
-                    f"{bad[0]}, {bad.size} such values): its gradient cannot be checked there; check at an input "
-                    "inside the function's domain.")
-                error.uncheckable = True  # checking() skips such a call instead of failing the test
-                raise error
+                self._uncheckable(f"output {i} is not finite at this input ({flat[bad[0]]} at flat index "
+                                  f"{bad[0]}, {bad.size} such values): its gradient cannot be checked there; check "
+                                  "at an input inside the function's domain.")
 
     def _numerics(self, ref: Space):
         if self.mode == "fast":
@@ -900,12 +897,15 @@ class Checker:
                        f"function behaves differently in {s.dtype.name} (dtype-specific code or precision loss).")
 
     def _domain_edge(self, k, h):
-        s = self.p.sources[k]
-        error = GradientCheckError(
-            f"{self.p.where}: the output is finite at the input but not a finite-difference step away (step "
-            f"{h:.3g} along {s.what}): the input is within a step of the edge of the function's domain (sqrt or "
-            "log near 0?). Check at an input farther from it, or pass a smaller eps=.")
-        error.uncheckable = True  # checking() skips such a call instead of failing the test
+        self._uncheckable(
+            f"the output is finite at the input but not a finite-difference step away (step {h:.3g} along "
+            f"{self.p.sources[k].what}): the input is within a step of the edge of the function's domain (sqrt "
+            "or log near 0?). Check at an input farther from it, or pass a smaller eps=.")
+
+    def _uncheckable(self, text):
+        """The input, not the gradient, is the problem: raised as such; checking() skips the call."""
+        error = GradientCheckError(f"{self.p.where}: {text}")
+        error.uncheckable = True
         raise error
 
     def _missing(self, k, evidence):

@@ -27,3 +27,14 @@ def _fresh_checker_state():
     assert (cg._eager_mode_decorator, cg._graph_mode_decorator) == originals
     _hook.reset_cache()
     report.clear()
+
+
+@pytest.fixture
+def numerical_checks(monkeypatch):
+    """A list that gets one entry per numerical check the engine runs (to test caching and bounds)."""
+    from tapelint.runtime import _engine
+
+    calls = []
+    real = _engine.check
+    monkeypatch.setattr(_engine, "check", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls

@@ -18,29 +18,8 @@ PLUGIN_ARGS = [] if INSTALLED else ["-p", "tapelint.pytest_plugin"]
 GRADIENTS = '''
 import tensorflow as tf
 
-
-@tf.custom_gradient
-def softplus(x):
-    def grad(dy):
-        return dy * tf.sigmoid(x)
-
-    return tf.math.softplus(x), grad
-
-
-@tf.custom_gradient
-def softplus_doubled(x):
-    def grad(dy):
-        return 2 * dy * tf.sigmoid(x)
-
-    return tf.math.softplus(x), grad
-
-
-@tf.custom_gradient
-def square_scalar_gradient(x):
-    def grad(dy):
-        return tf.reduce_sum(2 * dy * x)
-
-    return x * x, grad
+from fixtures.runtime.correct_gradients import softplus
+from fixtures.runtime.wrong_gradients import softplus_scaled, sum_scalar_gradient
 
 
 def train_step(fn):
@@ -86,7 +65,7 @@ def test_the_entry_point_is_declared():
 
 def test_option_fast_checks_every_custom_gradient_and_prints_a_summary(tmp_path):
     code, out = session(tmp_path, {"test_model.py": '''
-from gradients import softplus, softplus_doubled, train_step
+from gradients import softplus, softplus_scaled, train_step
 
 
 def test_good():
@@ -94,34 +73,34 @@ def test_good():
 
 
 def test_bad():
-    train_step(softplus_doubled)
+    train_step(softplus_scaled)
 '''}, "--tapelint-runtime=fast")
     assert code == 1
     assert_lines(out, [
-        "*GradientCheckError: softplus_doubled (gradients.py:*): wrong gradient for argument `x`*",
+        "*GradientCheckError: softplus_scaled (*wrong_gradients.py:*): wrong gradient for argument `x`*",
         "*tapelint: custom gradients checked*",
         "function*calls*mode*max error*verdict*",
-        "softplus_doubled (gradients.py:*)*1*fast*FAILED*",
-        "softplus (gradients.py:*)*1*fast*ok*",
+        "softplus_scaled (*wrong_gradients.py:*)*1*fast*FAILED*",
+        "softplus (*correct_gradients.py:*)*1*fast*ok*",
         "*1 failed, 1 passed*",
     ])
 
 
 def test_ini_option_contracts_and_the_command_line_wins(tmp_path):
     tests = {"test_model.py": '''
-from gradients import softplus_doubled, square_scalar_gradient, train_step
+from gradients import softplus_scaled, sum_scalar_gradient, train_step
 
 
 def test_values_not_checked_in_contracts_mode():
-    train_step(softplus_doubled)
+    train_step(softplus_scaled)
 
 
 def test_shape_checked():
-    train_step(square_scalar_gradient)
+    train_step(sum_scalar_gradient)
 '''}
     code, out = session(tmp_path, tests, ini="[pytest]\ntapelint_runtime = contracts\n")
     assert code == 1
-    assert_lines(out, ["*GradientContractError: square_scalar_gradient*shape *, expected *",
+    assert_lines(out, ["*GradientContractError: sum_scalar_gradient*shape *, expected *",
                        "*1 failed, 1 passed*"])
     code, out = session(tmp_path, tests, "--tapelint-runtime=off", ini="[pytest]\ntapelint_runtime = contracts\n")
     assert code == 0, out
@@ -131,22 +110,22 @@ def test_shape_checked():
 def test_marker_checks_one_test(tmp_path):
     code, out = session(tmp_path, {"test_model.py": '''
 import pytest
-from gradients import softplus_doubled, square_scalar_gradient, train_step
+from gradients import softplus_scaled, sum_scalar_gradient, train_step
 
 
 @pytest.mark.gradcheck
 def test_marked():
-    train_step(softplus_doubled)
+    train_step(softplus_scaled)
 
 
 def test_unmarked():
-    train_step(softplus_doubled)
+    train_step(softplus_scaled)
 
 
 @pytest.mark.gradcheck(mode="contracts")
 def test_marked_contracts():
-    train_step(softplus_doubled)
-    train_step(square_scalar_gradient)
+    train_step(softplus_scaled)
+    train_step(sum_scalar_gradient)
 
 
 @pytest.mark.gradcheck(mode="sideways")
@@ -155,8 +134,8 @@ def test_bad_mode():
 '''}, "-rA")
     assert code == 1
     assert_lines(out, [
-        "E *GradientCheckError: softplus_doubled (gradients.py:*): wrong gradient for argument `x`*",
-        "E *GradientContractError: square_scalar_gradient (gradients.py:*): *shape *, expected *",
+        "E *GradientCheckError: softplus_scaled (*wrong_gradients.py:*): wrong gradient for argument `x`*",
+        "E *GradientContractError: sum_scalar_gradient (*wrong_gradients.py:*): *shape *, expected *",
         "E *@pytest.mark.gradcheck: mode must be contracts, fast or full, got 'sideways'",
     ])
     assert_lines(out, ["PASSED test_model.py::test_unmarked", "FAILED test_model.py::test_marked - *",
@@ -167,7 +146,7 @@ def test_bad_mode():
 def test_gradcheck_fixture_fails_with_the_message_and_returns_the_report(tmp_path):
     code, out = session(tmp_path, {"test_model.py": '''
 import tensorflow as tf
-from gradients import softplus, softplus_doubled
+from gradients import softplus, softplus_scaled
 
 
 def test_report(gradcheck):
@@ -176,14 +155,14 @@ def test_report(gradcheck):
 
 
 def test_failure(gradcheck):
-    gradcheck(softplus_doubled, tf.constant([0.5, -1.0]))
+    gradcheck(softplus_scaled, tf.constant([0.5, -1.0]))
 '''})
     assert code == 1
     assert_lines(out, [
-        "GradientCheckError: softplus_doubled (gradients.py:*): wrong gradient for argument `x` (shape *",
+        "GradientCheckError: softplus_scaled (*wrong_gradients.py:*): wrong gradient for argument `x` (shape *",
         "*analytical * numerical *",
-        "softplus_doubled (gradients.py:*)*1*fast*FAILED*",  # failures first in the summary
-        "softplus (gradients.py:*)*1*full*ok*",
+        "softplus_scaled (*wrong_gradients.py:*)*1*fast*FAILED*",  # failures first in the summary
+        "softplus (*correct_gradients.py:*)*1*full*ok*",
     ])
     assert "_engine.py" not in out  # no traceback through the checker or TensorFlow
     assert out.count("wrong gradient for argument `x`") == 1  # said once, not again as a chained error
