@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from tapelint.runtime import GradientCheckError, check_gradients
 
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized: the same examples in every run, so the suite cannot turn flaky.
+SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 def tanh_scaled(factor):
@@ -41,9 +42,11 @@ def test_a_right_gradient_passes_for_any_shape_scale_and_seed(shape, dtype, seed
 
 
 @SETTINGS
-@given(shape=shapes, dtype=dtypes, seed=seeds, scale=st.sampled_from([0.1, 1.0, 3.0]),
+@given(shape=shapes, dtype=dtypes, seed=seeds, scale=st.sampled_from([0.1, 0.5, 1.0]),
        factor=st.sampled_from([-1.0, 0.0, 0.5, 0.99, 1.01, 1.1, 2.0]), mode=st.sampled_from(["fast", "full"]))
 def test_a_gradient_off_by_any_factor_is_caught(shape, dtype, seed, scale, factor, mode):
+    # Inputs where tanh is not saturated: at |x| > 6 its derivative (< 1e-5) times 1% is below what any
+    # finite difference can resolve, so "caught" would not be a property of the checker.
     x = inputs(shape, dtype, seed, scale)
     try:
         check_gradients(tanh_scaled(factor), x, mode=mode, seed=seed)
