@@ -58,17 +58,37 @@ class Measure:
     stdout: str = ""
 
 
+# The measured command runs as the child of a small helper process: a child started by this (large)
+# process would inherit its resident-set high-water mark through fork/exec, and report it as its own.
+_HELPER = """
+import json, os, subprocess, sys, time
+report, cwd, cmd = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+start = time.perf_counter()
+proc = subprocess.Popen(cmd, cwd=cwd)
+_, status, usage = os.wait4(proc.pid, 0)
+wall = time.perf_counter() - start
+with open(report, "w") as f:
+    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "maxrss": usage.ru_maxrss,
+               "returncode": os.waitstatus_to_exitcode(status)}, f)
+"""
+
+
 def run_measured(cmd: list[str], cwd: Path, env: dict[str, str], capture: bool = False) -> Measure:
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, text=True)
-    out = proc.stdout.read() if capture else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    """Wall and CPU time (the command and its worker processes) and peak memory (the largest
+    resident set of any one of its processes)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".json", delete=False) as report:
+        path = report.name
+    try:
+        proc = subprocess.run([sys.executable, "-c", _HELPER, path, str(cwd), json.dumps(cmd)], env=env,
+                              stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, text=True)
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    finally:
+        os.unlink(path)
     # ru_maxrss is in KiB on Linux, bytes on macOS.
-    rss = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
-    return Measure(wall, usage.ru_utime + usage.ru_stime, rss, proc.returncode, out)
+    rss = data["maxrss"] / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    return Measure(data["wall"], data["cpu"], rss, data["returncode"], proc.stdout if capture else "")
 
 
 def median(measures: list[Measure]) -> Measure:
@@ -259,13 +279,20 @@ def main() -> int:
     args = parser.parse_args()
     trees = [t.resolve() for t in args.tree] if args.tree else default_trees()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    # tapelint runs from a snapshot of this checkout: an edit made meanwhile (its cache key includes
+    # tapelint's own sources) must not turn warm runs cold.
+    snapshot = Path(tempfile.mkdtemp(prefix="tapelint-bench-src-"))
+    shutil.copytree(ROOT / "tapelint", snapshot / "tapelint", ignore=shutil.ignore_patterns("__pycache__"))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(snapshot), env.get("PYTHONPATH")]))
     env["NO_COLOR"] = "1"
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.1f} at start" if hasattr(os, "getloadavg") else "")
-    for tree in trees:
-        print(bench_tree(tree, args, env))
-        print()
+    try:
+        for tree in trees:
+            print(bench_tree(tree, args, env))
+            print()
+    finally:
+        shutil.rmtree(snapshot, ignore_errors=True)
     return 0
 
 

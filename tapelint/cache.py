@@ -46,6 +46,10 @@ def digest(data: bytes) -> bytes:
 
 
 # -- the key --------------------------------------------------------------------------------------------
+# Parts of the package the linter never runs.
+_NOT_LINTING = frozenset({"__pycache__", "runtime"})
+
+
 def package_fingerprint() -> list:
     """Names, sizes and modification times of tapelint's own source files: an edited rule in a
     development install invalidates the cache even though the version stays the same. Taken once per
@@ -66,9 +70,9 @@ def _fingerprint() -> tuple:
             continue
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                if entry.name != "__pycache__":
+                if entry.name not in _NOT_LINTING:
                     stack.append(Path(entry.path))
-            elif entry.name.endswith(".py"):
+            elif entry.name.endswith(".py") and entry.name != "pytest_plugin.py":
                 try:
                     st = entry.stat()
                 except OSError:
