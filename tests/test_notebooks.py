@@ -197,13 +197,14 @@ def test_fix_rewrites_only_the_changed_cells(project, capsys):
     original = (NOTEBOOKS / "buggy_training.ipynb").read_bytes()
     path.write_bytes(original)
     code, out, _ = tapelint(capsys, "--fix")
-    assert "Found 4 errors (2 fixed, 2 remaining).\n" in out and code == 1
+    assert "Found 4 errors (3 fixed, 1 remaining).\n" in out and code == 1
     after = path.read_bytes()
     # Outputs (a PNG among them), metadata, markdown and untouched cells are byte-for-byte the same;
     # a cell without a final newline still has none.
     assert _changed_lines(original, after) == [
         '-    "with tf.GradientTape() as tape:\\n",',
         '+    "with tf.GradientTape(persistent=True) as tape:\\n",',
+        '+    "    tape.watch(x)\\n",',
         '-    "dl_dw = tape.gradient(loss, w)  # expect: TL002"',
         '+    "dl_dw = tape.gradient(loss, w)  # expect: TL002\\n",',
         '+    "del tape"',
@@ -213,7 +214,7 @@ def test_fix_rewrites_only_the_changed_cells(project, capsys):
     before_json, after_json = json.loads(original), json.loads(after)
     for old, new in zip(before_json["cells"], after_json["cells"]):
         assert {k: v for k, v in old.items() if k != "source"} == {k: v for k, v in new.items() if k != "source"}
-    assert found(path) == [(5, 6, "TL001"), (7, 3, "TL005")]
+    assert found(path) == [(5, 6, "TL001")]
     # A second --fix changes nothing.
     assert tapelint(capsys, "--fix")[0] == 1
     assert path.read_bytes() == after
@@ -235,9 +236,9 @@ def test_diff_shows_cells(project, capsys):
     path = project / "nb.ipynb"
     path.write_bytes((NOTEBOOKS / "buggy_training.ipynb").read_bytes())
     code, out, err = tapelint(capsys, "--diff")
-    assert code == 1 and err == "Would fix 2 errors (2 additional fixes available with `--unsafe-fixes`).\n"
+    assert code == 1 and err == "Would fix 3 errors (1 additional fix available with `--unsafe-fixes`).\n"
     assert out.startswith(
-        "--- a/nb.ipynb:cell 7\n+++ b/nb.ipynb:cell 7\n@@ -1,4 +1,5 @@\n"
+        "--- a/nb.ipynb:cell 7\n+++ b/nb.ipynb:cell 7\n@@ -1,4 +1,6 @@\n"
         "-with tf.GradientTape() as tape:\n+with tf.GradientTape(persistent=True) as tape:\n")
     assert " dl_dw = tape.gradient(loss, w)  # expect: TL002\n+del tape\n" in out
     assert "--- a/nb.ipynb:cell 10\n+++ b/nb.ipynb:cell 10\n" in out
