@@ -139,8 +139,12 @@ def tapelint_files(tree: Path, select: str | None) -> tuple[list[Path], list[Pat
     return files, analysed
 
 
-PARSE_ONLY = """
-import sys, libcst
+# `python -m`/`-c` put the current directory (the tree) first on sys.path, where a tree that holds a
+# copy of some package's sources (libcst's, say) would shadow the installed one.
+_UNSHADOW = "import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]\n"
+RUN_TAPELINT = _UNSHADOW + "from tapelint.cli import main; sys.exit(main(sys.argv[1:]))"
+PARSE_ONLY = _UNSHADOW + """
+import libcst
 for path in open(sys.argv[1], encoding="utf-8").read().splitlines():
     with open(path, "rb") as f:
         data = f.read()
@@ -157,7 +161,7 @@ def bench_tree(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> str
     ruff = shutil.which("ruff", path=str(Path(py).parent)) or shutil.which("ruff")
     files, analysed = tapelint_files(tree, args.select)
     cache = Path(tempfile.mkdtemp(prefix="tapelint-bench-cache-"))
-    base = [py, "-m", "tapelint", "check", "--isolated", "--exit-zero", "--quiet", "--output-format", "concise",
+    base = [py, "-c", RUN_TAPELINT, "check", "--isolated", "--exit-zero", "--quiet", "--output-format", "concise",
             "--cache-dir", str(cache)]
     if args.select:
         base += ["--select", args.select]
@@ -172,7 +176,7 @@ def bench_tree(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> str
     # Warm-ups: bytecode (tapelint's and ruff's own), the page cache.
     for path in (analysed or files)[:1]:
         run_measured(base + [str(path)], tree, env)
-    run_measured([py, "-c", "import libcst, tapelint.cli, tapelint.rules.base"], tree, env)
+    run_measured([py, "-c", _UNSHADOW + "import libcst, tapelint.cli, tapelint.rules.base"], tree, env)
     if ruff:
         run_measured([ruff, "check", "--no-cache", "--exit-zero", "--quiet", "."], tree, env)
 
