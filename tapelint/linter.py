@@ -145,13 +145,22 @@ def analyse(
         return None, []
     if partial is None:
         partial = _partial
+    tree = None
+    if partial:
+        # The screen (tapelint/screen.py): rules whose constructs CPython's syntax tree does not hold
+        # are dropped before libcst reads the file.
+        tree = syntax_tree(source)
+        if tree is not None:
+            active = screened(active, source, tree)
+            if not active:
+                return None, []
     # A rule without trigger words runs on every file and may look anywhere in it; so may one that
     # says it needs the whole module.
     if partial and not any(getattr(r, "needs_whole_module", False) or not r.triggers for r in active):
         from tapelint.partial import reduce_source, verify
 
         words = {w for r in active for w in (*r.triggers, *getattr(r, "requires", ()))}
-        reduction, compiled = reduce_source(source, sorted(words))
+        reduction, compiled = reduce_source(source, sorted(words), tree)
         if reduction is not None:
             parsed = parse(reduction.text, filename, compiled=True)
             if not isinstance(parsed, Diagnostic) and verify(parsed, reduction):
@@ -159,11 +168,37 @@ def analyse(
                 if not any(d.cst_fix is not None for d in diagnostics):
                     return module, diagnostics
     else:
-        compiled = False
+        compiled = tree is not None
     parsed = parse(source, filename, compiled=compiled)
     if isinstance(parsed, Diagnostic):
         return None, [parsed]
     return _check(parsed, source, filename, active, verbose)
+
+
+def syntax_tree(source: str) -> ast.Module | None:
+    """CPython's syntax tree of ``source``, or None where it does not compile (libcst's parse then
+    reports the error as TL000)."""
+    try:
+        return compile(source, "<tapelint>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        return None
+
+
+def screened(active: Sequence[type[Rule]], source: str, tree: ast.Module) -> list[type[Rule]]:
+    """The rules of ``active`` whose screen passes on ``tree``. A screen that fails to decide (a
+    plugin's that raises, one that recurses too deep) keeps its rule: the rule then runs as usual."""
+    from tapelint.screen import Facts
+
+    facts = Facts(source, tree)
+    kept = []
+    for rule in active:
+        try:
+            keep = rule.screen(facts)
+        except Exception:
+            keep = True
+        if keep:
+            kept.append(rule)
+    return kept
 
 
 def _check(parsed: cst.Module, source: str, filename: str, active: Sequence[type[Rule]],

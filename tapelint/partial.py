@@ -105,17 +105,19 @@ class _Unit:
         self._names, self._functions = frozenset(names), frozenset(functions)
 
 
-def reduce_source(source: str, words: Iterable[str]) -> tuple[Reduction | None, bool]:
+def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = None) -> tuple[Reduction | None, bool]:
     """The partial text of ``source`` for rules triggered by ``words``, or None when the whole file
     must be analysed: it does not compile (the whole-file parse reports the error), it uses line
     separators other than ``\\n``/``\\r\\n``, or nothing would be left out. The second item says
-    whether CPython compiled the whole text (so the whole-file parse need not again)."""
+    whether CPython compiled the whole text (so the whole-file parse need not again); ``tree`` is
+    that compiled text, where the caller has it already."""
     if "\r" in source.replace("\r\n", "\n"):
-        return None, False  # lone CR line ends: keep the one well-trodden path
-    try:
-        tree = compile(source, "<tapelint>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-    except (SyntaxError, RecursionError, MemoryError, ValueError):
-        return None, False
+        return None, tree is not None  # lone CR line ends: keep the one well-trodden path
+    if tree is None:
+        try:
+            tree = compile(source, "<tapelint>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        except (SyntaxError, RecursionError, MemoryError, ValueError):
+            return None, False
     lines = source.split("\n")
     units = _units(tree, lines)
     defs = [u for u in units if u.is_def]

@@ -22,6 +22,7 @@ from tapelint.diagnostics import Applicability
 if TYPE_CHECKING:  # libcst is imported only where files are parsed: a cached run never loads it
     import libcst as cst
 
+    from tapelint.screen import Facts
     from tapelint.semantic.model import SemanticModel
 
 
@@ -109,6 +110,12 @@ class Rule:
 
     def check(self, model: "SemanticModel") -> Iterable[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    @classmethod
+    def screen(cls, facts: "Facts") -> bool:
+        """False only where the rule cannot report anything in the file: a cheap test on CPython's
+        syntax tree, run before libcst parses the file (tapelint/screen.py). By default, true."""
+        return True
 
     # -- documentation -------------------------------------------------------------------------
     @classmethod

@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
 from tapelint.diagnostics import Applicability
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.rules.fix_helpers import block_of, block_statement, ends_flow
+from tapelint.screen import call_pattern
 from tapelint.semantic import names as N
 from tapelint.semantic.values import VARIABLE_LIST_ATTRIBUTES, Kind
 
 _COMPUTED = ("assign", "annassign", "augassign", "walrus")
+
+
+_MINIMIZE_CALL = call_pattern("minimize")
 
 
 class TargetOutsideTape(Rule):
@@ -218,6 +224,20 @@ opt.minimize(lambda: loss, [w])  # expect: TL001
 """
         ),
     )
+
+    @classmethod
+    def screen(cls, facts):
+        # a tape's gradient, or `opt.minimize(lambda: loss, ...)`
+        if facts.differentiates_on_tape:
+            return True
+        if not (_MINIMIZE_CALL.search(facts.text) and "lambda" in facts.text):
+            return False
+        for call in facts.calls:
+            if isinstance(call.func, ast.Attribute) and call.func.attr == "minimize":
+                loss = [k.value for k in call.keywords if k.arg == "loss"] + call.args[:1]
+                if any(isinstance(f, ast.Lambda) and isinstance(f.body, ast.Name) for f in loss):
+                    return True
+        return False
 
     def check(self, model):
         for tape in model.tapes:

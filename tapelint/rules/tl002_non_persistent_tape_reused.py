@@ -165,6 +165,10 @@ def jac(f, x):
         ),
     )
 
+    @classmethod
+    def screen(cls, facts):
+        return facts.differentiates_on_tape
+
     def check(self, model):
         for tape in model.tapes:
             if tape.persistent is not False or tape.name is None:

@@ -168,6 +168,10 @@ def step(model, optimizer, x, y):
         ),
     )
 
+    @classmethod
+    def screen(cls, facts):
+        return facts.differentiates_on_tape
+
     def check(self, model):
         for tape in model.tapes:
             for use in tape.differentiations():

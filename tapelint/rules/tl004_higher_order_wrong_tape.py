@@ -210,6 +210,10 @@ class Critic(tf.keras.Model):
         ),
     )
 
+    @classmethod
+    def screen(cls, facts):
+        return facts.differentiates_on_tape
+
     def check(self, model):
         for tape in model.tapes:
             if not tape.entered or tape.name is None:

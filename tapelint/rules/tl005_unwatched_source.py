@@ -249,6 +249,10 @@ print(grad_of_square(x=tf.constant([1.0, 2.0])))
     )
 
     # -- the check -----------------------------------------------------------------------------------------
+    @classmethod
+    def screen(cls, facts):
+        return facts.differentiates_on_tape
+
     def check(self, model):
         for tape in model.tapes:
             if not tape.entered or tape.binding is None or not self._only_tape_methods(model, tape):

@@ -227,6 +227,10 @@ def wasserstein_step(critic, real, fake, opt):
         ),
     )
 
+    @classmethod
+    def screen(cls, facts):
+        return facts.differentiates_on_tape
+
     def check(self, model):
         reported: set[cst.CSTNode] = set()
         for tape in model.tapes:

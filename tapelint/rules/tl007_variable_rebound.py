@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
 from tapelint.diagnostics import Applicability
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
+from tapelint.screen import last_name
 from tapelint.semantic.values import Kind
 
 _IN_PLACE = {cst.SubtractAssign: "assign_sub", cst.AddAssign: "assign_add"}
@@ -202,6 +205,36 @@ class Momentum(tf.Module):
 """
         ),
     )
+
+    @classmethod
+    def screen(cls, facts):
+        # A statement rebinding `w` from itself where `w = tf.Variable(...)` somewhere, or `self.w` where
+        # some `self.w = ...` can make it a variable.
+        names, attributes = facts.names_made_variables, facts.self_variable_attributes
+        if not names and not attributes:
+            return False
+        for store in facts.stores:
+            if isinstance(store, ast.AugAssign):
+                target, value = store.target, None
+            elif isinstance(store, ast.Assign) and len(store.targets) == 1:
+                target, value = store.targets[0], store.value
+            elif isinstance(store, ast.AnnAssign) and store.value is not None:
+                target, value = store.target, store.value
+            else:
+                continue
+            if isinstance(target, ast.Name):
+                name = target.id
+                if name not in names:
+                    continue
+            elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+                name = target.attr
+                if name not in attributes:
+                    continue
+            else:
+                continue
+            if value is None or any(last_name(e) == name for e in ast.walk(value)):
+                return True
+        return False
 
     def check(self, model):
         for node in model.nodes(cst.Assign, cst.AnnAssign, cst.AugAssign):

@@ -185,6 +185,10 @@ class QuantizedDense(tf.Module):
         ),
     )
 
+    @classmethod
+    def screen(cls, facts):
+        return facts.differentiates_on_tape
+
     def check(self, model):
         reported: set[cst.CSTNode] = set()
         for tape in model.tapes:

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import ast
+import re
+
 import libcst as cst
 
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.screen import MAKER_CALL, last_name
 from tapelint.semantic.values import Kind
 
 # Weights of built-in Keras layers, by attribute name.
@@ -10,6 +14,7 @@ WEIGHT_NAMES = frozenset({
     "kernel", "bias", "embeddings", "gamma", "beta", "moving_mean", "moving_variance", "recurrent_kernel",
     "depthwise_kernel", "pointwise_kernel",
 })
+_WEIGHT_ATTRIBUTE = re.compile(r"\.[\s\\]*(?:" + "|".join(sorted(WEIGHT_NAMES)) + r")(?![A-Za-z0-9_])")
 
 
 class LayerWeightOverwritten(Rule):
@@ -202,6 +207,25 @@ class Norm(keras.layers.Layer):
         ),
     )
 
+    @classmethod
+    def screen(cls, facts):
+        # An attribute store `x.a = value` / `x.a op= value`, where `a` is a built-in weight name or
+        # some `self.a = ...` can make `a` a variable, and the value can be a tensor (_may_be_tensor).
+        if not (_WEIGHT_ATTRIBUTE.search(facts.text) or MAKER_CALL.search(facts.text)):
+            return False
+        weights = WEIGHT_NAMES | facts.self_variable_attributes
+        for store in facts.stores:
+            if isinstance(store, ast.AugAssign):
+                target, value = store.target, None
+            elif isinstance(store, ast.Assign) and len(store.targets) == 1:
+                target, value = store.targets[0], store.value
+            else:
+                continue
+            if isinstance(target, ast.Attribute) and target.attr in weights and \
+                    (value is None or _may_be_tensor(facts, value, target.attr)):
+                return True
+        return False
+
     def check(self, model):
         for node in model.nodes(cst.Assign, cst.AugAssign):
             if isinstance(node, cst.Assign):
@@ -313,3 +337,29 @@ class Norm(keras.layers.Layer):
         return any(model.code(leaf) == model.code(target) or (
             isinstance(leaf, cst.Attribute) and leaf.attr.value in WEIGHT_NAMES and self._builtin_layer(model, leaf.value)
         ) for leaf in leaves)
+
+
+
+def _may_be_tensor(facts, value: ast.expr, attr: str) -> bool:
+    """What `_tensor_value` can accept: arithmetic; a name some assignment binds; a call through an
+    imported name, but not `self.add_weight(...)` nor a variable constructor that is not given the
+    weight itself (`tf.Variable(...)` creates a weight, it does not overwrite one)."""
+    if isinstance(value, (ast.BinOp, ast.UnaryOp)):
+        return True
+    if isinstance(value, ast.Name):
+        return value.id in facts.assigned_names
+    if not isinstance(value, ast.Call) or not facts.imported(value.func):
+        return False
+    if facts.callee(value) in ("Variable", "ResourceVariable", "variable") and not _has_ops_part(facts, value.func):
+        mentioned = {last_name(e) for a in (*value.args, *value.keywords) for e in ast.walk(a)}
+        return attr in mentioned or not mentioned.isdisjoint(WEIGHT_NAMES)
+    return True
+
+
+def _has_ops_part(facts, func: ast.expr) -> bool:
+    """`keras.ops.X`: the semantic model counts every `keras.ops` call as a tensor."""
+    while isinstance(func, ast.Attribute):
+        if func.attr == "ops":
+            return True
+        func = func.value
+    return isinstance(func, ast.Name) and (func.id == "ops" or facts.unalias(func.id) == "ops")

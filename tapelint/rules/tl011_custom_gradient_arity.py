@@ -234,6 +234,10 @@ class Gate(tf.keras.layers.Layer):
         ),
     )
 
+    @classmethod
+    def screen(cls, facts):
+        return facts.applies_custom_gradient
+
     def check(self, model):
         index = model.custom_gradients
         for cg in index:

@@ -223,6 +223,10 @@ def amplify_frozen(x):
         ),
     )
 
+    @classmethod
+    def screen(cls, facts):
+        return facts.applies_custom_gradient
+
     def check(self, model):
         index = model.custom_gradients
         for cg in index:

@@ -207,6 +207,10 @@ def stop_and_scale(x):
         ),
     )
 
+    @classmethod
+    def screen(cls, facts):
+        return facts.applies_custom_gradient
+
     def check(self, model):
         index = model.custom_gradients
         for cg in index:

@@ -241,6 +241,10 @@ def step(x):
     )
 
     # -- checking ---------------------------------------------------------------------------------
+    @classmethod
+    def screen(cls, facts):
+        return facts.differentiates_on_tape
+
     def check(self, model):
         for call in model.nodes(cst.Call):
             method = model.method_call(call)

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import ast
 import functools
 
 import libcst as cst
 
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.screen import call_pattern
 
 # Symbolic differentiation that only works while a graph is being built.
+_GRADIENTS_CALL = call_pattern("gradients", "hessians")
 GRAPH_GRADIENTS = frozenset({
     "tensorflow.gradients", "tensorflow.compat.v1.gradients", "keras.backend.gradients",
     "tensorflow.hessians", "tensorflow.compat.v1.hessians",
@@ -204,6 +207,19 @@ for step in range(100):
 """
         ),
     )
+
+    @classmethod
+    def screen(cls, facts):
+        # A call of something named `gradients` or `hessians`, in a file without `with ....as_default():`
+        # (a graph-mode file, where the rule is silent).
+        if not _GRADIENTS_CALL.search(facts.text):
+            return False
+        for node in facts.withs:
+            for item in node.items:
+                e = item.context_expr
+                if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr == "as_default":
+                    return False
+        return facts.called({"gradients", "hessians"})
 
     def check(self, model):
         calls = [c for c in model.nodes(cst.Call) if model.call_name(c) in GRAPH_GRADIENTS]

@@ -128,6 +128,10 @@ def jacobian(f, x):
         ),
     )
 
+    @classmethod
+    def screen(cls, facts):
+        return facts.differentiates_on_tape
+
     def check(self, model):
         for tape in model.tapes:
             if tape.entered or tape.binding is None:

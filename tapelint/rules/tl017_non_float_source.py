@@ -137,6 +137,10 @@ da, db = tape.gradient(c, [a, b])  # expect: TL017
         ),
     )
 
+    @classmethod
+    def screen(cls, facts):
+        return facts.differentiates_on_tape
+
     def check(self, model):
         dtypes = model.dtypes
         for tape in model.tapes:

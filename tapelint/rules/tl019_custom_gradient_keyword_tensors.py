@@ -205,6 +205,10 @@ def eager_forward(model, x):
         ),
     )
 
+    @classmethod
+    def screen(cls, facts):
+        return facts.applies_custom_gradient
+
     def check(self, model):
         index = model.custom_gradients
         for cg in index:

@@ -1,0 +1,265 @@
+"""The screen: a second cheap test, between the pre-filter and libcst, on CPython's syntax tree.
+
+The pre-filter (:mod:`tapelint.prefilter`) keeps a file when a rule's trigger word occurs in it. Some
+words are common: `kernel`, `bias`, `Variable`, `gradients` occur in most files of TensorFlow's and
+Keras's own sources, where those rules almost never have anything to say. CPython's parser reads a
+file about ten times faster than libcst, and the linter compiles every file it analyses with it
+anyway (to report syntax errors), so a rule may declare a *screen*: a test on facts read from that
+syntax tree, true wherever the rule can report something. A file none of whose rules passes its
+screen is done without libcst or the semantic model.
+
+A screen must never be false where the rule would report: it looks at the same constructs as the
+rule, through names only (no scopes, no dataflow), and so accepts a superset. ``tests/test_screen.py``
+checks each screen against its rule's examples and the fixtures, and the benchmark compares every
+finding with a run without screens (``--whole-files``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from functools import cached_property
+
+# Callables that create a variable: the last part of every spelling the semantic model knows
+# (`tf.Variable`, `resource_variable_ops.ResourceVariable`, `keras.backend.variable`), and the
+# methods `self.add_weight(...)`/`add_variable(...)`.
+VARIABLE_MAKERS = frozenset({"Variable", "ResourceVariable", "variable", "add_weight", "add_variable"})
+
+
+def last_name(expr: ast.expr) -> str | None:
+    """``w`` for ``w``, ``self.w``, ``a.b.w``; None for anything else."""
+    if isinstance(expr, ast.Name):
+        return expr.id
+    if isinstance(expr, ast.Attribute):
+        return expr.attr
+    return None
+
+
+def _flat_targets(target: ast.expr) -> list[ast.expr]:
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [t for e in target.elts for t in _flat_targets(e)]
+    if isinstance(target, ast.Starred):
+        return _flat_targets(target.value)
+    return [target]
+
+
+# A call of (or an import alias of) a variable maker, in the text: a file without one has no variable
+# names. Between a name and its `(` there may be spaces, line continuations, closing parentheses and
+# comments.
+_GAP = r"(?:[\s\\)]|#[^\n]*)*"
+_AS = re.compile(r"\sas\s")
+MAKER_CALL = re.compile(r"(?:Variable|variable|add_weight|add_variable)(?:" + _GAP + r"\(|\s+as\s)")
+
+
+def call_pattern(*names: str) -> re.Pattern[str]:
+    """Matches where one of ``names`` is called or imported under an alias (a superset of both)."""
+    return re.compile(r"(?<![A-Za-z0-9_])(?:" + "|".join(names) + r")(?:" + _GAP + r"\(|\s+as\s)")
+
+
+TAPE_CALL = call_pattern("GradientTape")
+DIFFERENTIATION_CALL = call_pattern("gradient", "jacobian", "batch_jacobian")
+# `@tf.custom_gradient` (no call) as well as `tf.custom_gradient(f)` and `@custom_gradient(...)`.
+CUSTOM_GRADIENT_USE = re.compile(r"(?<![A-Za-z0-9_])custom_gradient(?![A-Za-z0-9_])")
+DIFFERENTIATIONS = frozenset({"gradient", "jacobian", "batch_jacobian"})
+
+
+class Facts:
+    """What a module's text and CPython syntax tree tell the screens; each part computed on demand.
+
+    Screens test the text first (a regular expression, far cheaper than any walk), then walk the
+    statements (not the expressions) where they must, and every node only for ``calls``."""
+
+    def __init__(self, text: str, tree: ast.Module) -> None:
+        self.text = text
+        self.tree = tree
+
+    @cached_property
+    def statements(self) -> list[ast.stmt]:
+        """Every statement, nested ones included."""
+        out: list[ast.stmt] = []
+        stack: list[ast.stmt] = list(reversed(self.tree.body))
+        while stack:
+            stmt = stack.pop()
+            out.append(stmt)
+            children: list[ast.stmt] = []
+            for field in ("body", "orelse", "finalbody"):
+                children += getattr(stmt, field, ())
+            for handler in getattr(stmt, "handlers", ()):
+                children += handler.body
+            for case in getattr(stmt, "cases", ()):
+                children += case.body
+            stack += reversed(children)
+        return out
+
+    @cached_property
+    def stores(self) -> list[ast.stmt | ast.NamedExpr]:
+        """Every Assign, AnnAssign, AugAssign and walrus."""
+        out: list[ast.stmt | ast.NamedExpr] = [
+            s for s in self.statements if isinstance(s, (ast.Assign, ast.AnnAssign, ast.AugAssign))]
+        if ":=" in self.text:
+            out += [n for n in ast.walk(self.tree) if isinstance(n, ast.NamedExpr)]
+        return out
+
+    @cached_property
+    def withs(self) -> list[ast.With | ast.AsyncWith]:
+        return [s for s in self.statements if isinstance(s, (ast.With, ast.AsyncWith))]
+
+    @cached_property
+    def calls(self) -> list[ast.Call]:
+        return [n for n in ast.walk(self.tree) if isinstance(n, ast.Call)]
+
+    @cached_property
+    def _aliases(self) -> dict[str, str]:
+        """Name an import binds with `as` -> the last part of what it imports."""
+        out: dict[str, str] = {}
+        if not _AS.search(self.text):
+            return out
+        for stmt in self.statements:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                for alias in stmt.names:
+                    if alias.asname is not None:
+                        out[alias.asname] = alias.name.rsplit(".", 1)[-1]
+        return out
+
+    def unalias(self, name: str) -> str:
+        """The last part of what `name` was imported as (`V` of `from tf import Variable as V`)."""
+        return self._aliases.get(name, name)
+
+    def callee(self, call: ast.Call) -> str | None:
+        """The last part of the name a call calls, through `import ... as` aliases."""
+        func = call.func
+        if isinstance(func, ast.Name):
+            return self.unalias(func.id)
+        if isinstance(func, ast.Attribute):
+            return func.attr
+        return None
+
+    def called(self, names: frozenset[str] | set[str]) -> bool:
+        return any(self.callee(c) in names for c in self.calls)
+
+    def makes_variable(self, value: ast.expr | None) -> bool:
+        """``value`` can be a variable in the semantic model's eyes: a call of a variable maker, a
+        name or attribute that may hold one, or a tuple of which an element can."""
+        return self._makes_variable(value, self.variable_names)
+
+    def _makes_variable(self, value: ast.expr | None, names: frozenset[str] | set[str]) -> bool:
+        while isinstance(value, ast.UnaryOp):
+            value = value.operand
+        if isinstance(value, ast.Call):
+            return self.callee(value) in VARIABLE_MAKERS
+        if isinstance(value, (ast.Name, ast.Attribute)):
+            return last_name(value) in names
+        if isinstance(value, (ast.Tuple, ast.List)):
+            return any(self._makes_variable(e, names) for e in value.elts)
+        return False
+
+    @cached_property
+    def variable_names(self) -> frozenset[str]:
+        """Last names (`w` of `w` and of `self.w`) that some assignment binds to what can be a
+        variable, followed through assignments of one name to another, to a fixed point."""
+        names: set[str] = set()
+        if not MAKER_CALL.search(self.text):
+            return frozenset()
+        pending = [s for s in self.stores if not isinstance(s, ast.AugAssign) and s.value is not None]
+        changed = True
+        while changed:
+            changed = False
+            for store in pending:
+                if not self._makes_variable(store.value, names):
+                    continue
+                targets = store.targets if isinstance(store, ast.Assign) else [store.target]
+                for target in targets:
+                    for t in _flat_targets(target):
+                        name = last_name(t)
+                        if name is not None and name not in names:
+                            names.add(name)
+                            changed = True
+        return frozenset(names)
+
+    @cached_property
+    def names_made_variables(self) -> frozenset[str]:
+        """Last names of targets assigned a call of a variable maker itself (`w = tf.Variable(...)`)."""
+        if not self.variable_names:
+            return frozenset()
+
+        def makes(value: ast.expr) -> bool:
+            elements = value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]
+            return any(isinstance(e, ast.Call) and self.callee(e) in VARIABLE_MAKERS for e in elements)
+
+        names: set[str] = set()
+        for store in self.stores:
+            if isinstance(store, ast.AugAssign) or store.value is None or not makes(store.value):
+                continue
+            for target in store.targets if isinstance(store, ast.Assign) else [store.target]:
+                names.update(t.id for t in _flat_targets(target) if isinstance(t, ast.Name))
+        return frozenset(names)
+
+    @cached_property
+    def self_variable_attributes(self) -> frozenset[str]:
+        """Attributes `a` of `self.a = value` where the value can be a variable (the semantic model's
+        `self_variables` and `weight_attributes` of a class)."""
+        if not self.variable_names:
+            return frozenset()
+        attrs: set[str] = set()
+        for store in self.stores:
+            if isinstance(store, ast.AugAssign) or store.value is None or not self.makes_variable(store.value):
+                continue
+            for target in store.targets if isinstance(store, ast.Assign) else [store.target]:
+                for t in _flat_targets(target):
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                        attrs.add(t.attr)
+        return frozenset(attrs)
+
+    @cached_property
+    def imported_names(self) -> frozenset[str] | None:
+        """Names imports bind (None where a star import may bind any)."""
+        names: set[str] = set()
+        for stmt in self.statements:
+            if isinstance(stmt, ast.Import):
+                names.update(a.asname or a.name.split(".", 1)[0] for a in stmt.names)
+            elif isinstance(stmt, ast.ImportFrom):
+                for a in stmt.names:
+                    if a.name == "*":
+                        return None
+                    names.add(a.asname or a.name)
+        return frozenset(names)
+
+    def imported(self, expr: ast.expr) -> bool:
+        """The root of a dotted name (`tf` of `tf.math.exp`) is bound by an import."""
+        while isinstance(expr, ast.Attribute):
+            expr = expr.value
+        names = self.imported_names
+        return isinstance(expr, ast.Name) and (names is None or expr.id in names)
+
+    @cached_property
+    def assigned_names(self) -> frozenset[str]:
+        """Names that some assignment (not an import, parameter or loop) binds."""
+        return frozenset(t.id for s in self.stores
+                         for target in (s.targets if isinstance(s, ast.Assign) else [s.target])
+                         for t in _flat_targets(target) if isinstance(t, ast.Name))
+
+    @cached_property
+    def applies_custom_gradient(self) -> bool:
+        """Something named `custom_gradient` decorates a function or is called: how the semantic model
+        finds every custom gradient."""
+        if not CUSTOM_GRADIENT_USE.search(self.text):
+            return False
+        for stmt in self.statements:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for deco in stmt.decorator_list:
+                    expr = deco.func if isinstance(deco, ast.Call) else deco
+                    name = self.unalias(expr.id) if isinstance(expr, ast.Name) else last_name(expr)
+                    if name == "custom_gradient":
+                        return True
+        return self.called({"custom_gradient"})
+
+    @cached_property
+    def makes_tape(self) -> bool:
+        """Something named `GradientTape` is called: the semantic model's only way to a tape."""
+        return bool(TAPE_CALL.search(self.text)) and self.called({"GradientTape"})
+
+    @cached_property
+    def differentiates_on_tape(self) -> bool:
+        """A tape is made and some `.gradient`/`.jacobian`/`.batch_jacobian` is called: what every rule
+        about a tape's gradients needs to report anything."""
+        return bool(DIFFERENTIATION_CALL.search(self.text)) and self.makes_tape and self.called(DIFFERENTIATIONS)

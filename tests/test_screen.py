@@ -1,0 +1,223 @@
+"""The screen (tapelint/screen.py): cheap tests on CPython's syntax tree that drop rules before libcst.
+
+A screen must pass wherever its rule reports: every invalid example and buggy fixture is checked
+here, rule by rule (tests/test_partial.py also compares all findings with a run without screens).
+Then the near misses each screen exists for: code that mentions a rule's words but cannot trip it.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tapelint import linter, registry
+from tapelint.prefilter import triggered
+from tapelint.rules.base import EXPECT_MARKER, Rule
+from tapelint.screen import Facts
+from tapelint.source import read_source
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+RULES = [r for r in registry.all_rules().values() if r.origin == "tapelint"]
+SCREENED = [r for r in RULES if r.screen is not Rule.screen]
+# (TL014 and TL018 also need `apply_gradients` or `minimize` among their trigger words)
+TAPE_RULES = {"TL002", "TL003", "TL004", "TL005", "TL006", "TL008", "TL009", "TL016", "TL017"}
+CUSTOM_GRADIENT_RULES = {"TL011", "TL012", "TL013", "TL019"}
+
+
+def facts(source: str) -> Facts:
+    return Facts(source, ast.parse(source))
+
+
+def kept(source: str) -> set[str]:
+    """The codes of the rules left after the pre-filter and the screen."""
+    source = textwrap.dedent(source)
+    return {r.code for r in linter.screened(triggered(RULES, source), source, ast.parse(source))}
+
+
+def test_the_rules_that_are_screened():
+    assert {r.code for r in SCREENED} == {f"TL{n:03}" for n in range(1, 20)}
+
+
+@pytest.mark.parametrize("rule", SCREENED, ids=lambda r: r.code)
+def test_every_invalid_example_passes_its_rules_screen(rule):
+    for example in rule.all_invalid():
+        source = textwrap.dedent(example.code)
+        assert rule.screen(facts(source)), source
+
+
+def _expected_codes(path: Path) -> set[str]:
+    return {code.strip() for line in read_source(path).splitlines()
+            for m in [EXPECT_MARKER.search(line)] if m for code in m.group("codes").split(",")}
+
+
+@pytest.mark.parametrize("path", sorted((FIXTURES / "buggy").glob("*.py")), ids=lambda p: p.name)
+def test_every_buggy_fixture_passes_the_screens_of_the_rules_it_trips(path):
+    source = read_source(path)
+    expected = _expected_codes(path)
+    assert expected, "a buggy fixture without # expect: markers"
+    passed = {r.code for r in SCREENED if r.screen(facts(source))}
+    assert expected - {"TL000"} <= passed
+
+
+# -- tapes ----------------------------------------------------------------------------------------------------
+def test_a_tape_in_docstrings_only_leaves_no_tape_rule():
+    assert not kept('''
+        """Wrap the step in `with tf.GradientTape() as tape:` and call `tape.gradient(loss, w)`."""
+        import tensorflow as tf
+
+        def step(x):
+            return tf.square(x)  # tf.GradientTape() would record this
+    ''') & (TAPE_RULES | {"TL001"})
+
+
+def test_a_tape_made_and_differentiated_keeps_the_tape_rules():
+    assert kept('''
+        import tensorflow as tf
+
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = x * x
+            return tape.gradient(y, x)
+    ''') >= TAPE_RULES | {"TL001"}
+
+
+def test_a_tape_under_an_import_alias_is_seen():
+    assert kept('''
+        from tensorflow import GradientTape as GT
+
+        def step(x):
+            with GT() as g:
+                y = x * x
+            return g.jacobian(y, x)
+    ''') >= TAPE_RULES
+
+
+def test_a_tape_never_differentiated_leaves_only_the_rules_that_need_no_gradient_call():
+    assert kept('''
+        import tensorflow as tf
+
+        def step(model, opt, x):
+            with tf.GradientTape() as tape:
+                loss = model(x)
+            opt.minimize(loss, model.trainable_variables, tape=tape)
+    ''') == {"TL018"}
+
+
+def test_minimize_with_a_lambda_returning_a_name_keeps_tl001_only_then():
+    assert "TL001" in kept("import tensorflow as tf\nloss = w * 2.0\nopt.minimize(lambda: loss, [w])\n")
+    assert "TL001" in kept("import tensorflow as tf\nloss = w * 2.0\nopt.minimize(var_list=[w], loss=lambda: loss)\n")
+    assert "TL001" not in kept("import tensorflow as tf\nopt.minimize(lambda: w * 2.0, [w])\n")
+    assert "TL001" not in kept("import tensorflow as tf\nf = lambda: 1\nopt.minimize(loss_fn, [w])\n")
+
+
+# -- variables ------------------------------------------------------------------------------------------------
+def test_tl007_needs_a_variable_made_by_name_and_rebound_from_itself():
+    assert "TL007" in kept("import tensorflow as tf\nw = tf.Variable(1.0)\nw = w - 0.1 * g\n")
+    assert "TL007" in kept("import tensorflow as tf\nw = tf.Variable(1.0)\nw -= 0.1\n")
+    assert "TL007" in kept("from tensorflow import Variable as V\nw = V(1.0)\nw = 2.0 * w\n")
+    assert "TL007" in kept('''
+        import tensorflow as tf
+
+        class Momentum(tf.Module):
+            def __init__(self):
+                self.v = tf.Variable(0.0)
+
+            def step(self, g):
+                self.v = 0.9 * self.v + g
+    ''')
+    # a counter next to a variable, and a local alias of a variable held elsewhere
+    assert "TL007" not in kept("import tensorflow as tf\nw = tf.Variable(1.0)\ni = 0\ni += 1\n")
+    assert "TL007" not in kept('''
+        import tensorflow as tf
+
+        class Schedule(tf.Module):
+            def __init__(self):
+                self.lr = tf.Variable(0.1)
+
+            def decayed(self, decay):
+                lr = self.lr
+                lr = lr * decay
+                return lr
+    ''')
+
+
+def test_tl010_needs_a_weight_assigned_what_can_be_a_tensor():
+    assert "TL010" in kept('''
+        import tensorflow as tf
+
+        class Masked(tf.keras.layers.Dense):
+            def call(self, x):
+                self.kernel = self.kernel * self.mask
+                return super().call(x)
+    ''')
+    assert "TL010" in kept("import tensorflow as tf\nlayer.kernel = tf.clip_by_norm(layer.kernel, 1.0)\n")
+    assert "TL010" in kept("import tensorflow as tf\nself.kernel = tf.Variable(self.kernel)\n")
+    # creating weights, tying them, keeping hyper-parameters named like weights
+    assert "TL010" not in kept('''
+        import tensorflow as tf
+
+        class Norm(tf.keras.layers.Layer):
+            def __init__(self, gamma, other):
+                super().__init__()
+                self.gamma = gamma
+                self.tied = other.kernel
+
+            def build(self, shape):
+                self.kernel = self.add_weight(shape=shape)
+                self.bias = None
+                self.beta = tf.Variable(tf.zeros(shape[-1:]))
+                self.moving_mean = self.kernel
+    ''')
+
+
+# -- tf.gradients and custom gradients ------------------------------------------------------------------------
+def test_tl015_needs_a_call_named_gradients_outside_graph_mode_files():
+    assert "TL015" in kept("import tensorflow as tf\ng = tf.gradients(y, x)\n")
+    assert "TL015" in kept("from tensorflow import hessians as H\nh = H(y, x)\n")
+    assert "TL015" not in kept('import tensorflow as tf\n"""Unlike tf.gradients(y, x), a tape..."""\nn = 1\n')
+    assert "TL015" not in kept('''
+        import tensorflow as tf
+
+        with tf.Graph().as_default():
+            g = tf.gradients(y, x)
+    ''')
+
+
+def test_custom_gradient_rules_need_a_custom_gradient_applied():
+    applied = [
+        "import tensorflow as tf\n@tf.custom_gradient\ndef f(x):\n    return x, lambda dy: dy\n",
+        "import tensorflow as tf\ndef f(x):\n    return x, lambda dy: dy\ng = tf.custom_gradient(f)\n",
+        "from tensorflow import custom_gradient as cg\nclass A:\n    @cg\n    def f(self, x):\n        return x, None\n",
+    ]
+    for source in applied:
+        assert kept(source) >= CUSTOM_GRADIENT_RULES, source
+    assert not kept('"""See tf.custom_gradient."""\nimport tensorflow as tf\n') & CUSTOM_GRADIENT_RULES
+
+
+# -- robustness -----------------------------------------------------------------------------------------------
+def test_a_syntax_error_is_still_reported_where_a_screen_would_drop_every_rule():
+    _, diagnostics = linter.analyse('"""tf.GradientTape()"""\nx = (\n', "x.py", RULES, partial=True)
+    assert [d.code for d in diagnostics] == ["TL000"]
+
+
+def test_a_screen_that_raises_keeps_its_rule():
+    class Broken(Rule):
+        code, name, summary, message = "XX001", "broken", "", ""
+
+        @classmethod
+        def screen(cls, facts):
+            raise KeyError("boom")
+
+    source = "import tensorflow as tf\n"
+    assert linter.screened([Broken], source, ast.parse(source)) == [Broken]
+
+
+def test_facts_follow_variables_through_names_and_tuples():
+    f = facts("import tensorflow as tf\na, b = tf.Variable(1.0), 2\nc = a\nself.d = -c\nself.e = (x := tf.Variable(2.0))\n")
+    assert f.variable_names >= {"a", "b", "c", "d", "x"}
+    assert f.names_made_variables == {"a", "b", "x"}
+    assert f.self_variable_attributes == {"d"}
