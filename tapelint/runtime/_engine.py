@@ -67,8 +67,15 @@ class _LowPrecision(Exception):
     """The function computes below its dtype's precision (e.g. casts to float32 inside)."""
 
 
-def _dense(g):
-    return tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+def _dense(g, shape=None):
+    """A dense tensor for a gradient; ``shape``: the source's, for an IndexedSlices without a dense shape
+    (TensorFlow accepts those from a custom gradient, and optimizers apply them, but cannot convert them)."""
+    if not isinstance(g, tf.IndexedSlices):
+        return g
+    if g.dense_shape is None and shape is not None and len(shape):
+        rows = tf.math.unsorted_segment_sum(g.values, g.indices, shape[0])  # duplicates add up
+        return tf.reshape(rows, shape)
+    return tf.convert_to_tensor(g)
 
 
 def _finite(x: float) -> bool:
@@ -348,28 +355,46 @@ def _float_outputs(out):
     return [o for o in flat if isinstance(o, tf.Tensor) and o.dtype.is_floating]
 
 
+def _components(v):
+    """The ResourceVariables behind ``v``: one per replica for a distributed (e.g. mirrored) variable."""
+    if isinstance(v, tf.distribute.DistributedValues):
+        return list(v.values)
+    return [v]
+
+
 @contextlib.contextmanager
 def _swapped_to_float64(variables):
     """Make float32/16 ResourceVariables read as float64 copies, then restore them exactly.
 
-    tf.functions run eagerly meanwhile, so no trace captures the temporary float64 handles.
+    A distributed variable (MirroredStrategy) is swapped replica by replica: it reads its components. The
+    copies are plain ResourceVariables on each component's device, made outside any distribution strategy's
+    variable creator. tf.functions run eagerly meanwhile, so no trace captures the temporary float64 handles.
     """
+    from tensorflow.python.ops import resource_variable_ops
+
     saved, keep = [], []
     eager_before = tf.config.functions_run_eagerly()
     try:
         for v in variables:
-            if not hasattr(v, "_handle") or not hasattr(v, "_dtype"):
-                raise TypeError(f"cannot upcast variable {v.name}")
-            t = tf.Variable(tf.cast(v.read_value(), tf.float64), trainable=v.trainable)
-            saved.append((v, v._handle, v._dtype, getattr(v, "_cached_value", None)))
-            v._handle, v._dtype, v._cached_value = t._handle, t._dtype, None
-            keep.append(t)
+            for c in _components(v):
+                # In the instance's own attributes: a wrapper that delegates attribute reads is no variable.
+                if "_handle" not in vars(c) or "_dtype" not in vars(c):
+                    raise TypeError(f"cannot upcast variable {v.name}")
+                with tf.device(c.device or None):
+                    t = resource_variable_ops.ResourceVariable(tf.cast(c.read_value(), tf.float64),
+                                                               trainable=c.trainable)
+                container = getattr(c._handle, "_distributed_container", None)
+                if container is not None:  # tapes map a replica's reads back to its distributed variable
+                    t._handle._distributed_container = container
+                saved.append((c, c._handle, c._dtype, getattr(c, "_cached_value", None)))
+                c._handle, c._dtype, c._cached_value = t._handle, t._dtype, None
+                keep.append(t)
         if variables:
             tf.config.run_functions_eagerly(True)
         yield
     finally:
-        for v, handle, dtype, cached in reversed(saved):
-            v._handle, v._dtype, v._cached_value = handle, dtype, cached
+        for c, handle, dtype, cached in reversed(saved):
+            c._handle, c._dtype, c._cached_value = handle, dtype, cached
         tf.config.run_functions_eagerly(eager_before)
 
 
@@ -452,7 +477,9 @@ class Space:
         targets = [s.var if s.var is not None else self.leaves_now[s.leaf_index] for s in self.p.sources]
         grads = self.tape.gradient(self.outputs, targets, output_gradients=cotangents,
                                    unconnected_gradients=tf.UnconnectedGradients.NONE)
-        return grads if raw else [None if g is None else _dense(g) for g in grads]
+        if raw:
+            return grads
+        return [None if g is None else _dense(g, s.shape) for s, g in zip(self.p.sources, grads)]
 
     def vjp64(self, cotangents):
         return [None if g is None else self.xp.f64(g) for g in self.vjp(cotangents)]
@@ -635,7 +662,7 @@ class Checker:
         raw = caller.vjp(self.v_caller, raw=True)
         for s, g in zip(self.p.sources, raw):
             _contracts.check_leaf(self.p.where, s.what, (s.dtype, tf.TensorShape(s.shape)), g)
-        return [None if g is None else self.xp.f64(_dense(g)) for g in raw]
+        return [None if g is None else self.xp.f64(_dense(g, s.shape)) for s, g in zip(self.p.sources, raw)]
 
     def _semantic(self, caller: Space):
         """Linear in the upstream gradient (grad(-2 dy) == -2 grad(dy), exact in binary floating point);

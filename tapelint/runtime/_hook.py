@@ -26,6 +26,7 @@ from .errors import GradientContractError, GradientError, NondeterminismError
 MODES = ("contracts", "fast", "full")
 _MAX_SIGNATURES_PER_FUNCTION = 8  # numerical checks per function: bounds the slowdown of a suite
 _TESTED_VERSIONS = ((2, 13), (3, 0))  # [first, last) TensorFlow versions whose internals we patch
+_UNKNOWN_DIM = 3  # size of an unknown dimension in synthetic inputs
 
 
 class TapelintWarning(UserWarning):
@@ -284,7 +285,9 @@ def _signature(args, kwargs):
 
 
 def _synthetic(args, kwargs, seed):
-    """Concrete inputs for a function traced inside tf.function: constants where known, else N(0, 1)."""
+    """Concrete inputs for a function traced inside tf.function: constants where known, else N(0, 1), with
+    ``_UNKNOWN_DIM`` for every unknown dimension (the batch of a Keras ``fit``: one size for all, so that
+    dimensions that must agree do)."""
     rng = np.random.default_rng(seed)
 
     def leaf(x):
@@ -292,9 +295,10 @@ def _synthetic(args, kwargs, seed):
             static = tf.get_static_value(x)
             if static is not None:
                 return tf.constant(static, dtype=x.dtype)
-            if not (x.dtype.is_floating and x.shape.is_fully_defined()):
+            if not (x.dtype.is_floating and x.shape.rank is not None):
                 raise LookupError(f"no concrete value for a {x.dtype.name} input of shape {x.shape}")
-            return tf.cast(tf.constant(rng.standard_normal(x.shape.as_list())), x.dtype)
+            shape = [_UNKNOWN_DIM if d is None else d for d in x.shape.as_list()]
+            return tf.cast(tf.constant(rng.standard_normal(shape)), x.dtype)
         return x
 
     return tf.nest.map_structure(leaf, (tuple(args), dict(kwargs)))
@@ -333,7 +337,7 @@ def _numeric_check(f, args, kwargs, mode, rerun, graph: bool):
                     raise LookupError("TF1 graph mode")
                 a, k = _synthetic(args, kwargs, seed=0)
             note = ("traced inside tf.function, so checked on synthetic inputs: standard normal values of the "
-                    "traced shapes")
+                    f"traced shapes ({_UNKNOWN_DIM} for an unknown dimension)")
         else:
             a, k = _copies(args, kwargs)
     except LookupError as e:
