@@ -221,3 +221,20 @@ def test_facts_follow_variables_through_names_and_tuples():
     assert f.variable_names >= {"a", "b", "c", "d", "x"}
     assert f.names_made_variables == {"a", "b", "x"}
     assert f.self_variable_attributes == {"d"}
+
+
+def test_text_patterns_match_calls_and_aliases_across_gaps_and_whole_names_only():
+    from tapelint.screen import MAKER_CALL, TAPE_CALL, call_pattern
+
+    gradients = call_pattern("gradients")
+    assert gradients.search("g = tf.gradients(y, x)")
+    assert gradients.search("g = (tf.gradients  # old API\n    )(y, x)")
+    assert gradients.search("g = tf.gradients \\\n (y, x)")
+    assert gradients.search("from tensorflow import gradients as G")
+    assert not gradients.search("from tensorflow.python.ops import gradients_impl(")
+    assert not gradients.search("apply_gradients(zip(g, v))")
+    assert not gradients.search("the gradients of y (and x)")  # words between the name and `(`
+    assert not TAPE_CALL.search("FakeGradientTape()")
+    assert MAKER_CALL.search("v = resource_variable_ops.ResourceVariable(1.0)")
+    assert MAKER_CALL.search("w = self.add_weight(shape=[1])")
+    assert not MAKER_CALL.search("trainable_variables = model.trainable_variables")

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import ast
-import re
 
 import libcst as cst
 
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen import MAKER_CALL, last_name
+from tapelint.screen import MAKER_CALL, Pattern, last_name
 from tapelint.semantic.values import Kind
 
 # Weights of built-in Keras layers, by attribute name.
@@ -14,7 +13,7 @@ WEIGHT_NAMES = frozenset({
     "kernel", "bias", "embeddings", "gamma", "beta", "moving_mean", "moving_variance", "recurrent_kernel",
     "depthwise_kernel", "pointwise_kernel",
 })
-_WEIGHT_ATTRIBUTE = re.compile(r"\.[\s\\]*(?:" + "|".join(sorted(WEIGHT_NAMES)) + r")(?![A-Za-z0-9_])")
+_WEIGHT_ATTRIBUTE = Pattern(tuple(sorted(WEIGHT_NAMES)), r"(?![A-Za-z0-9_])")  # a superset of `x.kernel`
 
 
 class LayerWeightOverwritten(Rule):
