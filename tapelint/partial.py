@@ -1,7 +1,8 @@
 """Partial analysis: the parts of a module that the active rules can see, with every other part
 blanked out, so that libcst parses and the semantic model indexes a fraction of the file.
 
-The unit is a top-level statement. Kept are:
+The unit is a top-level statement, except that a class is split into its header (decorators, bases,
+the statements of its body that are not methods) and its methods. Kept are:
 
 - every top-level statement that is not a ``def`` or ``class`` (imports, constants, script code:
   rules resolve names through them and report in them);
@@ -23,6 +24,13 @@ The unit is a top-level statement. Kept are:
     binds, becomes relevant in turn (its names are followed as the kept code's are).
 
   Imported names are not followed: a use of ``tf`` says nothing about the code that uses it.
+
+- of a class that is kept, the methods that hold a trigger word, that run without being named
+  (dunders, Keras's ``call``/``build``/``train_step``..., unittest's ``setUp``), whose name the kept
+  code says (``self.loss_fn(...)``, a property, ``tf.function(self.step)``), that store an attribute
+  the kept code says (``self.w = tf.Variable(...)``), or that call a kept method or a wanted name.
+  A method that holds a trigger word keeps its class. Trigger words count in the code only, not in
+  strings and comments (a docstring that mentions ``tf.GradientTape`` keeps nothing).
 
 A blanked statement's lines become empty lines, so every kept node keeps its row and column and
 positions need no mapping. Names are the names the code loads or binds (``ast.Name``), found by
@@ -70,6 +78,9 @@ class _Unit:
     _words: frozenset[str] | None = None
     _names: frozenset[str] | None = None
     _functions: frozenset[str] | None = None
+    _code: str | None = None  # the identifiers of the code, joined
+    _identifiers: frozenset[str] = frozenset()
+    owner: "_Unit | None" = None  # of a method: its class's header
 
     @property
     def is_def(self) -> bool:
@@ -93,16 +104,45 @@ class _Unit:
             self._scan()
         return self._functions
 
+    def holds_any(self, words: Iterable[str]) -> bool:
+        """One of ``words`` is part of an identifier of the code (not of a string or comment): a
+        trigger word in a docstring says nothing about what the code does."""
+        words = [w for w in words if w in self.text]
+        if not words:
+            return False
+        if self._code is None:
+            self._scan()
+        return any(w.strip(".(") in self._code for w in words)
+
     def _scan(self) -> None:
-        names, functions = set(), set()
+        names, functions, code = set(), set(), set()
         for node in ast.walk(self.node):
             if isinstance(node, ast.Name):
                 names.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                code.add(node.attr)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 functions.add(node.name)
+            elif isinstance(node, ast.ClassDef):
+                code.add(node.name)
             elif isinstance(node, (ast.Global, ast.Nonlocal)):
                 names.update(node.names)
+            elif isinstance(node, ast.alias):
+                code.update(node.name.split("."))
+                code.add(node.asname or "")
+            elif isinstance(node, ast.keyword):
+                code.add(node.arg or "")
+            elif isinstance(node, ast.arg):
+                code.add(node.arg)
         self._names, self._functions = frozenset(names), frozenset(functions)
+        self._identifiers = frozenset(names | functions | code)
+        self._code = " ".join(self._identifiers)
+
+    def identifiers(self) -> frozenset[str]:
+        """Every identifier of the code: names, attributes, keywords, parameters, imported names."""
+        if self._code is None:
+            self._scan()
+        return self._identifiers
 
 
 def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = None) -> tuple[Reduction | None, bool]:
@@ -135,52 +175,116 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
     wrap = re.compile(r"(?<![A-Za-z0-9_])(?:" + "|".join(sorted(map(re.escape, wrappers))) +
                       r")\s*\(\s*(?:func\s*=\s*)?([A-Za-z_][A-Za-z0-9_.\s]*)")
 
-    kept = {id(u) for u in defs if any(w in u.text for w in seed_words) or _GLOBAL.search(u.text)}
-    relevant = {id(u) for u in modules if u.binds and any(w in u.text for w in seed_words)}
-    done_kept: set[int] = set()  # kept units whose names are already in the sets below
-    done_relevant: set[int] = set()
+    # A class splits into its header (decorators, bases, the statements of its body that are not
+    # methods) and its methods, each kept on its own; `owner` ties a method to its header.
+    members: list[_Unit] = []
+    for i, u in enumerate(defs):
+        if isinstance(u.node, ast.ClassDef) and len(u.node.body) > 1:
+            header, methods = _split_class(u, lines)
+            if methods:
+                defs[i] = header
+                members += methods
+
+    kept = {id(u) for u in (*defs, *members) if u.holds_any(seed_words) or _GLOBAL.search(u.text)}
+    relevant = {id(u) for u in modules if u.binds and u.holds_any(seed_words)}
+    done: set[int] = set()  # kept units and relevant statements whose names are in the sets below
     mentioned: set[str] = set()  # names the kept code loads or binds
+    said: set[str] = set()  # every identifier of the kept code's code, attributes included (`self.step`)
     wanted: set[str] = set()  # names whose users are kept too: kept defs, relevant module bindings
+    called: set[str] = set()  # names of kept methods: their callers (`self.f(...)`) are kept too
     functions: set[str] = set()  # functions defined in the kept code, at any depth
 
     changed = True
     while changed:
         changed = False
-        for u in defs:
-            if id(u) in kept and id(u) not in done_kept:
-                done_kept.add(id(u))
-                mentioned |= u.names()
+        for u in (*defs, *members, *modules):
+            if id(u) in done or (id(u) not in kept and id(u) not in relevant):
+                continue
+            done.add(id(u))
+            mentioned |= u.names()
+            said |= u.identifiers()
+            functions |= u.functions()
+            if u.owner is not None:
+                called.add(u.name)
+                if id(u.owner) not in kept:
+                    kept.add(id(u.owner))
+            elif u.is_def:
                 wanted.add(u.name)
-                functions |= u.functions()
-        for u in modules:
-            if id(u) in relevant and id(u) not in done_relevant:
-                done_relevant.add(id(u))
-                mentioned |= u.names()
+            else:
                 wanted |= u.binds
         for u in modules:
             if id(u) not in relevant and u.binds and (u.binds & mentioned or u.names() & wanted):
                 relevant.add(id(u))
                 changed = True
-        if len(kept) == len(defs):
-            break
         for u in defs:
-            if id(u) in kept:
-                continue
-            if u.name in mentioned or (u.words() & wanted and u.names() & wanted) or _wraps(u, wrap, functions):
+            if id(u) not in kept and (u.name in mentioned or (u.words() & wanted and u.names() & wanted)
+                                      or _wraps(u, wrap, functions)):
                 kept.add(id(u))
                 changed = True
-    if len(kept) == len(defs):
+        for m in members:
+            if id(m) in kept:
+                continue
+            # (a method naming its own class, `super(Model, self)`, does not call it)
+            if (m.words() & wanted and m.names() & wanted - {m.owner.name}) or _wraps(m, wrap, functions) or (
+                    id(m.owner) in kept and (_implicit(m.name) or m.name in said or m.identifiers() & called
+                                             or _stored_attributes(m.node) & said)):
+                kept.add(id(m))
+                changed = True
+        changed = changed or any(id(u) not in done for u in (*defs, *members) if id(u) in kept)
+
+    blank = [u for u in defs if id(u) not in kept]
+    for header in defs:
+        if header.owner is None and id(header) in kept:
+            methods = [m for m in members if m.owner is header]
+            dropped = [m for m in methods if id(m) not in kept]
+            if not header.node.body and len(dropped) == len(methods):  # a class body keeps a statement
+                dropped = dropped[1:]
+            blank += dropped
+    if not blank:
         return None, True
 
     out = list(lines)
-    dropped = 0
-    for u in defs:
-        if id(u) not in kept:
-            for i in range(u.first, u.last + 1):
-                out[i] = "\r" if lines[i].endswith("\r") else ""
-            dropped += u.last - u.first + 1
+    dropped_lines = 0
+    for u in blank:
+        for i in range(u.first, u.last + 1):
+            out[i] = "\r" if lines[i].endswith("\r") else ""
+        dropped_lines += u.last - u.first + 1
     kept_names = tuple(u.name for u in defs if id(u) in kept)
-    return Reduction("\n".join(out), kept_names, len(lines) - dropped, len(lines)), True
+    return Reduction("\n".join(out), kept_names, len(lines) - dropped_lines, len(lines)), True
+
+
+# Methods that run without being named in the code: Python's and Keras's hooks, unittest's fixtures.
+_HOOKS = frozenset({"call", "build", "train_step", "test_step", "predict_step", "compute_loss", "setUp",
+                    "tearDown", "setUpClass", "tearDownClass"})
+
+
+def _implicit(name: str) -> bool:
+    return (name.startswith("__") and name.endswith("__")) or name in _HOOKS
+
+
+def _split_class(cls: _Unit, lines: list[str]) -> tuple[_Unit, list[_Unit]]:
+    """A class's header unit (its lines without the methods' lines; when kept, its whole range is
+    not blanked, only its methods that are not kept) and its method units."""
+    node = cls.node
+    methods: list[_Unit] = []
+    header_lines = set(range(cls.first, cls.last + 1))
+    for stmt in node.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = min([stmt.lineno] + [d.lineno for d in stmt.decorator_list]) - 1
+            last = (stmt.end_lineno or stmt.lineno) - 1
+            methods.append(_Unit(stmt, first, last, "\n".join(lines[first:last + 1]), name=stmt.name))
+            header_lines -= set(range(first, last + 1))
+    rest = [s for s in node.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    shell = ast.ClassDef(name=node.name, bases=node.bases, keywords=node.keywords, body=rest,
+                         decorator_list=node.decorator_list, type_params=getattr(node, "type_params", []))
+    header = _Unit(shell, cls.first, cls.last, "\n".join(lines[i] for i in sorted(header_lines)), name=node.name)
+    for m in methods:
+        m.owner = header
+    return header, methods
+
+
+def _stored_attributes(node: ast.AST) -> set[str]:
+    return {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute) and isinstance(n.ctx, (ast.Store, ast.Del))}
 
 
 def _wraps(unit: _Unit, wrap: re.Pattern, functions: set[str]) -> bool:

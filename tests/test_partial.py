@@ -229,3 +229,102 @@ def test_a_finding_with_a_fix_comes_with_the_whole_module():
     assert any(d.cst_fix is not None for d in diagnostics)
     assert module.code == source
     assert findings(source, partial=True) == findings(source, partial=False)
+
+
+# -- methods ----------------------------------------------------------------------------------------------------
+METHODS = '''\
+import tensorflow as tf
+
+class ModelTest(tf.test.TestCase):
+    """Tests mention GradientTape in docstrings; that alone keeps nothing."""
+
+    def setUp(self):
+        self.x = tf.constant([1.0, 2.0])
+
+    def prepare(self):
+        self.w = tf.Variable([0.5, 0.5])
+
+    def _loss(self, y):
+        return tf.reduce_sum(y * self.w)
+
+    def test_gradient(self):
+        self.prepare()
+        with tf.GradientTape() as tape:
+            loss = self._loss(self.x)
+        return tape.gradient(loss, self.x)
+
+    def test_calls_the_gradient_test(self):
+        self.test_gradient()
+
+    def test_unrelated(self):
+        """Uses GradientTape? No."""
+        self.assertEqual(1, 1)
+
+    def test_also_unrelated(self):
+        self.assertAllClose(self.x, self.x)
+'''
+
+
+def _methods_left(source: str, words=("GradientTape",)) -> list[str]:
+    reduction, _ = reduce_source(source, list(words))
+    assert reduction is not None
+    return [line.strip()[4:].split("(")[0] for line in reduction.text.split("\n") if line.strip().startswith("def ")]
+
+
+def test_a_kept_class_keeps_the_methods_its_kept_code_reaches_and_blanks_the_others():
+    # setUp runs implicitly; prepare and _loss are called; prepare stores the attribute `w` _loss reads;
+    # test_calls_the_gradient_test calls a kept method. The rest only mentions the words in strings.
+    assert _methods_left(METHODS) == ["setUp", "prepare", "_loss", "test_gradient", "test_calls_the_gradient_test"]
+    same_both_ways(METHODS)
+
+
+def test_a_method_storing_an_attribute_the_kept_code_reads_is_kept():
+    source = METHODS.replace("        self.prepare()\n", "")
+    assert "prepare" in _methods_left(source)  # it creates self.w, which _loss reads
+
+
+def test_a_class_body_keeps_a_statement():
+    source = '''\
+import tensorflow as tf
+
+class Holder:
+    def first(self):
+        return 1
+
+    def second(self):
+        return 2
+
+def step(x):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = Holder()
+    return tape.gradient(y, x)
+'''
+    assert _methods_left(source) == ["first", "step"]
+    same_both_ways(source)
+
+
+def test_methods_are_compared_with_whole_files_on_findings_in_blanked_neighbourhoods():
+    source = '''\
+import tensorflow as tf
+
+class Trainer(tf.Module):
+    def __init__(self):
+        self.w = tf.Variable(1.0)
+        self.opt = tf.keras.optimizers.SGD()
+
+    def unrelated(self):
+        return 3
+
+    def loss_of(self, x):
+        return self.w * x
+
+    def step(self, x):
+        loss = self.loss_of(x)
+        with tf.GradientTape() as tape:
+            pass
+        return tape.gradient(loss, [self.w])
+'''
+    whole = same_both_ways(source)
+    assert [(code, row) for code, row, *_ in whole] == [("TL001", 18)]
+    assert "unrelated" not in _methods_left(source)
