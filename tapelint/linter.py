@@ -31,6 +31,8 @@ from tapelint.source import SourceError, read_source
 if TYPE_CHECKING:  # libcst is imported on first parse: `tapelint --version` and cached runs never load it
     import libcst as cst
 
+    from tapelint.screen import Facts
+
 # Analyse the parts of a file that the active rules can see (tapelint/partial.py) rather than the whole
 # file. The findings are the same either way; `--whole-files` (or TAPELINT_WHOLE_FILES=1) turns it
 # off, to check exactly that.
@@ -147,11 +149,16 @@ def analyse(
         partial = _partial
     tree = None
     if partial:
-        # The screen (tapelint/screen.py): rules whose constructs CPython's syntax tree does not hold
-        # are dropped before libcst reads the file.
-        tree = syntax_tree(source)
+        # The screen (tapelint/screen.py): rules whose constructs the text, then CPython's syntax tree,
+        # does not hold are dropped before libcst reads the file.
+        from tapelint.screen import Facts
+
+        # Every file that holds a rule's trigger word is compiled, screened or not, so that a syntax
+        # error in it is reported (TL000); one that does not compile goes to libcst, which reports it.
+        facts = Facts(source)
+        tree = facts.syntax_tree()
         if tree is not None:
-            active = screened(active, source, tree)
+            active = screened(active, facts)
             if not active:
                 return None, []
     # A rule without trigger words runs on every file and may look anywhere in it; so may one that
@@ -175,21 +182,10 @@ def analyse(
     return _check(parsed, source, filename, active, verbose)
 
 
-def syntax_tree(source: str) -> ast.Module | None:
-    """CPython's syntax tree of ``source``, or None where it does not compile (libcst's parse then
-    reports the error as TL000)."""
-    try:
-        return compile(source, "<tapelint>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-    except (SyntaxError, RecursionError, MemoryError, ValueError):
-        return None
-
-
-def screened(active: Sequence[type[Rule]], source: str, tree: ast.Module) -> list[type[Rule]]:
-    """The rules of ``active`` whose screen passes on ``tree``. A screen that fails to decide (a
-    plugin's that raises, one that recurses too deep) keeps its rule: the rule then runs as usual."""
-    from tapelint.screen import Facts
-
-    facts = Facts(source, tree)
+def screened(active: Sequence[type[Rule]], facts: "Facts") -> list[type[Rule]]:
+    """The rules of ``active`` whose screen passes. A screen that fails to decide (the text does not
+    compile, a plugin's screen raises, one recurses too deep) keeps its rule: the rule then runs as
+    usual, and a syntax error is reported."""
     kept = []
     for rule in active:
         try:

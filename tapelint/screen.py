@@ -59,14 +59,20 @@ class Pattern:
         self.prefix = prefix
 
     def search(self, text: str) -> bool:
+        return next(self._matches(text), None) is not None
+
+    def lines(self, text: str) -> set[int]:
+        """The (1-based) lines where it matches."""
+        return {text.count("\n", 0, at) + 1 for at in self._matches(text)}
+
+    def _matches(self, text: str):
         for word in self.words:
             at = text.find(word)
             while at >= 0:
                 end = at + len(word)
                 if (self.prefix or at == 0 or not _IDENTIFIER(text[at - 1])) and self.tail.match(text, end):
-                    return True
+                    yield at
                 at = text.find(word, end)
-        return False
 
 
 def _IDENTIFIER(char: str) -> bool:
@@ -90,15 +96,47 @@ CUSTOM_GRADIENT_USE = Pattern(("custom_gradient",), r"(?![A-Za-z0-9_])")
 DIFFERENTIATIONS = frozenset({"gradient", "jacobian", "batch_jacobian"})
 
 
+class Unparsable(Exception):
+    """The text does not compile."""
+
+
+def compile_tree(source: str) -> ast.Module | None:
+    """CPython's syntax tree of ``source``, or None where it does not compile."""
+    try:
+        return compile(source, "<tapelint>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        return None
+
+
 class Facts:
     """What a module's text and CPython syntax tree tell the screens; each part computed on demand.
 
-    Screens test the text first (a regular expression, far cheaper than any walk), then walk the
-    statements (not the expressions) where they must, and every node only for ``calls``."""
+    Screens test the text first (`str.find`, far cheaper than compiling), and only where the text
+    holds what they look for compile it and walk its statements (every node only for ``calls``). A
+    file whose text no screen passes is never compiled."""
 
-    def __init__(self, text: str, tree: ast.Module) -> None:
+    def __init__(self, text: str, tree: ast.Module | None = None) -> None:
         self.text = text
-        self.tree = tree
+        self._tree = tree
+        self._compiled = tree is not None
+
+    @property
+    def tree(self) -> ast.Module:
+        """CPython's syntax tree, compiled on first use; raises :class:`Unparsable` where the text
+        does not compile (the screen that asked then keeps its rule, and libcst reports the error)."""
+        if not self._compiled:
+            self._compiled = True
+            self._tree = compile_tree(self.text)
+        if self._tree is None:
+            raise Unparsable
+        return self._tree
+
+    def syntax_tree(self) -> ast.Module | None:
+        """The syntax tree, or None where the text does not compile."""
+        try:
+            return self.tree
+        except Unparsable:
+            return None
 
     @cached_property
     def statements(self) -> list[ast.stmt]:
@@ -161,8 +199,36 @@ class Facts:
             return func.attr
         return None
 
-    def called(self, names: frozenset[str] | set[str]) -> bool:
-        return any(self.callee(c) in names for c in self.calls)
+    def called(self, names: frozenset[str] | set[str], where: Pattern | None = None) -> bool:
+        """Something named one of ``names`` is called. With ``where`` (a pattern matching every such
+        call in the text), only the statements on the lines it matches are walked, not the module."""
+        if where is None or any(self.unalias(a) in names for a in self._aliases):
+            calls = self.calls
+        else:
+            calls = self.calls_on_lines(where.lines(self.text))
+        return any(self.callee(c) in names for c in calls)
+
+    def calls_on_lines(self, lines: set[int]) -> list[ast.Call]:
+        """The calls in the innermost statements that cover ``lines`` (their own expressions: a
+        compound statement's header, not its body)."""
+        out: list[ast.Call] = []
+        for line in lines:
+            covering = [(start, stmt) for start, end, stmt in self._spans if start <= line <= end]
+            if not covering:
+                continue
+            innermost = max(start for start, _ in covering)
+            for start, stmt in covering:
+                if start == innermost:
+                    out += [n for e in _own_expressions(stmt) for n in ast.walk(e) if isinstance(n, ast.Call)]
+        return out
+
+    @cached_property
+    def _spans(self) -> list[tuple[int, int, ast.stmt]]:
+        spans = []
+        for stmt in self.statements:
+            start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
+            spans.append((start, stmt.end_lineno or stmt.lineno, stmt))
+        return spans
 
     def makes_variable(self, value: ast.expr | None) -> bool:
         """``value`` can be a variable in the semantic model's eyes: a call of a variable maker, a
@@ -278,15 +344,39 @@ class Facts:
                     name = self.unalias(expr.id) if isinstance(expr, ast.Name) else last_name(expr)
                     if name == "custom_gradient":
                         return True
-        return self.called({"custom_gradient"})
+        return self.called({"custom_gradient"}, CUSTOM_GRADIENT_USE)
 
     @cached_property
     def makes_tape(self) -> bool:
         """Something named `GradientTape` is called: the semantic model's only way to a tape."""
-        return bool(TAPE_CALL.search(self.text)) and self.called({"GradientTape"})
+        return bool(TAPE_CALL.search(self.text)) and self.called({"GradientTape"}, TAPE_CALL)
 
     @cached_property
     def differentiates_on_tape(self) -> bool:
         """A tape is made and some `.gradient`/`.jacobian`/`.batch_jacobian` is called: what every rule
         about a tape's gradients needs to report anything."""
-        return bool(DIFFERENTIATION_CALL.search(self.text)) and self.makes_tape and self.called(DIFFERENTIATIONS)
+        return bool(DIFFERENTIATION_CALL.search(self.text)) and self.makes_tape and \
+            self.called(DIFFERENTIATIONS, DIFFERENTIATION_CALL)
+
+
+_STATEMENT_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _own_expressions(stmt: ast.stmt) -> list[ast.AST]:
+    """The parts of a statement that are not nested statements (with except clauses' types and match
+    cases' patterns and guards)."""
+    out: list[ast.AST] = []
+    for field, value in ast.iter_fields(stmt):
+        if field in _STATEMENT_FIELDS:
+            for part in value:
+                if isinstance(part, ast.ExceptHandler) and part.type is not None:
+                    out.append(part.type)
+                elif isinstance(part, ast.match_case):
+                    out.append(part.pattern)
+                    if part.guard is not None:
+                        out.append(part.guard)
+        elif isinstance(value, ast.AST):
+            out.append(value)
+        elif isinstance(value, list):
+            out += [v for v in value if isinstance(v, ast.AST)]
+    return out

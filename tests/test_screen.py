@@ -34,7 +34,7 @@ def facts(source: str) -> Facts:
 def kept(source: str) -> set[str]:
     """The codes of the rules left after the pre-filter and the screen."""
     source = textwrap.dedent(source)
-    return {r.code for r in linter.screened(triggered(RULES, source), source, ast.parse(source))}
+    return {r.code for r in linter.screened(triggered(RULES, source), Facts(source))}
 
 
 def test_the_rules_that_are_screened():
@@ -199,9 +199,20 @@ def test_custom_gradient_rules_need_a_custom_gradient_applied():
 
 
 # -- robustness -----------------------------------------------------------------------------------------------
-def test_a_syntax_error_is_still_reported_where_a_screen_would_drop_every_rule():
-    _, diagnostics = linter.analyse('"""tf.GradientTape()"""\nx = (\n', "x.py", RULES, partial=True)
-    assert [d.code for d in diagnostics] == ["TL000"]
+def test_a_syntax_error_is_reported_where_the_text_holds_what_a_rule_looks_for():
+    # Python 2 code with a tape: the screens compile it to look closer, and the error is reported.
+    source = 'import tensorflow as tf\nwith tf.GradientTape() as t:\n    y = x * x\nprint "y", t.gradient(y, x)\n'
+    _, diagnostics = linter.analyse(source, "x.py", RULES, partial=True)
+    assert [(d.code, d.location.row) for d in diagnostics] == [("TL000", 4)]
+    assert linter.screened(triggered(RULES, source), Facts(source))  # kept: a screen could not decide
+
+
+def test_a_syntax_error_is_reported_where_the_words_are_in_a_comment_only():
+    # No screen passes, but every file the pre-filter keeps is compiled: its syntax error is TL000.
+    source = "# tf.GradientTape, tf.Variable\nprint 'x'\n"
+    assert linter.screened(triggered(RULES, source), Facts(source)) == []
+    _, diagnostics = linter.analyse(source, "x.py", RULES, partial=True)
+    assert [(d.code, d.location.row) for d in diagnostics] == [("TL000", 2)]
 
 
 def test_a_screen_that_raises_keeps_its_rule():
@@ -213,7 +224,7 @@ def test_a_screen_that_raises_keeps_its_rule():
             raise KeyError("boom")
 
     source = "import tensorflow as tf\n"
-    assert linter.screened([Broken], source, ast.parse(source)) == [Broken]
+    assert linter.screened([Broken], Facts(source)) == [Broken]
 
 
 def test_facts_follow_variables_through_names_and_tuples():
@@ -238,3 +249,36 @@ def test_text_patterns_match_calls_and_aliases_across_gaps_and_whole_names_only(
     assert MAKER_CALL.search("v = resource_variable_ops.ResourceVariable(1.0)")
     assert MAKER_CALL.search("w = self.add_weight(shape=[1])")
     assert not MAKER_CALL.search("trainable_variables = model.trainable_variables")
+
+
+def test_calls_are_found_on_the_lines_a_pattern_matches_wherever_the_statement_starts():
+    from tapelint.screen import TAPE_CALL, call_pattern
+
+    source = textwrap.dedent('''\
+        import tensorflow as tf
+
+        @tf.custom_gradient(
+        )
+        def f(x):
+            """tf.GradientTape() in a docstring is no call."""
+            return x, lambda dy: dy
+
+        def g(x):
+            with (
+                tf.GradientTape(persistent=True)
+            ) as t:
+                y = (x *
+                     tf.GradientTape.__name__)
+            try:
+                pass
+            except tf.GradientTape():
+                pass
+    ''')
+    f = facts(source)
+    assert TAPE_CALL.lines(source) == {6, 11, 17}
+    assert sorted(c.lineno for c in f.calls_on_lines({6, 11, 17})) == [11, 17]
+    assert f.called({"custom_gradient"}, call_pattern("custom_gradient"))
+    assert not facts('"""GradientTape()"""\n').called({"GradientTape"}, TAPE_CALL)
+    # a call through an import alias is not on the lines the pattern matches: the whole module is walked
+    aliased = "from tensorflow import GradientTape as GT\nwith GT() as t:\n    pass\n"
+    assert facts(aliased).called({"GradientTape"}, TAPE_CALL)

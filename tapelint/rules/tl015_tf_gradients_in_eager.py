@@ -219,7 +219,7 @@ for step in range(100):
                 e = item.context_expr
                 if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr == "as_default":
                     return False
-        return facts.called({"gradients", "hessians"})
+        return facts.called({"gradients", "hessians"}, _GRADIENTS_CALL)
 
     def check(self, model):
         calls = [c for c in model.nodes(cst.Call) if model.call_name(c) in GRAPH_GRADIENTS]
