@@ -18,8 +18,8 @@ peak memory (the largest resident set of any one process, as /usr/bin/time repor
   earlier runs is there, this file changed);
 - ``ruff check`` with its default rules, without and with its cache, and ``ruff check --select ALL``
   (without cache);
-- a bare ``libcst.parse_module`` of every file tapelint analysed (those that pass the pre-filter), in
-  one process;
+- a bare ``libcst.parse_module`` of every file that reaches libcst in tapelint (those that pass the
+  pre-filter and some rule's screen), whole, in one process;
 
 then tapelint's files per second, and the comparison of the findings of a partial analysis (the
 default) with those of a whole-file analysis (``--whole-files``) of the same tree: the number of files
@@ -119,24 +119,35 @@ def default_trees() -> list[Path]:
     return [DEFAULT_TREES_DIR]
 
 
-def tapelint_files(tree: Path, select: str | None) -> tuple[list[Path], list[Path]]:
-    """The files tapelint lints in ``tree`` and those of them that pass the pre-filter."""
+def tapelint_files(tree: Path, select: str | None) -> tuple[list[Path], list[Path], list[Path]]:
+    """The files tapelint lints in ``tree``, those of them that pass the pre-filter, and those of
+    these that some rule's screen passes too: the files libcst parses."""
     sys.path.insert(0, str(ROOT))
     from tapelint import config, discovery, registry
+    from tapelint.linter import screened
     from tapelint.prefilter import Prefilter
+    from tapelint.screen import Facts
+    from tapelint.source import SourceError, read_source
 
     catalog = registry.all_rules()
     overrides = config.Overrides(select=[select] if select else None)
     settings = config.resolve_settings(overrides, catalog, cwd=tree, isolated=True)
     files = discovery.discover([str(tree)], settings)
-    analysed = []
+    analysed, parsed = [], []
     prefilters: dict = {}
     for path in files:
         rules = settings.rules_for(path)
         pf = prefilters.get(rules) or prefilters.setdefault(rules, Prefilter(rules))
-        if pf.active(path.read_bytes()):
+        active = pf.active(path.read_bytes())
+        if active:
             analysed.append(path)
-    return files, analysed
+            try:
+                facts = Facts(read_source(path))
+            except SourceError:
+                continue
+            if facts.syntax_tree() is None or screened(active, facts):
+                parsed.append(path)
+    return files, analysed, parsed
 
 
 # `python -m`/`-c` put the current directory (the tree) first on sys.path, where a tree that holds a
@@ -159,7 +170,7 @@ for path in open(sys.argv[1], encoding="utf-8").read().splitlines():
 def bench_tree(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> str:
     py = sys.executable
     ruff = shutil.which("ruff", path=str(Path(py).parent)) or shutil.which("ruff")
-    files, analysed = tapelint_files(tree, args.select)
+    files, analysed, parsed = tapelint_files(tree, args.select)
     cache = Path(tempfile.mkdtemp(prefix="tapelint-bench-cache-"))
     base = [py, "-c", RUN_TAPELINT, "check", "--isolated", "--exit-zero", "--quiet", "--output-format", "concise",
             "--cache-dir", str(cache)]
@@ -181,14 +192,14 @@ def bench_tree(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> str
         run_measured([ruff, "check", "--no-cache", "--exit-zero", "--quiet", "."], tree, env)
 
     rows.append(("tapelint cold (no cache)", median([cold_tapelint([], ["."]) for _ in range(args.repeats)]),
-                 f"{len(files)} files, {len(analysed)} analysed"))
+                 f"{len(files)} files, {len(analysed)} pass the pre-filter, {len(parsed)} the screens"))
     run_measured(base + ["."], tree, env)  # fill the cache
     rows.append(("tapelint warm (all cached)", median([run_measured(base + ["."], tree, env)
                                                        for _ in range(args.repeats)]), ""))
-    one_with = sorted(analysed, key=lambda p: p.stat().st_size)[len(analysed) // 2] if analysed else None
+    one_with = sorted(parsed, key=lambda p: p.stat().st_size)[len(parsed) // 2] if parsed else None
     skipped = [p for p in files if p not in set(analysed)]
     one_without = sorted(skipped, key=lambda p: p.stat().st_size)[len(skipped) // 2] if skipped else None
-    for label, one in (("with trigger words", one_with), ("without", one_without)):
+    for label, one in (("parsed", one_with), ("without trigger words", one_without)):
         if one is None:
             continue
         target = [str(one.relative_to(tree))]
@@ -224,9 +235,9 @@ def bench_tree(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> str
     else:
         rows.append(("ruff", None, "not installed"))
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as listing:
-        listing.write("\n".join(str(p) for p in analysed))
-    rows.append(("libcst.parse_module of the analysed files (1 process)",
-                 run_measured([py, "-c", PARSE_ONLY, listing.name], tree, env), f"{len(analysed)} files"))
+        listing.write("\n".join(str(p) for p in parsed))
+    rows.append(("libcst.parse_module of the files that pass the screens, whole (1 process)",
+                 run_measured([py, "-c", PARSE_ONLY, listing.name], tree, env), f"{len(parsed)} files"))
     os.unlink(listing.name)
 
     comparison = ""
