@@ -15,6 +15,7 @@ arithmetic, and in TensorFlow on the device otherwise.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import zlib
 
@@ -86,6 +87,46 @@ def _stream_seed(seed: int, stream: tuple) -> list[int]:
     return [seed & 0xFFFFFFFF, zlib.crc32(repr(stream).encode())]
 
 
+def _new_rand_block(seed: int, stream: tuple, n: int) -> np.ndarray:
+    block = np.random.default_rng(_stream_seed(seed, stream)).uniform(-1.0, 1.0, n)
+    block.flags.writeable = False
+    return block
+
+
+_small_rand_block = functools.lru_cache(maxsize=256)(_new_rand_block)  # up to 4096 values: 8 MiB at most
+_large_rand_block = functools.lru_cache(maxsize=16)(_new_rand_block)  # up to _RAND_BLOCK values: 8 MiB
+
+
+def _rand_block(seed: int, stream: tuple, n: int) -> np.ndarray:
+    """``n`` uniform values in [-1, 1) of the stream, read-only. Remembered: a test suite asks for the same
+    ones again and again (same seed, same shapes), and making a generator costs more than a small block."""
+    return (_small_rand_block if n <= 4096 else _large_rand_block)(seed, stream, n)
+
+
+_ALIGN = 64  # TensorFlow shares a NumPy array's buffer (no copy) when it is aligned to this many bytes
+
+
+def _aligned_empty(n: int, dtype) -> np.ndarray:
+    """A fresh 1-D array whose buffer TensorFlow can share without copying it."""
+    item = np.dtype(dtype).itemsize
+    buf = np.empty(n + _ALIGN // item, dtype)
+    off = (-buf.ctypes.data % _ALIGN) // item
+    return buf[off:off + n]
+
+
+def _own_tensor(a: np.ndarray):
+    """An eager tensor of ``a``, a fresh array nothing writes to afterwards: on the host it shares ``a``'s
+    buffer where aligned (tf.constant always copies, twice for a misaligned array); elsewhere a copy."""
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import ops
+
+    ctx = context.context()
+    try:
+        return ops.EagerTensor(a, ctx.device_name, None)  # what tf.constant does after its defensive copy
+    except Exception:  # noqa: BLE001 - another TensorFlow: the public way
+        return tf.constant(a)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Array backends: the same small vocabulary over NumPy arrays and float64 tensors.
 
@@ -97,6 +138,13 @@ class NumpyOps:
     def f64(t):
         # np.asarray views an eager tensor's buffer (.numpy() would copy it); nothing here writes to it.
         return np.asarray(t).astype(np.float64, copy=False)
+
+    @staticmethod
+    def view(t):
+        """``t`` for dot products, without a copy where NumPy can: its float32/float64 buffer as is (a dot
+        product with a float64 array is then exact and accumulates in float64), other dtypes in float64."""
+        a = np.asarray(t)
+        return a if a.dtype in (np.float32, np.float64) else a.astype(np.float64)
 
     @staticmethod
     def feed(a, dtype):
@@ -132,13 +180,22 @@ class NumpyOps:
     @staticmethod
     def rand(shape, seed, stream, dtype=np.float64):
         n = int(np.prod(shape)) if len(shape) else 1
-        base = np.random.default_rng(_stream_seed(seed, stream)).uniform(-1.0, 1.0, min(n, _RAND_BLOCK))
+        base = _rand_block(seed, stream, min(n, _RAND_BLOCK))
         return np.resize(base.astype(dtype), n).reshape(shape)
 
     @staticmethod
     def cotangent(shape, dtype, seed, stream):
-        """A random cotangent in ``dtype`` (a tensor): rounded once, so every pass sees the same values."""
-        return tf.constant(NumpyOps.rand(shape, seed, stream, dtype.as_numpy_dtype))
+        """A random cotangent in ``dtype`` (a tensor): rounded once, so every pass sees the same values.
+        The values of ``rand(shape, seed, stream)``, tiled into an aligned buffer the tensor shares."""
+        n = int(np.prod(shape)) if len(shape) else 1
+        if n == 0:
+            return tf.zeros(shape, dtype)
+        block = NumpyOps.rand((min(n, _RAND_BLOCK),), seed, stream, dtype.as_numpy_dtype)
+        out = _aligned_empty(n, block.dtype)
+        whole = n - n % block.size
+        out[:whole].reshape(-1, block.size)[:] = block
+        out[whole:] = block[:n - whole]
+        return _own_tensor(out.reshape(shape))
 
     @staticmethod
     def sign(a):
@@ -159,6 +216,32 @@ class NumpyOps:
         for lo in range(0, flat.size, _RAND_BLOCK):
             flat[lo:lo + _RAND_BLOCK] += base[:flat.size - lo]
         return a
+
+    @staticmethod
+    def sign_step(r, g, x, h, seed, stream):
+        """For the direction ``w = sign(r) + rand(r.shape, seed, stream)`` (the values of
+        ``plus_rand(sign(r), seed, stream)``), without storing it: ``x + h w`` as a float64 tensor, ``<r, w>``
+        and ``<g, w>`` (``g`` may be None). Block by block in the cache: one pass over the memory instead of
+        six (sign, add, two dot products, scale, add) and no copy into TensorFlow."""
+        rf, xf = np.ravel(r), np.ravel(x)
+        gf = None if g is None else np.ravel(g)
+        n = rf.size
+        base = NumpyOps.rand((min(n, _RAND_BLOCK),), seed, stream)
+        out = _aligned_empty(n, np.float64)
+        w = np.empty(base.size)
+        a = ag = 0.0
+        for lo in range(0, n, _RAND_BLOCK):
+            hi = min(n, lo + _RAND_BLOCK)
+            wb = w[:hi - lo]
+            np.sign(rf[lo:hi], out=wb)
+            wb += base[:hi - lo]
+            a += float(np.einsum("i,i->", rf[lo:hi], wb))
+            if gf is not None:
+                ag += float(np.einsum("i,i->", gf[lo:hi], wb))
+            ob = out[lo:hi]
+            np.multiply(wb, h, out=ob)
+            ob += xf[lo:hi]
+        return _own_tensor(out.reshape(np.shape(x))), a, (None if gf is None else ag)
 
     @staticmethod
     def masked(a, lo, hi):
@@ -187,8 +270,11 @@ class NumpyOps:
 
     @staticmethod
     def all_finite(a) -> bool:
-        # One summing pass without a temporary; an overflowing sum of finite values only costs a rescan.
-        return math.isfinite(float(np.sum(np.asarray(a), dtype=np.float64))) or bool(np.all(np.isfinite(a)))
+        # One summing pass without a temporary (in the array's own dtype where NumPy sums it fast); an
+        # overflowing sum of finite values only costs a rescan.
+        a = np.asarray(a)
+        total = np.sum(a) if a.dtype in (np.float32, np.float64) else np.sum(a, dtype=np.float64)
+        return math.isfinite(float(total)) or bool(np.all(np.isfinite(a)))
 
     @staticmethod
     def identical(a, b) -> bool:
@@ -201,6 +287,10 @@ class TensorOps:
     @staticmethod
     def f64(t):
         return tf.cast(tf.convert_to_tensor(t), tf.float64)
+
+    @staticmethod
+    def view(t):
+        return TensorOps.f64(t)  # TensorFlow's ops want one dtype
 
     @staticmethod
     def feed(a, dtype):
@@ -321,6 +411,8 @@ class Problem:
         self.fn = fn
         self.structure = (tuple(args), dict(kwargs))
         leaves = tf.nest.flatten(self.structure)
+        # Positional leaves only (the common case): called without re-packing a structure every time.
+        self.flat = not kwargs and not any(tf.nest.is_nested(a) for a in args)
         names = leaf_names(signature_of or fn, args, kwargs)
         if len(names) != len(leaves):
             names = [(f"leaf[{i}]", "argument") for i in range(len(leaves))]
@@ -345,8 +437,10 @@ class Problem:
         self.notes: list[str] = []
 
     def call(self, leaves):
-        args, kwargs = tf.nest.pack_sequence_as(self.structure, leaves)
         self.evaluations += 1
+        if self.flat:
+            return self.fn(*leaves)
+        args, kwargs = tf.nest.pack_sequence_as(self.structure, leaves)
         return self.fn(*args, **kwargs)
 
 
@@ -410,12 +504,10 @@ class Space:
         self.stack = None  # the float64 variable swap, closed by restore()
         self.current = {}  # source index -> value assigned to its variable (absent: the base value)
         leaves = list(problem.leaves)
-        if upcast:  # every floating-point leaf in float64, once
-            leaves = [tf.cast(x, tf.float64) if isinstance(x, tf.Tensor) and x.dtype.is_floating
-                      and x.dtype != tf.float64 else x for x in leaves]
-            for s in problem.sources:
-                if s.var is None:
-                    leaves[s.leaf_index] = s.value64
+        if upcast:  # every floating-point leaf in float64, once (a source's is its value64)
+            own = {s.leaf_index: s.value64 for s in problem.sources if s.var is None}
+            leaves = [own[i] if i in own else tf.cast(x, tf.float64) if isinstance(x, tf.Tensor)
+                      and x.dtype.is_floating and x.dtype != tf.float64 else x for i, x in enumerate(leaves)]
         self.base_leaves = leaves
 
     def feed_dtype(self, k):
@@ -439,10 +531,12 @@ class Space:
         return tf.cast(s.value, tf.float64) if self.upcast else s.value
 
     def outputs_at(self, k=None, value=None):
-        """Flat float outputs with source ``k`` set to ``value`` (float64 array), others at the base."""
+        """Flat float outputs with source ``k`` set to ``value`` (float64 array, or a tensor of the feed
+        dtype), others at the base."""
         values = [None] * len(self.p.sources)
         if k is not None:
-            values[k] = self.xp.feed(value, self.feed_dtype(k))
+            fed = isinstance(value, tf.Tensor) and value.dtype == self.feed_dtype(k)
+            values[k] = value if fed else self.xp.feed(value, self.feed_dtype(k))
         return _float_outputs(self.p.call(self._leaves(values)))
 
     def fed(self, k, value64):
@@ -572,7 +666,7 @@ class Checker:
             # One cotangent v, rounded to each output's dtype so that every pass sees the same values.
             self.v_caller = [xp.cotangent(tuple(o.shape), o.dtype, self.seed, ("v", i))
                              for i, o in enumerate(caller.outputs)]
-            self.v = [xp.f64(v) for v in self.v_caller]
+            self.v = [xp.view(v) for v in self.v_caller]  # for dot products with float64 outputs
             with _hook.contract_scope(collect=self.estimators):
                 self.caller_g = self._caller_gradients(caller)
             estimators = [e for e in self.estimators if not e[2]]
@@ -662,7 +756,11 @@ class Checker:
         raw = caller.vjp(self.v_caller, raw=True)
         for s, g in zip(self.p.sources, raw):
             _contracts.check_leaf(self.p.where, s.what, (s.dtype, tf.TensorShape(s.shape)), g)
-        return [None if g is None else self.xp.f64(_dense(g, s.shape)) for s, g in zip(self.p.sources, raw)]
+        # In the caller's dtype: compared with float64 values only through dot products and differences.
+        return [None if g is None else self.xp.view(_dense(g, s.shape)) for s, g in zip(self.p.sources, raw)]
+
+    def _caller_g64(self):
+        return [None if g is None else self.xp.f64(g) for g in self.caller_g]
 
     def _semantic(self, caller: Space):
         """Linear in the upstream gradient (grad(-2 dy) == -2 grad(dy), exact in binary floating point);
@@ -747,7 +845,7 @@ class Checker:
         dtypes = {s.dtype for s in self.p.sources} | {o.dtype for o in caller.outputs}
         ref = self._try_float64(caller) if dtypes != {tf.float64} else caller
         if ref is caller:
-            self.r = self.caller_g
+            self.r = self._caller_g64()
             ref_dtype = max(dtypes, key=eps_of)  # the least precise dtype involved
             if dtypes != {tf.float64}:
                 self.p.notes.append(f"function does not accept float64: finite differences in {ref_dtype.name}")
@@ -793,7 +891,7 @@ class Checker:
             # Deterministic, yet not what the caller's dtype computes (constants or random streams that
             # depend on the dtype): float64 is no reference for it.
             ref.restore()
-            self.r = self.caller_g
+            self.r = self._caller_g64()
             lower = max({s.dtype for s in self.p.sources} | {o.dtype for o in caller.outputs}, key=eps_of)
             self.tol = Tol(lower, self.atol, self.rtol, self.eps)
             self.p.notes.append(f"the function computes something else in float64 (dtype-dependent constants or "
@@ -846,24 +944,61 @@ class Checker:
             if s.size == 0:
                 continue
             r = self.r[k]
+            if s.size > FAST_TWO_DIRECTIONS_MAX and self._fast_screen(ref, k):
+                continue
             for d in range(2 if s.size <= FAST_TWO_DIRECTIONS_MAX else 1):
-                if d == 0 and r is not None and xp.all_finite(r):
+                a = None
+                if d == 0 and r is not None:
                     # Random plus sign(r): <r, u> contains sum |r_i| exactly, so a scaled or 1%-off gradient
                     # cannot cancel out, whatever the gradient's shape, and every step stays bounded.
                     w = xp.plus_rand(xp.sign(r), self.seed, ("u", k, d))
-                else:
+                    a = xp.dot(r, w)  # finite exactly when r is: sign(nan) is nan, inf * sign(inf) is inf
+                    if not _finite(a) and not xp.all_finite(r):
+                        a = None  # no direction from a non-finite gradient: a random one
+                if a is None:
                     w = xp.rand(s.shape, self.seed, ("u", k, d))
-                self._direction(ref, k, w, d)
+                self._direction(ref, k, w, d, a)
 
-    def _direction(self, ref: Space, k, w, d):
+    def _fast_screen(self, ref: Space, k) -> bool:
+        """Direction #0 of a large source, in one pass: the finite difference and the caller-dtype gradient
+        along ``w = sign(r) + rand`` against ``<r, w>``, with the cheap tests of ``_direction`` (which they
+        imply). True if both pass; otherwise nothing is concluded and ``_direction`` runs in full."""
         xp, t = self.xp, self.tol
         s, r = self.p.sources[k], self.r[k]
-        one_sided = ref.upcast and t.eps_eval < 1e-10  # float64: one-sided is accurate enough, half the cost
+        if r is None or not hasattr(xp, "sign_step") or not self._one_sided(ref, k):
+            return False
+        gc = self.caller_g[k]
+        consistency = not (t.ref_dtype != tf.float64 or s.dtype == tf.float64 or gc is None)
+        h = t.step(s, one_sided=True)
+        x_step, a, ag = xp.sign_step(r, gc if consistency else None, s.x64, h, self.seed, ("u", k, 0))
+        if not _finite(a):
+            return False
+        D = (self._phi(ref.outputs_at(k, x_step)) - self.phi0) / h
+        err = abs(a - D)
+        scale = max(abs(a), abs(D))
+        if not (_finite(err) and err <= t.atol + t.rtol * scale):
+            return False
+        if consistency and not abs(ag - a) <= RTOL_CONSISTENCY.get(s.dtype, 1e-3) * max(abs(ag), abs(a)):
+            return False
+        self._note_error(k, err, err / max(scale, 1e-300))
+        return True
+
+    def _one_sided(self, ref: Space, k) -> bool:
+        """Evaluated in float64 (a float64 source, or upcast): a forward difference is accurate enough (about
+        1e-8, far below the tolerance) and costs one evaluation instead of two."""
+        return self.tol.eps_eval < 1e-10 and ref.feed_dtype(k) == tf.float64
+
+    def _direction(self, ref: Space, k, w, d, a=None):
+        """Compare <r, w> (``a``, if known) with the finite difference of phi along ``w``."""
+        xp, t = self.xp, self.tol
+        s, r = self.p.sources[k], self.r[k]
+        one_sided = self._one_sided(ref, k)
         h = t.step(s, one_sided)
         D, w_eff, yp, ym = (self._fd_one_sided if one_sided else self._fd)(ref, k, w, h)
         if not _finite(D):
             self._domain_edge(k, h)
-        a = xp.dot(r, w_eff) if r is not None else 0.0
+        if a is None or w_eff is not w:
+            a = xp.dot(r, w_eff) if r is not None else 0.0
         err = abs(a - D)
         # S = sum |r_i w_i|, the scale of the terms of <r, w>: what tolerances and errors are relative to.
         # Skipped for large sources along the gradient-aligned direction, where |a| is close to it anyway.

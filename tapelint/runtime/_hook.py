@@ -43,13 +43,18 @@ _installed: tuple | None = None  # how we patched, and the originals
 _cache = weakref.WeakKeyDictionary()
 
 
-def _private_hooks_usable() -> bool:
+@functools.lru_cache(maxsize=None)
+def _tested_version(version: str) -> bool:
     try:
-        major, minor = (int(p) for p in tf.__version__.split(".")[:2])
+        major, minor = (int(p) for p in version.split(".")[:2])
     except ValueError:
         return False
     lo, hi = _TESTED_VERSIONS
-    return (lo <= (major, minor) < hi and callable(getattr(_cg, "_eager_mode_decorator", None))
+    return lo <= (major, minor) < hi
+
+
+def _private_hooks_usable() -> bool:
+    return (_tested_version(tf.__version__) and callable(getattr(_cg, "_eager_mode_decorator", None))
             and callable(getattr(_cg, "_graph_mode_decorator", None)))
 
 
@@ -167,12 +172,27 @@ def _numeric_wanted(f) -> bool:
     return getattr(f, "__tapelint_numeric__", True) and not _is_tf_internal(f)
 
 
-def _wrap_grad_fn(grad_fn, f, args):
-    """``grad_fn`` with its output checked; keeps its signature as far as TensorFlow inspects it."""
+_takes_variables_of = {}  # code object -> does a gradient function with this code take `variables`?
+
+
+def _takes_variables(grad_fn) -> bool:
+    """As TensorFlow decides it (getfullargspec), once per code object: a gradient function is a closure
+    made anew on every forward call, its code is not."""
     from tensorflow.python.util import tf_inspect
 
-    spec = tf_inspect.getfullargspec(grad_fn)
-    takes_variables = "variables" in spec.args or "variables" in spec.kwonlyargs or spec.varkw is not None
+    code = getattr(grad_fn, "__code__", None)
+    hit = _takes_variables_of.get(code) if code is not None and not hasattr(grad_fn, "__wrapped__") else None
+    if hit is None:
+        spec = tf_inspect.getfullargspec(grad_fn)
+        hit = "variables" in spec.args or "variables" in spec.kwonlyargs or spec.varkw is not None
+        if code is not None and not hasattr(grad_fn, "__wrapped__") and len(_takes_variables_of) < 4096:
+            _takes_variables_of[code] = hit
+    return hit
+
+
+def _wrap_grad_fn(grad_fn, f, args):
+    """``grad_fn`` with its output checked; keeps its signature as far as TensorFlow inspects it."""
+    takes_variables = _takes_variables(grad_fn)
 
     def check(out, variables):
         if flag("no_contracts"):

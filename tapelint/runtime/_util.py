@@ -119,13 +119,30 @@ def signature_target(fn):
     return fn
 
 
+_parameters_of = weakref.WeakKeyDictionary()  # signature target -> its parameters (inspect is slow)
+
+
+def _parameters(target):
+    try:
+        hit = _parameters_of.get(target)
+    except TypeError:  # not weakly referenceable, or unhashable
+        hit = None
+    if hit is None:
+        try:
+            hit = tuple(inspect.signature(target).parameters.values())
+        except (TypeError, ValueError):
+            hit = ()
+        try:
+            _parameters_of[target] = hit
+        except TypeError:
+            pass
+    return hit
+
+
 def positional_names(fn, count: int) -> list[str]:
     """Parameter names for ``count`` positional arguments (``args[i]`` where unknown)."""
     names: list[str] = []
-    try:
-        params = inspect.signature(signature_target(fn)).parameters.values()
-    except (TypeError, ValueError):
-        params = ()
+    params = _parameters(signature_target(fn))
     for p in params:
         if len(names) >= count:
             break
@@ -138,6 +155,8 @@ def positional_names(fn, count: int) -> list[str]:
 
 
 def _paths(structure):
+    if isinstance(structure, (tf.Tensor, tf.Variable, np.ndarray, int, float, bool, str, type(None))):
+        return [()]  # a leaf: no need to walk it
     from tensorflow.python.util import nest as _nest
 
     try:

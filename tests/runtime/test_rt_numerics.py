@@ -220,6 +220,82 @@ def test_float32_overflow_in_the_gradient_is_reported_against_float64():
     check_gradients(softplus_unstable, tf.constant([1.0, 50.0, 100.0, -3.0], tf.float64))  # fine in float64
 
 
+# --- large inputs: direction #0 in one pass over the memory ----------------------------------------
+
+LARGE = 50_000  # above FAST_TWO_DIRECTIONS_MAX: one direction, compared by Checker._fast_screen first
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64], ids=lambda d: d.name)
+@pytest.mark.parametrize("name", ["softplus", "logsumexp"])
+def test_large_inputs_are_settled_in_one_pass_with_the_full_comparisons_verdict(name, dtype, monkeypatch):
+    verdicts = []
+    real = _engine.Checker._fast_screen
+    monkeypatch.setattr(_engine.Checker, "_fast_screen",
+                        lambda self, ref, k: verdicts.append(real(self, ref, k)) or verdicts[-1])
+    fn, x = getattr(C, name), normal((LARGE,), dtype, scale=2.0)
+    screened = check_gradients(fn, x)
+    assert verdicts == [True]
+    # float32: the caller's forward, the float64 one, one step; float64: the caller's forward (the reference),
+    # a second one at the same input (a random forward is told apart), one step.
+    assert (screened.evaluations, screened.backward_calls) == (3, 3 if dtype == tf.float32 else 2)
+    monkeypatch.setattr(_engine.Checker, "_fast_screen", lambda self, ref, k: False)
+    full = check_gradients(fn, x)
+    assert full.evaluations == 3
+    for a, b in zip(screened.sources, full.sources):  # the same comparison, summed block by block
+        assert a.max_abs_error == pytest.approx(b.max_abs_error, rel=1e-3, abs=1e-12)
+        assert a.max_rel_error < 1e-6
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64], ids=lambda d: d.name)
+def test_wrong_gradients_of_large_inputs_are_caught_and_localised(dtype):
+    x = normal((LARGE,), dtype)
+    with pytest.raises(GradientCheckError, match="wrong gradient for argument `x`"):
+        check_gradients(W.softplus_scaled, x)
+    with pytest.raises(GradientCheckError, match="wrong gradient for argument `x`"):
+        check_gradients(W.softplus_one_percent, x)
+    with pytest.raises(GradientCheckError, match=r"worst coordinate: x\[3\]"):
+        check_gradients(W.tanh_sign_flipped, normal((10_000,), dtype))
+
+
+def test_a_large_variable_goes_through_the_screen_too():
+    from fixtures.runtime.environments import TanhDense
+
+    x = normal((8, 200))
+    report = check_gradients(TanhDense(200, 50), x)  # w has 10,000 elements
+    assert {s.name: s.max_rel_error < 1e-6 for s in report.sources} == {"x": True, "w:0": True, "b:0": True}
+    with pytest.raises(GradientCheckError, match="wrong gradient for variable `w:0`"):
+        check_gradients(TanhDense(200, 50, factor=2.0), x)
+
+
+def test_float32_overflow_in_the_gradient_of_a_large_input():
+    x = np.random.default_rng(0).normal(size=LARGE).astype(np.float32)
+    x[1234] = 100.0
+    with pytest.raises(GradientCheckError, match=r"the float32 gradient for argument `x` is not finite "
+                                                 r"\(at x\[1234\]: nan\)"):
+        check_gradients(softplus_unstable, tf.constant(x))
+
+
+@tf.custom_gradient
+def softplus_nan_at_7(x):
+    def grad(dy):
+        nan = tf.where(tf.range(tf.size(x)) == 7, tf.constant(np.nan, x.dtype), tf.zeros([], x.dtype))
+        return dy * tf.sigmoid(x) + tf.reshape(nan, tf.shape(x))
+
+    return tf.math.softplus(x), grad
+
+
+def test_a_non_finite_gradient_of_a_large_input():
+    with pytest.raises(GradientCheckError, match="the gradient for argument `x` is not finite where the function"):
+        check_gradients(softplus_nan_at_7, normal((LARGE,)))
+
+
+def test_a_large_input_at_the_edge_of_the_domain():
+    x = np.full(LARGE, 2.0)
+    x[99] = 1e-12
+    with pytest.raises(GradientCheckError, match="within a step of the edge of the function's domain"):
+        check_gradients(sqrt_of, tf.constant(x), eps=1e-6)
+
+
 # --- localisation ----------------------------------------------------------------------------------
 
 
