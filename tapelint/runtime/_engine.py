@@ -674,28 +674,34 @@ class Checker:
                 names = ", ".join(f"`{n}` ({loc})" for n, loc, _ in estimators[:3])
                 self.p.notes.append(f"values not checked: uses intentional estimator {names} (numeric=False)")
                 return self._report("contracts", "n/a", checked=False)
-            self._finite_forward(caller)
-            self._semantic(caller)
-            if self.mode == "full":
-                self._full_semantic(caller)
-            ref = self._reference(caller)
+            # The contracts were checked on the first backward pass, in the caller's dtype; the passes below
+            # (other cotangents, float64, finite differences) would only check them again, at a cost.
+            with _hook.contracts_suppressed():
+                return self._values(caller)
+
+    def _values(self, caller: Space) -> GradientReport:
+        self._finite_forward(caller)
+        self._semantic(caller)
+        if self.mode == "full":
+            self._full_semantic(caller)
+        ref = self._reference(caller)
+        try:
+            ref = self._forward_determinism(caller, ref)
             try:
-                ref = self._forward_determinism(caller, ref)
-                try:
-                    self._numerics(ref)
-                except _LowPrecision:
-                    lower = max({s.dtype for s in self.p.sources} | {tf.float32}, key=eps_of)
-                    self.p.notes.append(f"difference quotients at relative steps 1e-6 and 1e-11 disagree: the "
-                                        f"function computes below float64 precision inside (a cast to "
-                                        f"{lower.name}?) or jumps near the input; compared with {lower.name} steps "
-                                        "and tolerances")
-                    self.errors.clear()
-                    self.tol = Tol(lower, self.atol, self.rtol, self.eps)
-                    self._numerics(ref)
-            finally:
-                ref.restore()
-                caller.restore()
-            return self._report(self.mode, self.tol.ref_dtype.name)
+                self._numerics(ref)
+            except _LowPrecision:
+                lower = max({s.dtype for s in self.p.sources} | {tf.float32}, key=eps_of)
+                self.p.notes.append(f"difference quotients at relative steps 1e-6 and 1e-11 disagree: the "
+                                    f"function computes below float64 precision inside (a cast to "
+                                    f"{lower.name}?) or jumps near the input; compared with {lower.name} steps "
+                                    "and tolerances")
+                self.errors.clear()
+                self.tol = Tol(lower, self.atol, self.rtol, self.eps)
+                self._numerics(ref)
+        finally:
+            ref.restore()
+            caller.restore()
+        return self._report(self.mode, self.tol.ref_dtype.name)
 
     def _finite_forward(self, caller: Space):
         for i, o in enumerate(caller.outputs):
