@@ -9,7 +9,8 @@ caller's float32); ``fast`` mode's time, its number of function evaluations and 
 of that pass (target: at most 10x at every size); ``full`` mode; ``tf.test.compute_gradient`` (which
 builds both Jacobians: 1 + m + 2n forward calls). full and compute_gradient run only where they finish
 in reasonable time, otherwise "skipped (n too large)". Times are the best of --repeats runs after a
-warm-up run (the best, not the median: on a shared machine other processes only ever add time).
+warm-up run (the best, not the median: on a shared machine other processes only ever add time); the
+forward+backward pass and fast mode are timed alternately, so that both see the same load.
 """
 
 from __future__ import annotations
@@ -42,13 +43,20 @@ class Counted:
 
 
 def best_time(run, repeats):
-    run()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
+    return best_times([run], repeats)[0]
+
+
+def best_times(runs, repeats):
+    """The best time of each of ``runs``, timed in turn ``repeats`` times after a warm-up."""
+    for run in runs:
         run()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    times = [[] for _ in runs]
+    for _ in range(repeats):
+        for run, spent in zip(runs, times):
+            t = time.perf_counter()
+            run()
+            spent.append(time.perf_counter() - t)
+    return [min(spent) for spent in times]
 
 
 def forward_backward(fn, x):
@@ -82,9 +90,9 @@ def main(argv=None):
               f"| {'compute_gradient':>16} {'evals':>7}")
         for n in args.sizes:
             x = tf.constant(np.random.default_rng(0).normal(size=n), tf.float32)
-            fb = best_time(lambda: forward_backward(fn, x), args.repeats)
             reports = []
-            fast = best_time(lambda: reports.append(check_gradients(fn, x, mode="fast")), args.repeats)
+            fb, fast = best_times([lambda: forward_backward(fn, x),
+                                   lambda: reports.append(check_gradients(fn, x, mode="fast"))], args.repeats)
             fast_evals = reports[-1].evaluations
             ratio = fast / fb
             worst = max(worst, ratio)
