@@ -12,6 +12,9 @@ from tapelint.semantic import names as N
 from tapelint.semantic.values import VARIABLE_LIST_ATTRIBUTES, Kind
 
 _COMPUTED = ("assign", "annassign", "augassign", "walrus")
+# Calls that put an operation on the active tapes by hand, whatever ran it (TensorFlow's internals,
+# custom ops): the tape then holds values computed before it started.
+_MANUAL_RECORDING = frozenset({"record_gradient", "record_operation", "record_operation_backprop_only"})
 
 
 _MINIMIZE_CALL = call_pattern("minimize")
@@ -93,6 +96,20 @@ class TargetOutsideTape(Rule):
     )
 
     valid = (
+        Valid(
+            """
+import tensorflow as tf
+from tensorflow.python.eager import execute
+
+def transpose(op_name, inputs, attrs, outputs):
+    # the op ran before the tape started; record_gradient puts it on the tape by hand
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        execute.record_gradient(op_name, inputs, attrs, outputs)
+    trainable = [o for o in outputs]
+    return tape.gradient(trainable, inputs)
+"""
+        ),
         Valid(
             """
 import tensorflow as tf
@@ -241,7 +258,7 @@ opt.minimize(lambda: loss, [w])  # expect: TL001
 
     def check(self, model):
         for tape in model.tapes:
-            if not tape.entered or tape.name is None:
+            if not tape.entered or tape.name is None or _records_by_hand(model, tape):
                 continue
             for use in tape.differentiations():
                 finding = self._check_use(model, tape, use)
@@ -445,3 +462,14 @@ opt.minimize(lambda: loss, [w])  # expect: TL001
             if all(b.kind in _COMPUTED and model.values.binding_kind(b) is Kind.TENSOR and model.before(b.node, call)
                    for b in bindings):
                 yield Finding(name, self.minimize_message.format(name=name.value, line=model.line_of(bindings[-1].node)))
+
+
+def _records_by_hand(model, tape) -> bool:
+    """Some call in the tape's `with` blocks records an operation by hand (`record_gradient`)."""
+    for with_node in tape.withs:
+        for call in model.tree.descendants(with_node, cst.Call):
+            func = call.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
+            if name in _MANUAL_RECORDING:
+                return True
+    return False
