@@ -4,6 +4,7 @@ changed on disk since it was read is not overwritten."""
 
 from __future__ import annotations
 
+import ast
 import os
 import stat
 import tempfile
@@ -64,11 +65,13 @@ def _render(module: cst.Module, fixes: Sequence[CstFix]) -> str:
         return "(\n"
 
 
-def _parses(code: str, filename: str) -> str | None:
-    """None when ``code`` is valid Python; else the error."""
+def _parses(code: str, filename: str, *, compiles: bool = True) -> str | None:
+    """None when ``code`` is valid Python; else the error. With ``compiles=False`` only the syntax is
+    checked, not what CPython's compiler rejects beyond it (`return` outside a function, a name used
+    before its `global` statement): for a file that already fails there, whatever the fixes do."""
     try:
         cst.parse_module(code)
-        compile(code, filename, "exec", dont_inherit=True)
+        compile(code, filename, "exec", 0 if compiles else ast.PyCF_ONLY_AST, dont_inherit=True)
     except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError) as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return None
@@ -104,6 +107,16 @@ def fix_source(
     outcome = FixOutcome(source)
     current = source
     rejected: set[tuple[str, str]] = set()  # (code, message) of fixes that broke the code
+    compiles: list[bool] = []  # whether ``source`` compiles, found out when a fix is first checked
+
+    def parses(code: str) -> str | None:
+        if not compiles:
+            try:
+                compile(source, filename, "exec", dont_inherit=True)
+                compiles.append(True)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                compiles.append(False)
+        return _parses(code, filename, compiles=compiles[0])
     for _ in range(MAX_PASSES):
         module, diagnostics = analyse(current, filename, rules)
         outcome.remaining, outcome.module = diagnostics, module
@@ -115,12 +128,12 @@ def fix_source(
             break
         batch = _non_overlapping(module, fixable)
         new = _render(module, [d.cst_fix for d in batch])
-        error = _parses(new, filename)
+        error = parses(new)
         if error is not None:
             # find the culprits one by one, keep the good ones
             good = []
             for d in batch:
-                if _parses(_render(module, [d.cst_fix]), filename) is None:
+                if parses(_render(module, [d.cst_fix])) is None:
                     good.append(d)
                 else:
                     rejected.add((d.code, d.message))
@@ -128,7 +141,7 @@ def fix_source(
                                           f"would produce invalid code ({error})")
             batch = good
             new = _render(module, [d.cst_fix for d in batch])
-            if not batch or _parses(new, filename) is not None:
+            if not batch or parses(new) is not None:
                 continue
         if new == current:
             break
