@@ -8,6 +8,7 @@ import ast
 import os
 import stat
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -71,10 +72,18 @@ def _parses(code: str, filename: str, *, compiles: bool = True) -> str | None:
     before its `global` statement): for a file that already fails there, whatever the fixes do."""
     try:
         cst.parse_module(code)
-        compile(code, filename, "exec", 0 if compiles else ast.PyCF_ONLY_AST, dont_inherit=True)
+        _compile(code, filename, 0 if compiles else ast.PyCF_ONLY_AST)
     except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError) as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return None
+
+
+def _compile(code: str, filename: str, flags: int) -> None:
+    """CPython's check of ``code``, without the SyntaxWarnings it prints about the user's code (`"a"()`):
+    the linter's business is its findings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compile(code, filename, "exec", flags, dont_inherit=True)
 
 
 def _non_overlapping(module: cst.Module, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
@@ -112,7 +121,7 @@ def fix_source(
     def parses(code: str) -> str | None:
         if not compiles:
             try:
-                compile(source, filename, "exec", dont_inherit=True)
+                _compile(source, filename, 0)
                 compiles.append(True)
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 compiles.append(False)
