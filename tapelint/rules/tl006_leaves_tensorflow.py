@@ -430,16 +430,17 @@ class _Dependence:
         return False
 
 
-def _owners(model, sources) -> set[str]:
+def _owners(model, sources, follow: bool = True) -> set[str]:
     """``model`` for ``model.trainable_variables``; several for ``a.trainable_variables + b.trainable_variables``;
-    followed through one assignment (``trainable_vars = self.trainable_variables``)."""
+    followed through one assignment (``trainable_vars = self.trainable_variables``), once: in a loop,
+    ``w = w - dw`` reaches itself."""
     out: set[str] = set()
-    if isinstance(sources, cst.Name):
+    if isinstance(sources, cst.Name) and follow:
         bindings = model.reaching(sources)
         if bindings and len(bindings) == 1 and bindings[0].kind == "assign" and bindings[0].value is not None:
             sources = bindings[0].value
     if isinstance(sources, cst.BinaryOperation):
-        return _owners(model, sources.left) | _owners(model, sources.right)
+        return _owners(model, sources.left, False) | _owners(model, sources.right, False)
     if isinstance(sources, cst.Attribute) and sources.attr.value in VARIABLE_LIST_ATTRIBUTES:
         out.add(model.code(sources.value))
     return out
