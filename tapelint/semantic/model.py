@@ -7,10 +7,10 @@ import functools
 from typing import Iterable, Iterator
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from tapelint.diagnostics import Location
 from tapelint.semantic import names as N
+from tapelint.semantic.positions import node_ranges
 from tapelint.semantic.scopes import COMPREHENSIONS, SCOPE_NODES, Binding, Scope, ScopeIndex
 from tapelint.semantic.tree import TreeIndex
 
@@ -36,9 +36,9 @@ class SemanticModel:
     # -- positions (computed only when a rule reports something) -----------------------------------
     def span(self, node: cst.CSTNode) -> tuple[Location, Location]:
         if self._positions is None:
-            self._positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
-        rng = self._positions[node]
-        return Location(rng.start.line, rng.start.column + 1), Location(rng.end.line, rng.end.column + 1)
+            self._positions = node_ranges(self.module)
+        (line, column), (end_line, end_column) = self._positions[node]
+        return Location(line, column + 1), Location(end_line, end_column + 1)
 
     def line_of(self, node: cst.CSTNode) -> int:
         return self.span(node)[0].row
