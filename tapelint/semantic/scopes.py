@@ -17,6 +17,7 @@ from tapelint.semantic.tree import TreeIndex
 
 SCOPE_NODES = (cst.Module, cst.FunctionDef, cst.ClassDef, cst.Lambda, cst.ListComp, cst.SetComp,
                cst.DictComp, cst.GeneratorExp)
+_SCOPE_TYPES = frozenset(SCOPE_NODES)  # exact types: libcst's node classes are final
 COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 LOOPS = (cst.For, cst.While)
 
@@ -116,6 +117,7 @@ class ScopeIndex:
         self.scopes: dict[cst.CSTNode, Scope] = {}
         self.module_scope = self._scope_for(tree.module, None)
         self._name_scope: dict[cst.CSTNode, Scope] = {}
+        self._memo: dict[cst.CSTNode, Scope] = {}
         self._build()
 
     # -- construction ------------------------------------------------------------------------------
@@ -128,11 +130,32 @@ class ScopeIndex:
     def scope_of(self, node: cst.CSTNode) -> Scope:
         """The scope in which ``node`` is evaluated (a function's name, decorators and defaults are
         evaluated in the enclosing scope; its parameters and body in its own)."""
-        tree = self.tree
+        # A node whose three nearest ancestors are not scope nodes is in its parent's scope (the walk
+        # below looks at most three levels under a scope node), so answers are shared up the tree.
+        memo, parent = self._memo, self.tree.parent
+        pending: list[cst.CSTNode] = []
+        current = node
+        while True:
+            found = memo.get(current)
+            if found is not None:
+                break
+            a1 = parent.get(current)
+            a2 = parent.get(a1) if a1 is not None else None
+            a3 = parent.get(a2) if a2 is not None else None
+            if a1 is None or type(a1) in _SCOPE_TYPES or type(a2) in _SCOPE_TYPES or type(a3) in _SCOPE_TYPES:
+                found = memo[current] = self._walk_to_scope(current)
+                break
+            pending.append(current)
+            current = a1
+        for n in pending:
+            memo[n] = found
+        return found
+
+    def _walk_to_scope(self, node: cst.CSTNode) -> Scope:
         child = node
         path: list[cst.CSTNode] = [node]
-        for anc in tree.ancestors(node):
-            if isinstance(anc, SCOPE_NODES):
+        for anc in self.tree.ancestors(node):
+            if type(anc) in _SCOPE_TYPES:
                 if self._inside(anc, child, path):
                     return self._scope_for(anc, self._outer(anc))
             path.append(anc)
