@@ -1,0 +1,67 @@
+"""The semantic model's shortcuts give what the slow, obvious computation gives, node for node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from tapelint.semantic.positions import node_ranges
+from tapelint.semantic.scopes import ScopeIndex
+from tapelint.semantic.tree import TreeIndex
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = sorted((ROOT / "fixtures").rglob("*.py")) + sorted((ROOT / "tapelint" / "semantic").glob("*.py"))
+
+ODD = {
+    "crlf-and-cr": "x = 1\r\ny = '''a\r\nb'''\rz = [\r\n  1,\n  2]\n",
+    "no-final-newline": "def f(a, *, b=lambda q: q):\n    return [a for a in b if a]",
+    "tabs-and-continuations": "if x:\n\tw = 1 + \\\n\t    2  # c\n\tclass A(B, metaclass=M):\n\t\t@d\n\t\tdef g(self): ...\n",
+    "comprehension-scopes": "r = [x for x in xs if (y := x)]\ns = {k: v for k, v in d.items()}\ng = (f(a) for a in b for c in a)\n",
+}
+
+
+def _modules():
+    for path in SOURCES:
+        yield path.name, cst.parse_module(path.read_bytes())
+    for name, text in ODD.items():
+        yield name, cst.parse_module(text)
+
+
+@pytest.mark.parametrize(("name", "module"), list(_modules()), ids=lambda v: v if isinstance(v, str) else "")
+def test_node_ranges_are_libcsts_positions(name, module):
+    expected = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    got = node_ranges(module)
+    assert set(got) == set(expected)
+    for node, rng in expected.items():
+        assert got[node] == ((rng.start.line, rng.start.column), (rng.end.line, rng.end.column)), (name, node)
+
+
+@pytest.mark.parametrize(("name", "module"), list(_modules()), ids=lambda v: v if isinstance(v, str) else "")
+def test_shared_scope_answers_are_those_of_the_walk(name, module):
+    tree = TreeIndex(module)
+    scopes = ScopeIndex(tree)
+    # In reverse order too, so that answers are shared from the leaves up as well as from the top down.
+    for nodes in (list(tree.order), list(reversed(tree.order))):
+        fresh = ScopeIndex(tree)
+        for node in nodes:
+            assert fresh.scope_of(node).node is scopes._walk_to_scope(node).node, (name, type(node).__name__)
+
+
+def test_tree_parents_and_order_are_libcsts_children():
+    module = cst.parse_module((ROOT / "tapelint" / "semantic" / "scopes.py").read_text())
+    tree = TreeIndex(module)
+    visited: list[cst.CSTNode] = []
+
+    class Collect(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            visited.append(node)
+            return True
+
+    module.visit(Collect())
+    assert set(tree.order) == set(visited)
+    for node in visited:
+        for child in node.children:
+            assert tree.parent[child] is node
