@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import traceback
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -65,14 +66,9 @@ def parse(source: str, filename: str, *, compiled: bool = False) -> cst.Module |
     import libcst as cst
 
     if not compiled:
-        try:
-            compile(source, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-        except SyntaxError as exc:
-            return parse_error(filename, f"SyntaxError: {exc.msg}", exc.lineno or 1, max(exc.offset or 1, 1))
-        except (RecursionError, MemoryError):
-            return parse_error(filename, "SyntaxError: too deeply nested to parse")
-        except ValueError as exc:  # e.g. "source code string cannot contain null bytes"
-            return parse_error(filename, f"SyntaxError: {exc}")
+        error = syntax_error(source, filename)
+        if error is not None:
+            return error
     from tapelint.elide import elide, remember
 
     text, elided = elide(source)
@@ -84,6 +80,21 @@ def parse(source: str, filename: str, *, compiled: bool = False) -> cst.Module |
         message = str(outcome).strip().splitlines()[0] if str(outcome).strip() else "invalid syntax"
         return parse_error(filename, f"SyntaxError: {message}", outcome.raw_line, outcome.raw_column + 1)
     return parse_error(filename, "SyntaxError: too deeply nested to parse")
+
+
+def syntax_error(source: str, filename: str) -> Diagnostic | None:
+    """TL000 for a text CPython's parser rejects, else None."""
+    try:
+        with warnings.catch_warnings():  # warnings about the user's code are not ours to print
+            warnings.simplefilter("ignore")
+            compile(source, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as exc:
+        return parse_error(filename, f"SyntaxError: {exc.msg}", exc.lineno or 1, max(exc.offset or 1, 1))
+    except (RecursionError, MemoryError):
+        return parse_error(filename, "SyntaxError: too deeply nested to parse")
+    except ValueError as exc:  # e.g. "source code string cannot contain null bytes"
+        return parse_error(filename, f"SyntaxError: {exc}")
+    return None
 
 
 _DEEP_STACK = 512 * 1024 * 1024  # virtual: only the pages a deep analysis touches are committed
@@ -151,16 +162,23 @@ def analyse(
     if partial:
         # The screen (tapelint/screen.py): rules whose constructs the text, then CPython's syntax tree,
         # does not hold are dropped before libcst reads the file.
-        from tapelint.screen import Facts
+        from tapelint.screen import Facts, compiles
 
-        # Every file that holds a rule's trigger word is compiled, screened or not, so that a syntax
-        # error in it is reported (TL000); one that does not compile goes to libcst, which reports it.
+        # Screens read the text first and compile it only to look closer; one that cannot decide
+        # (the text does not compile) keeps its rule, and libcst then reports the syntax error.
         facts = Facts(source)
-        tree = facts.syntax_tree()
-        if tree is not None:
-            active = screened(active, facts)
-            if not active:
+        active = screened(active, facts)
+        if not active:
+            # No rule can report anything here, but every file that holds a trigger word is checked
+            # for syntax errors (TL000): by the tree a screen compiled, or by compiling to bytecode,
+            # cheaper than building the tree as Python objects. Only where that fails is the tree built
+            # (a few errors, such as `return` outside a function, are found by the compiler only).
+            valid = facts.syntax_tree() is not None if facts.compiled else compiles(source)
+            if valid:
                 return None, []
+            error = syntax_error(source, filename)
+            return None, [] if error is None else [error]
+        tree = facts.syntax_tree()
     # A rule without trigger words runs on every file and may look anywhere in it; so may one that
     # says it needs the whole module.
     if partial and not any(getattr(r, "needs_whole_module", False) or not r.triggers for r in active):

@@ -154,9 +154,10 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
     if "\r" in source.replace("\r\n", "\n"):
         return None, tree is not None  # lone CR line ends: keep the one well-trodden path
     if tree is None:
-        try:
-            tree = compile(source, "<tapelint>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-        except (SyntaxError, RecursionError, MemoryError, ValueError):
+        from tapelint.screen import compile_tree
+
+        tree = compile_tree(source)
+        if tree is None:
             return None, False
     lines = source.split("\n")
     units = _units(tree, lines)

@@ -215,6 +215,30 @@ def test_a_syntax_error_is_reported_where_the_words_are_in_a_comment_only():
     assert [(d.code, d.location.row) for d in diagnostics] == [("TL000", 2)]
 
 
+def test_a_file_no_screen_passes_is_compiled_to_bytecode_not_to_a_tree():
+    source = "# tf.GradientTape, tf.Variable, apply_gradients\nx = 1\n"
+    f = Facts(source)
+    assert linter.screened(triggered(RULES, source), f) == [] and not f.compiled  # decided on the text
+    assert linter.analyse(source, "x.py", RULES, partial=True) == (None, [])
+
+
+@pytest.mark.parametrize("body", ["return 1\n", "x = 1\nbreak\n", "await f()\n"])
+def test_errors_only_the_compiler_finds_are_treated_as_in_a_whole_file_analysis(body):
+    # CPython's parser accepts these; its compiler does not. A whole-file analysis (libcst, after the
+    # parser) reports nothing, and neither does the screened one, which compiled the file to bytecode.
+    source = "# tf.GradientTape, tf.Variable\n" + body
+    assert linter.analyse(source, "x.py", RULES, partial=True)[1] == []
+    assert linter.analyse(source, "x.py", RULES, partial=False)[1] == []
+
+
+def test_compiling_prints_no_warning_about_the_users_code(recwarn, capfd):
+    source = '# tf.GradientTape\nimport tensorflow as tf\nif tf is "a":\n    y = "\\d"\n'
+    assert linter.analyse(source, "x.py", RULES, partial=True)[1] == []
+    assert linter.analyse(source, "x.py", RULES, partial=False)[1] == []
+    assert [str(w.message) for w in recwarn] == []
+    assert capfd.readouterr().err == ""
+
+
 def test_a_screen_that_raises_keeps_its_rule():
     class Broken(Rule):
         code, name, summary, message = "XX001", "broken", "", ""
