@@ -10,12 +10,14 @@ before left.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import functools
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pathspec
 
@@ -63,6 +65,37 @@ class PatternSet:
 
     def matches(self, path: str | os.PathLike[str], is_dir: bool = False) -> bool:
         return bool(self.patterns) and self.spec.match_file(relative_key(path, self.base, is_dir))
+
+    @functools.cached_property
+    def name_matcher(self) -> "Callable[[str, bool], bool] | None":
+        """Where every pattern is a bare name (`build`, `*.egg-info`, `dist/`), as the default
+        exclusions are: a test of an entry's own name, which is all that matters for an entry met
+        in a walk whose directories were tested on the way down. None for any other set (slashes,
+        `**`, negations, escapes and character classes keep gitignore's full rules)."""
+        if not all(_BARE_NAME.match(p) for p in self.patterns):
+            return None
+        literal = [p for p in self.patterns if "*" not in p and "?" not in p]
+        any_names = {p for p in literal if not p.endswith("/")}
+        dir_names = {p[:-1] for p in literal if p.endswith("/")}
+        globs = [p for p in self.patterns if "*" in p or "?" in p]
+        glob = re.compile("|".join(
+            f"(?:{fnmatch.translate(g.rstrip('/'))})" for g in globs)) if globs else None
+        dir_globs = {g for g in globs if g.endswith("/")}
+        file_glob = re.compile("|".join(
+            f"(?:{fnmatch.translate(g)})" for g in globs if g not in dir_globs)) if len(dir_globs) < len(globs) else None
+
+        def matches_name(name: str, is_dir: bool) -> bool:
+            if name in any_names or (is_dir and name in dir_names):
+                return True
+            if is_dir:
+                return glob is not None and glob.match(name) is not None
+            return file_glob is not None and file_glob.match(name) is not None
+
+        return matches_name
+
+
+# A gitignore pattern that matches one path component by its name wherever it is.
+_BARE_NAME = re.compile(r"^(?!#)(?!\.+/?$)[A-Za-z0-9._\-*?]+/?$")
 
 
 def relative_key(path: str | os.PathLike[str], base: str | os.PathLike[str], is_dir: bool) -> str:
@@ -306,6 +339,15 @@ class Settings:
 
     def is_excluded(self, path: str | os.PathLike[str], is_dir: bool) -> bool:
         return any(p.matches(path, is_dir) for p in self.exclude)
+
+    def is_excluded_entry(self, path: str, name: str, is_dir: bool) -> bool:
+        """:meth:`is_excluded` for an entry ``name`` of a directory that is not excluded itself
+        (a directory walk tests each directory before entering it)."""
+        for p in self.exclude:
+            by_name = p.name_matcher
+            if by_name(name, is_dir) if by_name is not None else p.matches(path, is_dir):
+                return True
+        return False
 
 
 def resolve_settings(

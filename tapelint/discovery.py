@@ -93,7 +93,7 @@ def _walk(root: str, settings: Settings, found: set[str], *, use_exclude: bool,
             is_dir = entry.is_dir(follow_symlinks=False)
             if not is_dir and not (os.path.splitext(entry.name)[1] in SOURCE_SUFFIXES and entry.is_file()):
                 continue
-            if use_exclude and settings.is_excluded(path, is_dir):
+            if use_exclude and settings.is_excluded_entry(path, entry.name, is_dir):
                 continue
             if levels and _gitignored(path, levels, is_dir):
                 continue

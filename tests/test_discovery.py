@@ -162,3 +162,43 @@ def test_unreadable_directory_warns_and_continues(tmp_path, monkeypatch):
     files = discover(["."], settings, warn=warnings.append)
     assert [p.name for p in files] == ["a.py"]
     assert warnings == [f"cannot read directory {tmp_path / 'locked'}: Permission denied"]
+
+
+DIRECTORIES = ["build", "dist", "x.egg-info", "keep", ".hidden", "_b", "pkg.py"]
+FILES = ["a.py", "build.py", "keep.py", ".h.py"]
+
+
+def _tree(root: Path) -> None:
+    """Directories and files with the names the patterns below are about, two levels deep."""
+    touch(root, *FILES)
+    for first in DIRECTORIES:
+        touch(root, *(f"{first}/{f}" for f in FILES), f"{first}/pkg.py")  # pkg.py: a directory above, a file here
+        for second in DIRECTORIES:
+            if second != "pkg.py":
+                touch(root, *(f"{first}/{second}/{f}" for f in FILES[:2]))
+
+
+@pytest.mark.parametrize("patterns", [
+    None,  # the default exclusions
+    ["build"], ["build/"], ["*.egg-info"], ["*.egg-info/"], ["build", "build/"], ["b*", "?ist/"],
+    ["*.py"], [".*"], ["build.py", "keep/"], ["pkg.py/"], ["pkg.py"], ["p*.py/"],
+    # not bare names: gitignore's full rules
+    ["keep/build"], ["/build"], ["**/dist"], ["*", "!keep", "!keep/**"], ["[bd]*"],
+])
+def test_bare_name_exclusions_match_as_gitignore_does(tmp_path, patterns):
+    # A walk tests bare-name patterns against each entry's own name only; the result must be what
+    # gitignore's rules give for the full paths.
+    import pathspec
+
+    _tree(tmp_path)
+    settings = resolve_settings(Overrides(exclude=patterns), {}, cwd=tmp_path, isolated=True)
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns if patterns is not None else settings.exclude[0].patterns)
+    everything = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.py") if p.is_file())
+
+    def excluded(path: str) -> bool:  # the file or a directory above it (git does not look inside those)
+        parts = path.split("/")
+        return any(spec.match_file("/".join(parts[:i]) + "/") for i in range(1, len(parts))) or spec.match_file(path)
+
+    expected = [p for p in everything if not excluded(p)]
+    assert [p.relative_to(tmp_path).as_posix() for p in discover(["."], settings)] == expected
+    assert expected != everything or patterns in (["keep/build"],)
