@@ -68,6 +68,7 @@ def run(files: Sequence[Path], settings: Settings, options: Options | None = Non
     results: list[tuple | None] = [None] * len(files)
     displays: list[str] = [""] * len(files)
     rulesets: dict[tuple[str, ...], tuple] = {}
+    codes_of: dict[tuple, tuple[str, ...]] = {}  # a file's rules -> their codes
     tasks: list[tuple] = []  # (index, absolute path, display name, codes, digest to compare or None)
 
     cache = None
@@ -87,8 +88,10 @@ def run(files: Sequence[Path], settings: Settings, options: Options | None = Non
         if not rules:
             results[index] = ()
             continue
-        codes = tuple(r.code for r in rules)
-        rulesets.setdefault(codes, rules)
+        codes = codes_of.get(rules)
+        if codes is None:
+            codes = codes_of[rules] = tuple(r.code for r in rules)
+            rulesets.setdefault(codes, rules)
         text = str(path)
         if os.path.isabs(text) and text.startswith(prefix):  # what display_path gives, faster
             display, absolute = text[len(prefix):], text
