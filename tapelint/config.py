@@ -17,13 +17,14 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
-
-import pathspec
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from tapelint.errors import ConfigError, UsageError
 from tapelint.pseudo_rules import PSEUDO_RULES
 from tapelint.rules.base import Rule
+
+if TYPE_CHECKING:
+    import pathspec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,11 +61,21 @@ class PatternSet:
     patterns: tuple[str, ...]
 
     @functools.cached_property
-    def spec(self) -> pathspec.GitIgnoreSpec:
+    def spec(self) -> "pathspec.GitIgnoreSpec":
+        import pathspec  # only for patterns that are not bare names: the defaults never need it
+
         return pathspec.GitIgnoreSpec.from_lines(self.patterns)
 
     def matches(self, path: str | os.PathLike[str], is_dir: bool = False) -> bool:
-        return bool(self.patterns) and self.spec.match_file(relative_key(path, self.base, is_dir))
+        if not self.patterns:
+            return False
+        key = relative_key(path, self.base, is_dir)
+        by_name = self.name_matcher
+        if by_name is None or not key:
+            return self.spec.match_file(key)
+        # A bare name matches the path if it matches one of its directories or the path itself.
+        parts = key.rstrip("/").split("/")
+        return any(by_name(part, True) for part in parts[:-1]) or by_name(parts[-1], is_dir)
 
     @functools.cached_property
     def name_matcher(self) -> "Callable[[str, bool], bool] | None":

@@ -15,12 +15,13 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
-
-import pathspec
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from tapelint.config import Settings, relative_key
 from tapelint.errors import UsageError
+
+if TYPE_CHECKING:  # imported where an ignore file is read: runs on named files never need it
+    import pathspec
 
 # The suffixes a directory walk picks up: Python files and Jupyter notebooks (tapelint/notebook.py);
 # files named explicitly are linted whatever their suffix (pre-commit passes extensionless scripts).
@@ -147,6 +148,8 @@ def _load_ignore_file(path: str | os.PathLike[str], base: str | os.PathLike[str]
             text = fh.read()
     except OSError:  # absent or unreadable: git ignores it too
         return None
+    import pathspec
+
     spec = pathspec.GitIgnoreSpec.from_lines(text.splitlines())
     return _IgnoreFile(os.fspath(base), spec) if spec.patterns else None
 

@@ -202,3 +202,24 @@ def test_bare_name_exclusions_match_as_gitignore_does(tmp_path, patterns):
     expected = [p for p in everything if not excluded(p)]
     assert [p.relative_to(tmp_path).as_posix() for p in discover(["."], settings)] == expected
     assert expected != everything or patterns in (["keep/build"],)
+
+
+@pytest.mark.parametrize("patterns", [
+    ["build"], ["build/"], ["*.egg-info"], ["*.egg-info/"], ["b*", "?ist/"], ["*.py"], [".*"], ["pkg.py/"], ["*"],
+])
+def test_bare_name_patterns_match_every_path_as_gitignore_does(tmp_path, patterns):
+    # PatternSet.matches answers bare names without pathspec, for any path: files and directories,
+    # under its base or outside it (where gitignore's unanchored patterns still match).
+    import pathspec
+
+    from tapelint.config import PatternSet, relative_key
+
+    _tree(tmp_path)
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+    for base in (tmp_path, tmp_path / "keep", tmp_path / "elsewhere"):
+        pattern_set = PatternSet(base, tuple(patterns))
+        assert pattern_set.name_matcher is not None
+        for path in [tmp_path, *tmp_path.rglob("*")]:
+            is_dir = path.is_dir()
+            key = relative_key(path, base, is_dir)
+            assert pattern_set.matches(path, is_dir) == spec.match_file(key), (base, key)
