@@ -127,8 +127,9 @@ class Facts:
     """What a module's text and CPython syntax tree tell the screens; each part computed on demand.
 
     Screens test the text first (`str.find`, far cheaper than compiling), and only where the text
-    holds what they look for compile it and walk its statements (every node only for ``calls``). A
-    file whose text no screen passes is never compiled."""
+    holds what they look for compile it and walk its statements (every node only for ``calls``). The
+    tree of a file whose text no screen passes is never built (the linter compiles such a file to
+    bytecode only, to report a syntax error)."""
 
     def __init__(self, text: str, tree: ast.Module | None = None) -> None:
         self.text = text
