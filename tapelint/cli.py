@@ -19,7 +19,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence, TextIO
 
 from tapelint import __version__, config, discovery, registry, reporting
 from tapelint.diagnostics import rule_url
@@ -28,6 +28,9 @@ from tapelint.pseudo_rules import PSEUDO_RULES
 from tapelint import progress as _progress
 from tapelint.reporting.style import color_enabled
 from tapelint.rules.base import Rule
+
+if TYPE_CHECKING:
+    from tapelint import runner
 
 PROG = "tapelint"
 

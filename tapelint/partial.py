@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

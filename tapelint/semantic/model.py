@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import builtins
 import functools
-from typing import Iterable, Iterator
 
 import libcst as cst
 
 from tapelint.diagnostics import Location
 from tapelint.semantic import names as N
 from tapelint.semantic.positions import node_ranges
-from tapelint.semantic.scopes import COMPREHENSIONS, SCOPE_NODES, Binding, Scope, ScopeIndex
+from tapelint.semantic.scopes import Binding, Scope, ScopeIndex
 from tapelint.semantic.tree import TreeIndex
 
 _BUILTINS = frozenset(dir(builtins))
