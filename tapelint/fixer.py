@@ -8,7 +8,6 @@ import ast
 import os
 import stat
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,6 +18,7 @@ from tapelint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
 from tapelint.linter import analyse
 from tapelint.rules.base import CstFix, Rule
 from tapelint.semantic.tree import TreeIndex
+from tapelint.source import compile_quietly
 
 MAX_PASSES = 10
 
@@ -72,18 +72,10 @@ def _parses(code: str, filename: str, *, compiles: bool = True) -> str | None:
     before its `global` statement): for a file that already fails there, whatever the fixes do."""
     try:
         cst.parse_module(code)
-        _compile(code, filename, 0 if compiles else ast.PyCF_ONLY_AST)
+        compile_quietly(code, filename, 0 if compiles else ast.PyCF_ONLY_AST)
     except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError) as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return None
-
-
-def _compile(code: str, filename: str, flags: int) -> None:
-    """CPython's check of ``code``, without the SyntaxWarnings it prints about the user's code (`"a"()`):
-    the linter's business is its findings."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        compile(code, filename, "exec", flags, dont_inherit=True)
 
 
 def _non_overlapping(module: cst.Module, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
@@ -121,7 +113,7 @@ def fix_source(
     def parses(code: str) -> str | None:
         if not compiles:
             try:
-                _compile(source, filename, 0)
+                compile_quietly(source, filename)
                 compiles.append(True)
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 compiles.append(False)

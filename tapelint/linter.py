@@ -10,7 +10,6 @@ import os
 import sys
 import threading
 import traceback
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -27,7 +26,7 @@ from tapelint.diagnostics import (
 from tapelint.noqa import filter_suppressed
 from tapelint.prefilter import triggered
 from tapelint.rules.base import Rule
-from tapelint.source import SourceError, read_source
+from tapelint.source import SourceError, compile_quietly, read_source
 
 if TYPE_CHECKING:  # libcst is imported on first parse: `tapelint --version` and cached runs never load it
     import libcst as cst
@@ -85,9 +84,7 @@ def parse(source: str, filename: str, *, compiled: bool = False) -> cst.Module |
 def syntax_error(source: str, filename: str) -> Diagnostic | None:
     """TL000 for a text CPython's parser rejects, else None."""
     try:
-        with warnings.catch_warnings():  # warnings about the user's code are not ours to print
-            warnings.simplefilter("ignore")
-            compile(source, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        compile_quietly(source, filename, ast.PyCF_ONLY_AST)
     except SyntaxError as exc:
         return parse_error(filename, f"SyntaxError: {exc.msg}", exc.lineno or 1, max(exc.offset or 1, 1))
     except (RecursionError, MemoryError):

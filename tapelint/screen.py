@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import ast
 import re
-import warnings
 from functools import cached_property
+
+from tapelint.source import compile_quietly
 
 # Callables that create a variable: the last part of every spelling the semantic model knows
 # (`tf.Variable`, `resource_variable_ops.ResourceVariable`, `keras.backend.variable`), and the
@@ -104,9 +105,7 @@ class Unparsable(Exception):
 def compile_tree(source: str) -> ast.Module | None:
     """CPython's syntax tree of ``source``, or None where it does not compile."""
     try:
-        with warnings.catch_warnings():  # warnings about the user's code are not ours to print
-            warnings.simplefilter("ignore")
-            return compile(source, "<tapelint>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        return compile_quietly(source, "<tapelint>", ast.PyCF_ONLY_AST)
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         return None
 
@@ -115,9 +114,7 @@ def compiles(source: str) -> bool:
     """CPython compiles ``source`` to bytecode: about half the cost of :func:`compile_tree`, which
     turns every node into a Python object."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            compile(source, "<tapelint>", "exec", dont_inherit=True)
+        compile_quietly(source, "<tapelint>")
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         return False
     return True

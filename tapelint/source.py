@@ -1,9 +1,10 @@
-"""Reading source files: bytes -> text, honouring BOMs and PEP 263 coding cookies."""
+"""Reading source files: bytes -> text, honouring BOMs and PEP 263 coding cookies; compiling them quietly."""
 
 from __future__ import annotations
 
 import io
 import tokenize
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,3 +72,12 @@ def read_source(path: Path) -> str:
     except OSError as exc:
         raise SourceError(f"cannot read file: {exc.strerror or exc}") from None
     return decode(data)
+
+
+def compile_quietly(source: str, filename: str, flags: int = 0):
+    """``compile(source, filename, "exec", flags)``, without the warnings CPython prints about the
+    user's code (an invalid escape, `x is "a"`, `"a"()`): the linter's business is its findings.
+    Raises what ``compile`` raises."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return compile(source, filename, "exec", flags, dont_inherit=True)
