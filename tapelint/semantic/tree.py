@@ -34,29 +34,31 @@ def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
     out: list[cst.CSTNode] = []
     for name in names:
         value = getattr(node, name)
-        kind = _KIND.get(type(value))
-        if kind is None:
-            kind = _kind(type(value))
+        kind = _KIND[type(value)]
         if kind is _NODE:
             out.append(value)
         elif kind is _SEQUENCE:
             for v in value:
-                k = _KIND.get(type(v))
-                if (k if k is not None else _kind(type(v))) is _NODE:
+                if _KIND[type(v)] is _NODE:
                     out.append(v)
     return out
 
 
-# What a field's value is, by its type: `isinstance` against libcst's abstract base classes goes
-# through ABCMeta.__instancecheck__, which costs more than the rest of the walk.
 _NODE, _SEQUENCE, _OTHER = "node", "sequence", "other"
-_KIND: dict[type, str] = {}
 
 
-def _kind(t: type) -> str:
-    kind = _NODE if issubclass(t, cst.CSTNode) else _SEQUENCE if issubclass(t, (list, tuple)) else _OTHER
-    _KIND[t] = kind
-    return kind
+class _Kinds(dict):
+    """What a field's value is, by its type, worked out once per type: `isinstance` against libcst's
+    abstract base classes goes through ABCMeta.__instancecheck__, which costs more than the rest of
+    the walk."""
+
+    def __missing__(self, t: type) -> str:
+        kind = _NODE if issubclass(t, cst.CSTNode) else _SEQUENCE if issubclass(t, (list, tuple)) else _OTHER
+        self[t] = kind
+        return kind
+
+
+_KIND = _Kinds()
 
 
 class TreeIndex:
