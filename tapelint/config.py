@@ -77,6 +77,12 @@ class PatternSet:
         parts = key.rstrip("/").split("/")
         return any(by_name(part, True) for part in parts[:-1]) or by_name(parts[-1], is_dir)
 
+    def matches_entry(self, path: str, name: str, is_dir: bool) -> bool:
+        """:meth:`matches` for an entry ``name`` of a directory that does not match (a walk tests
+        each directory before entering it): bare names need only look at the entry's own name."""
+        by_name = self.name_matcher
+        return by_name(name, is_dir) if by_name is not None else self.matches(path, is_dir)
+
     @functools.cached_property
     def name_matcher(self) -> "Callable[[str, bool], bool] | None":
         """Where every pattern is a bare name (`build`, `*.egg-info`, `dist/`), as the default
@@ -85,24 +91,27 @@ class PatternSet:
         `**`, negations, escapes and character classes keep gitignore's full rules)."""
         if not all(_BARE_NAME.match(p) for p in self.patterns):
             return None
+        # `name/` matches directories only; `name` matches files and directories.
         literal = [p for p in self.patterns if "*" not in p and "?" not in p]
+        globs = [p for p in self.patterns if "*" in p or "?" in p]
         any_names = {p for p in literal if not p.endswith("/")}
         dir_names = {p[:-1] for p in literal if p.endswith("/")}
-        globs = [p for p in self.patterns if "*" in p or "?" in p]
-        glob = re.compile("|".join(
-            f"(?:{fnmatch.translate(g.rstrip('/'))})" for g in globs)) if globs else None
-        dir_globs = {g for g in globs if g.endswith("/")}
-        file_glob = re.compile("|".join(
-            f"(?:{fnmatch.translate(g)})" for g in globs if g not in dir_globs)) if len(dir_globs) < len(globs) else None
+        dir_glob = _one_regex(g.rstrip("/") for g in globs)
+        file_glob = _one_regex(g for g in globs if not g.endswith("/"))
 
         def matches_name(name: str, is_dir: bool) -> bool:
             if name in any_names or (is_dir and name in dir_names):
                 return True
-            if is_dir:
-                return glob is not None and glob.match(name) is not None
-            return file_glob is not None and file_glob.match(name) is not None
+            glob = dir_glob if is_dir else file_glob
+            return glob is not None and glob.match(name) is not None
 
         return matches_name
+
+
+def _one_regex(globs: Iterable[str]) -> re.Pattern[str] | None:
+    """One regular expression matching a name any of ``globs`` matches (None for no globs)."""
+    parts = [f"(?:{fnmatch.translate(g)})" for g in globs]
+    return re.compile("|".join(parts)) if parts else None
 
 
 # A gitignore pattern that matches one path component by its name wherever it is.
@@ -354,11 +363,7 @@ class Settings:
     def is_excluded_entry(self, path: str, name: str, is_dir: bool) -> bool:
         """:meth:`is_excluded` for an entry ``name`` of a directory that is not excluded itself
         (a directory walk tests each directory before entering it)."""
-        for p in self.exclude:
-            by_name = p.name_matcher
-            if by_name(name, is_dir) if by_name is not None else p.matches(path, is_dir):
-                return True
-        return False
+        return any(p.matches_entry(path, name, is_dir) for p in self.exclude)
 
 
 def resolve_settings(
