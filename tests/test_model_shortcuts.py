@@ -65,3 +65,32 @@ def test_tree_parents_and_order_are_libcsts_children():
     for node in visited:
         for child in node.children:
             assert tree.parent[child] is node
+
+
+def test_the_garbage_collector_is_paused_while_a_file_is_analysed_and_restored_after():
+    import gc
+
+    from tapelint import linter, registry
+    from tapelint.rules.base import Rule
+
+    seen = []
+
+    class Probe(Rule):
+        code, name, summary, message = "TL997", "probe", "records the collector's state", "probe"
+        triggers = ("GradientTape",)
+
+        def check(self, model):
+            seen.append(gc.isenabled())
+            raise ValueError("after recording")
+
+    source = "import tensorflow as tf\nwith tf.GradientTape() as t:\n    y = x * x\ng = t.gradient(y, x)\n"
+    rules = [Probe] + list(registry.all_rules().values())
+    assert gc.isenabled()
+    assert [d.code for d in linter.lint_source(source, "x.py", rules)] == ["TL999"]
+    assert seen == [False] and gc.isenabled()  # back on, though a rule raised
+    gc.disable()
+    try:  # a caller that turned it off keeps it off
+        linter.lint_source(source, "x.py", rules)
+        assert seen == [False, False] and not gc.isenabled()
+    finally:
+        gc.enable()
