@@ -191,9 +191,9 @@ def _analyse(source: str, filename: str, rules: Sequence[type[Rule]], verbose: b
         active = screened(active, facts)
         if not active:
             # No rule can report anything here, but every file that holds a trigger word is checked
-            # for syntax errors (TL000): by the tree a screen compiled, or by compiling to bytecode,
-            # cheaper than building the tree as Python objects. Only where that fails is the tree built
-            # (a few errors, such as `return` outside a function, are found by the compiler only).
+            # for syntax errors (TL000): by the tree a screen compiled, or by CPython's parser alone
+            # (screen.compiles), far cheaper than building the tree as Python objects. Only where that
+            # fails is the tree built, for the error's message and place.
             valid = facts.syntax_tree() is not None if facts.compiled else compiles(source)
             if valid:
                 return None, []

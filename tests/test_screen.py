@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tapelint import linter, registry
+from tapelint import linter, registry, screen
 from tapelint.prefilter import triggered
 from tapelint.rules.base import EXPECT_MARKER, Rule
 from tapelint.screen import Facts
@@ -215,17 +215,22 @@ def test_a_syntax_error_is_reported_where_the_words_are_in_a_comment_only():
     assert [(d.code, d.location.row) for d in diagnostics] == [("TL000", 2)]
 
 
-def test_a_file_no_screen_passes_is_compiled_to_bytecode_not_to_a_tree():
+def test_a_file_no_screen_passes_is_checked_by_the_parser_not_turned_into_a_tree(monkeypatch):
     source = "# tf.GradientTape, tf.Variable, apply_gradients\nx = 1\n"
     f = Facts(source)
     assert linter.screened(triggered(RULES, source), f) == [] and not f.compiled  # decided on the text
+    built = []
+    monkeypatch.setattr(screen, "compile_tree", lambda text: built.append(text))
     assert linter.analyse(source, "x.py", RULES, partial=True) == (None, [])
+    assert built == []  # the parser's verdict came from the symbol table, not a syntax tree
+    assert screen.compiles(source) and not screen.compiles("x = (\n") and not screen.compiles("a\0b")
 
 
-@pytest.mark.parametrize("body", ["return 1\n", "x = 1\nbreak\n", "await f()\n"])
+@pytest.mark.parametrize("body", ["return 1\n", "x = 1\nbreak\n", "await f()\n", "nonlocal x\n",
+                                  "def f(a):\n    global a\n"])
 def test_errors_only_the_compiler_finds_are_treated_as_in_a_whole_file_analysis(body):
-    # CPython's parser accepts these; its compiler does not. A whole-file analysis (libcst, after the
-    # parser) reports nothing, and neither does the screened one, which compiled the file to bytecode.
+    # CPython's parser accepts these; its compiler (or symbol table) does not. A whole-file analysis
+    # (libcst, after the parser) reports nothing, and neither does the screened one.
     source = "# tf.GradientTape, tf.Variable\n" + body
     assert linter.analyse(source, "x.py", RULES, partial=True)[1] == []
     assert linter.analyse(source, "x.py", RULES, partial=False)[1] == []
