@@ -80,6 +80,7 @@ class _Unit:
     _functions: frozenset[str] | None = None
     _code: str | None = None  # the identifiers of the code, joined
     _identifiers: frozenset[str] = frozenset()
+    _stored: frozenset[str] = frozenset()  # attributes the code stores or deletes (`self.w = ...`)
     owner: "_Unit | None" = None  # of a method: its class's header
 
     @property
@@ -115,12 +116,14 @@ class _Unit:
         return any(w.strip(".(") in self._code for w in words)
 
     def _scan(self) -> None:
-        names, functions, code = set(), set(), set()
-        for node in ast.walk(self.node):
+        names, functions, code, stored = set(), set(), set(), set()
+        for node in _walk(self.node):
             if isinstance(node, ast.Name):
                 names.add(node.id)
             elif isinstance(node, ast.Attribute):
                 code.add(node.attr)
+                if not isinstance(node.ctx, ast.Load):
+                    stored.add(node.attr)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 functions.add(node.name)
             elif isinstance(node, ast.ClassDef):
@@ -134,7 +137,7 @@ class _Unit:
                 code.add(node.arg or "")
             elif isinstance(node, ast.arg):
                 code.add(node.arg)
-        self._names, self._functions = frozenset(names), frozenset(functions)
+        self._names, self._functions, self._stored = frozenset(names), frozenset(functions), frozenset(stored)
         self._identifiers = frozenset(names | functions | code)
         self._code = " ".join(self._identifiers)
 
@@ -143,6 +146,12 @@ class _Unit:
         if self._code is None:
             self._scan()
         return self._identifiers
+
+    def stored_attributes(self) -> frozenset[str]:
+        """The attributes the code stores or deletes, at any depth (`w` of `self.w = ...`)."""
+        if self._code is None:
+            self._scan()
+        return self._stored
 
 
 def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = None) -> tuple[Reduction | None, bool]:
@@ -228,7 +237,7 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
             # (a method naming its own class, `super(Model, self)`, does not call it)
             if (m.words() & wanted and m.names() & wanted - {m.owner.name}) or _wraps(m, wrap, functions) or (
                     id(m.owner) in kept and (_implicit(m.name) or m.name in said or m.identifiers() & called
-                                             or _stored_attributes(m.node) & said)):
+                                             or m.stored_attributes() & said)):
                 kept.add(id(m))
                 changed = True
         changed = changed or any(id(u) not in done for u in (*defs, *members) if id(u) in kept)
@@ -284,8 +293,22 @@ def _split_class(cls: _Unit, lines: list[str]) -> tuple[_Unit, list[_Unit]]:
     return header, methods
 
 
-def _stored_attributes(node: ast.AST) -> set[str]:
-    return {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute) and isinstance(n.ctx, (ast.Store, ast.Del))}
+def _walk(root: ast.AST) -> list[ast.AST]:
+    """Every node under ``root`` (itself included), like ``ast.walk`` but without its generator per
+    node: the reduction walks every statement it may keep."""
+    out: list[ast.AST] = []
+    todo = [root]
+    AST = ast.AST
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                todo.extend(v for v in value if isinstance(v, AST))
+            elif isinstance(value, AST):
+                todo.append(value)
+    return out
 
 
 def _wraps(unit: _Unit, wrap: re.Pattern, functions: set[str]) -> bool:

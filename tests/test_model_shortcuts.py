@@ -10,7 +10,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from tapelint.semantic.positions import node_ranges
 from tapelint.semantic.scopes import ScopeIndex
-from tapelint.semantic.tree import TreeIndex
+from tapelint.semantic.tree import _LAYOUT, TreeIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted((ROOT / "fixtures").rglob("*.py")) + sorted((ROOT / "tapelint" / "semantic").glob("*.py"))
@@ -50,8 +50,9 @@ def test_shared_scope_answers_are_those_of_the_walk(name, module):
             assert fresh.scope_of(node).node is scopes._walk_to_scope(node).node, (name, type(node).__name__)
 
 
-def test_tree_parents_and_order_are_libcsts_children():
-    module = cst.parse_module((ROOT / "tapelint" / "semantic" / "scopes.py").read_text())
+@pytest.mark.parametrize("name,module", list(_modules()), ids=lambda v: v if isinstance(v, str) else "")
+def test_tree_parents_and_order_are_libcsts_children_but_layout(name, module):
+    # Layout (whitespace, comments, punctuation) is left out of the index, and only layout.
     tree = TreeIndex(module)
     visited: list[cst.CSTNode] = []
 
@@ -61,10 +62,16 @@ def test_tree_parents_and_order_are_libcsts_children():
             return True
 
     module.visit(Collect())
-    assert set(tree.order) == set(visited)
+    meaningful = [n for n in visited if not isinstance(n, _LAYOUT)]
+    assert sorted(tree.order, key=tree.order.__getitem__) == meaningful  # libcst's visiting order
+    assert len(meaningful) < len(visited)
     for node in visited:
         for child in node.children:
-            assert tree.parent[child] is node
+            if isinstance(node, _LAYOUT) or isinstance(child, _LAYOUT):
+                assert isinstance(child, _LAYOUT) and child not in tree.parent
+            else:
+                assert tree.parent[child] is node
+                assert tree.order[node] < tree.order[child] <= tree.end[child] <= tree.end[node]
 
 
 def test_the_garbage_collector_is_paused_while_a_file_is_analysed_and_restored_after():

@@ -3,6 +3,10 @@
 ``order[n]`` is the pre-order index of ``n`` (source order for nodes that do not overlap) and
 ``end[n]`` the largest pre-order index in its subtree, so containment is an interval test. This replaces
 libcst's ParentNodeProvider at a fraction of its cost.
+
+Whitespace, comments and punctuation (``_LAYOUT``: two thirds of a typical tree's nodes) are left out:
+no rule asks where they are or what holds them, and a node's order relative to the others is the same
+without them.
 """
 
 from __future__ import annotations
@@ -46,14 +50,23 @@ def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
 
 _NODE, _SEQUENCE, _OTHER = "node", "sequence", "other"
 
+_LAYOUT = (
+    cst.BaseParenthesizableWhitespace, cst.TrailingWhitespace, cst.Newline, cst.EmptyLine, cst.Comment,
+    cst.Comma, cst.Dot, cst.Colon, cst.Semicolon, cst.AssignEqual, cst.LeftParen, cst.RightParen,
+    cst.LeftSquareBracket, cst.RightSquareBracket, cst.LeftCurlyBrace, cst.RightCurlyBrace,
+)
+
 
 class _Kinds(dict):
-    """What a field's value is, by its type, worked out once per type: `isinstance` against libcst's
-    abstract base classes goes through ABCMeta.__instancecheck__, which costs more than the rest of
-    the walk."""
+    """What a field's value is, by its type, worked out once per type (a node to index, a sequence of
+    them, or anything else, layout included): `isinstance` against libcst's abstract base classes goes
+    through ABCMeta.__instancecheck__, which costs more than the rest of the walk."""
 
     def __missing__(self, t: type) -> str:
-        kind = _NODE if issubclass(t, cst.CSTNode) else _SEQUENCE if issubclass(t, (list, tuple)) else _OTHER
+        if issubclass(t, cst.CSTNode):
+            kind = _OTHER if issubclass(t, _LAYOUT) else _NODE
+        else:
+            kind = _SEQUENCE if issubclass(t, (list, tuple)) else _OTHER
         self[t] = kind
         return kind
 
