@@ -101,3 +101,22 @@ def test_the_garbage_collector_is_paused_while_a_file_is_analysed_and_restored_a
         assert seen == [False, False] and not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("name,module", list(_modules()), ids=lambda v: v if isinstance(v, str) else "")
+def test_descendants_and_statements_are_those_of_the_obvious_walk(name, module):
+    tree = TreeIndex(module)
+    types = (cst.Name, cst.Call, cst.Assign, cst.FunctionDef)
+    for node in tree.nodes(cst.FunctionDef, cst.ClassDef, cst.If, cst.Call, cst.Module):
+        lo, hi = tree.order[node], tree.end[node]
+        for chosen in (types[:1], types[1:2], types):
+            obvious = sorted((n for t in chosen for n in tree.by_type.get(t, ()) if lo <= tree.order[n] <= hi),
+                             key=tree.order.__getitem__)
+            assert tree.descendants(node, *chosen) == obvious
+    for node in tree.nodes(cst.Name, cst.Call):
+        current = node
+        while current is not None and not isinstance(current, (cst.BaseSmallStatement, cst.BaseCompoundStatement)):
+            current = tree.parent.get(current)
+        assert tree.statement_of(node) is (current if current is not None else node)
+        expected = next((a for a in tree.ancestors(node) if isinstance(a, (cst.BaseCompoundStatement, cst.Lambda))), None)
+        assert tree.enclosing(node, cst.BaseCompoundStatement, cst.Lambda) is expected

@@ -20,6 +20,7 @@ SCOPE_NODES = (cst.Module, cst.FunctionDef, cst.ClassDef, cst.Lambda, cst.ListCo
 _SCOPE_TYPES = frozenset(SCOPE_NODES)  # exact types: libcst's node classes are final
 COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 LOOPS = (cst.For, cst.While)
+_LOOP_TYPES = frozenset(LOOPS)
 
 
 @dataclass(eq=False)
@@ -59,55 +60,64 @@ class Binding:
         return f"<Binding {self.kind} {self.name} @{self.at}>"
 
 
+_DESTRUCTURING = frozenset({cst.Element, cst.StarredElement, cst.Tuple, cst.List})
+_NOT_A_USE_PARENTS = frozenset({cst.ImportAlias, cst.AsName, cst.ImportFrom, cst.Global, cst.Nonlocal})
+
+# The tests below compare exact types (libcst's node classes are final): `isinstance` against them goes
+# through ABCMeta.__instancecheck__, and these run for every name of the file.
+
+
 def _is_name_target(tree: TreeIndex, name: cst.Name) -> tuple[str, cst.CSTNode] | None:
     """If ``name`` is bound by its context, (kind, owning node)."""
     node: cst.CSTNode = name
     parent = tree.parent.get(node)
     # climb through tuple/list/starred destructuring
-    while isinstance(parent, (cst.Element, cst.StarredElement, cst.Tuple, cst.List)):
+    while type(parent) in _DESTRUCTURING:
         node, parent = parent, tree.parent.get(parent)
-    if isinstance(parent, cst.AssignTarget) and parent.target is node:
-        return "assign", tree.parent[parent]
-    if isinstance(parent, cst.AugAssign) and parent.target is node:
-        return "augassign", parent
-    if isinstance(parent, cst.AnnAssign) and parent.target is node:
-        return ("annassign", parent) if parent.value is not None else None
-    if isinstance(parent, cst.For) and parent.target is node:
-        return "for", parent
-    if isinstance(parent, cst.CompFor) and parent.target is node:
-        return "comprehension", parent
-    if isinstance(parent, cst.AsName) and parent.name is node:
-        grand = tree.parent.get(parent)
-        if isinstance(grand, cst.WithItem):
-            return "with", grand
-        if isinstance(grand, cst.ExceptHandler):
-            return "except", grand
+    t = type(parent)
+    if t is cst.AssignTarget:
+        return ("assign", tree.parent[parent]) if parent.target is node else None
+    if t is cst.AugAssign:
+        return ("augassign", parent) if parent.target is node else None
+    if t is cst.AnnAssign:
+        return ("annassign", parent) if parent.target is node and parent.value is not None else None
+    if t is cst.For:
+        return ("for", parent) if parent.target is node else None
+    if t is cst.CompFor:
+        return ("comprehension", parent) if parent.target is node else None
+    if t is cst.AsName:
+        if parent.name is not node:
+            return None
+        grand = type(tree.parent.get(parent))
+        if grand is cst.WithItem:
+            return "with", tree.parent[parent]
+        if grand is cst.ExceptHandler:
+            return "except", tree.parent[parent]
         return None  # import aliases are handled with the import
-    if isinstance(parent, cst.NamedExpr) and parent.target is node:
-        return "walrus", parent
-    if isinstance(parent, cst.Param) and parent.name is node:
-        return "param", parent
-    if isinstance(parent, (cst.FunctionDef, cst.ClassDef)) and parent.name is node:
-        return ("def" if isinstance(parent, cst.FunctionDef) else "class"), parent
-    if isinstance(parent, cst.Del):
+    if t is cst.NamedExpr:
+        return ("walrus", parent) if parent.target is node else None
+    if t is cst.Param:
+        return ("param", parent) if parent.name is node else None
+    if t is cst.FunctionDef or t is cst.ClassDef:
+        return (("def" if t is cst.FunctionDef else "class"), parent) if parent.name is node else None
+    if t is cst.Del:
         return "del", parent
-    if isinstance(parent, (cst.MatchAs, cst.MatchStar)) and getattr(parent, "name", None) is node:
-        return "match", parent
+    if t is cst.MatchAs or t is cst.MatchStar:
+        return ("match", parent) if parent.name is node else None
     return None
 
 
 def _is_not_a_use(tree: TreeIndex, name: cst.Name) -> bool:
     parent = tree.parent.get(name)
-    if isinstance(parent, cst.Attribute) and parent.attr is name:
+    t = type(parent)
+    if t is cst.Attribute:
+        return parent.attr is name or tree.enclosing(name, cst.Import, cst.ImportFrom) is not None
+    if t is cst.Arg:
+        return parent.keyword is name
+    if t in _NOT_A_USE_PARENTS:
         return True
-    if isinstance(parent, cst.Arg) and parent.keyword is name:
-        return True
-    if isinstance(parent, (cst.ImportAlias, cst.AsName, cst.ImportFrom, cst.Global, cst.Nonlocal)):
-        return True
-    if isinstance(parent, (cst.Attribute,)) and tree.enclosing(name, cst.Import, cst.ImportFrom) is not None:
-        return True
-    if isinstance(parent, cst.MatchKeywordElement) and parent.key is name:
-        return True
+    if t is cst.MatchKeywordElement:
+        return parent.key is name
     return False
 
 
@@ -303,19 +313,19 @@ class ScopeIndex:
         out: list[cst.CSTNode] = []
         child = node
         for parent in self.tree.ancestors(node):
-            if isinstance(parent, SCOPE_NODES):
+            t = type(parent)
+            if t in _SCOPE_TYPES:
                 break
-            if isinstance(parent, cst.If) and (child is parent.body or child is parent.orelse):
-                out.append(child)
-            elif isinstance(parent, LOOPS) and (child is parent.body or child is parent.orelse):
-                out.append(child)
-            elif isinstance(parent, (cst.Try, cst.TryStar)) and (child in parent.handlers or child is parent.orelse):
-                out.append(child)
-            elif isinstance(parent, cst.Match) and child in parent.cases:
-                out.append(child)
-            elif isinstance(parent, cst.IfExp) and (child is parent.body or child is parent.orelse):
-                out.append(child)
-            elif isinstance(parent, cst.BooleanOperation) and child is parent.right:
+            if t is cst.If or t is cst.IfExp or t in _LOOP_TYPES:
+                if child is parent.body or child is parent.orelse:
+                    out.append(child)
+            elif t is cst.Try or t is cst.TryStar:
+                if child in parent.handlers or child is parent.orelse:
+                    out.append(child)
+            elif t is cst.Match:
+                if child in parent.cases:
+                    out.append(child)
+            elif t is cst.BooleanOperation and child is parent.right:
                 out.append(child)
             child = parent
         return tuple(out)
@@ -329,11 +339,10 @@ class ScopeIndex:
         loops = []
         child = node
         for parent in self.tree.ancestors(node):
-            if isinstance(parent, SCOPE_NODES):
+            t = type(parent)
+            if t in _SCOPE_TYPES:  # comprehensions included: their loop runs in their own scope
                 break
-            if isinstance(parent, LOOPS) and child is parent.body:
-                loops.append(parent)
-            if isinstance(parent, COMPREHENSIONS):
+            if t in _LOOP_TYPES and child is parent.body:
                 loops.append(parent)
             child = parent
         return loops

@@ -12,6 +12,7 @@ without them.
 from __future__ import annotations
 
 import dataclasses
+from bisect import bisect_left, bisect_right
 from typing import Iterator
 
 import libcst as cst
@@ -74,6 +75,32 @@ class _Kinds(dict):
 _KIND = _Kinds()
 
 
+class _Subclass(dict):
+    """type -> whether it derives from ``bases``, worked out once per type (for the same reason)."""
+
+    def __init__(self, bases: tuple[type, ...]) -> None:
+        super().__init__()
+        self.bases = bases
+
+    def __missing__(self, t: type) -> bool:
+        answer = self[t] = issubclass(t, self.bases)
+        return answer
+
+
+_SUBCLASS: dict[tuple[type, ...], _Subclass] = {}
+
+
+def subclass_test(bases: tuple[type, ...]) -> _Subclass:
+    """``subclass_test(bases)[type(x)]`` is ``isinstance(x, bases)``, without ABCMeta's cost."""
+    test = _SUBCLASS.get(bases)
+    if test is None:
+        test = _SUBCLASS[bases] = _Subclass(bases)
+    return test
+
+
+_STATEMENT = subclass_test((cst.BaseSmallStatement, cst.BaseCompoundStatement))
+
+
 class TreeIndex:
     def __init__(self, module: cst.Module) -> None:
         self.module = module
@@ -122,18 +149,27 @@ class TreeIndex:
         return out
 
     def descendants(self, node: cst.CSTNode, *types: type) -> list[cst.CSTNode]:
+        """The nodes of ``types`` (exact types) in ``node``'s subtree, itself included, in source order."""
         lo, hi = self.order[node], self.end[node]
-        return [n for n in self.nodes(*types) if lo <= self.order[n] <= hi]
+        key = self.order.__getitem__
+        out: list[cst.CSTNode] = []
+        for t in types:  # each list is in pre-order: the subtree is a slice of it
+            found = self.by_type.get(t, ())
+            out += found[bisect_left(found, lo, key=key):bisect_right(found, hi, key=key)]
+        if len(types) > 1:
+            out.sort(key=key)
+        return out
 
     def statement_of(self, node: cst.CSTNode) -> cst.CSTNode:
         """The innermost statement (small statement, or compound statement header) holding ``node``."""
         current = node
-        while current is not None and not isinstance(current, (cst.BaseSmallStatement, cst.BaseCompoundStatement)):
+        while current is not None and not _STATEMENT[type(current)]:
             current = self.parent.get(current)
         return current if current is not None else node
 
     def enclosing(self, node: cst.CSTNode, *types: type) -> cst.CSTNode | None:
+        test = subclass_test(types)
         for a in self.ancestors(node):
-            if isinstance(a, types):
+            if test[type(a)]:
                 return a
         return None
