@@ -240,16 +240,18 @@ class Norm(keras.layers.Layer):
                 continue
             if value is not None and not self._tensor_value(model, value, target):
                 continue
-            kind, line = weight
+            kind, created = weight
             if kind == "builtin":
                 message = self.builtin.format(target=model.code(target), attr=target.attr.value)
             else:
+                line = model.line_of(created) if created is not None else "?"
                 message = self.custom.format(target=model.code(target), line=line)
             yield Finding(node, message)
 
     # -- is the attribute a layer weight? -----------------------------------------------------------------
     def _weight(self, model, node, target):
-        """("builtin", None) or ("custom", line of creation) when ``target`` is a layer weight."""
+        """("builtin", None) or ("custom", the statement creating it or None) when ``target`` is a layer
+        weight (its line is looked up only for a finding: positions cost a pass over the module)."""
         attr = target.attr.value
         obj = target.value
         if isinstance(obj, cst.Name) and obj.value == "self":
@@ -277,7 +279,7 @@ class Norm(keras.layers.Layer):
         created = self._creation(model, cls, attr)
         if attr in model.values.weight_attributes(cls) or \
                 (model.values.is_keras_class(cls) and attr in model.values.self_variables(cls)):
-            return ("custom", model.line_of(created) if created is not None else "?")
+            return "custom", created
         if attr in WEIGHT_NAMES and model.values.derives_from_builtin_layer(cls):
             fn = model.function_of(node) if node is not None else None
             if isinstance(fn, cst.FunctionDef) and fn.name.value == "__init__":
