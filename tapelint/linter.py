@@ -210,7 +210,7 @@ def _analyse(source: str, filename: str, rules: Sequence[type[Rule]], verbose: b
         if reduction is not None:
             parsed = parse(reduction.text, filename, compiled=True)
             if not isinstance(parsed, Diagnostic) and verify(parsed, reduction):
-                module, diagnostics = _check(parsed, source, filename, active, verbose)
+                module, diagnostics = _check(parsed, source, filename, active, verbose, reduction.rows)
                 if not any(d.cst_fix is not None for d in diagnostics):
                     return module, diagnostics
     else:
@@ -237,8 +237,8 @@ def screened(active: Sequence[type[Rule]], facts: "Facts") -> list[type[Rule]]:
 
 
 def _check(parsed: cst.Module, source: str, filename: str, active: Sequence[type[Rule]],
-           verbose: bool) -> tuple[cst.Module | None, list[Diagnostic]]:
-    outcome = run_deep(_check_here, parsed, source, filename, active, verbose)
+           verbose: bool, rows: tuple[int, ...] = ()) -> tuple[cst.Module | None, list[Diagnostic]]:
+    outcome = run_deep(_check_here, parsed, source, filename, active, verbose, rows)
     if isinstance(outcome, RecursionError):
         return None, [parse_error(filename, "SyntaxError: expression nested too deeply to analyse")]
     if isinstance(outcome, Exception):
@@ -247,11 +247,11 @@ def _check(parsed: cst.Module, source: str, filename: str, active: Sequence[type
 
 
 def _check_here(parsed: cst.Module, source: str, filename: str, active: Sequence[type[Rule]],
-                verbose: bool) -> tuple[cst.Module | None, list[Diagnostic]]:
+                verbose: bool, rows: tuple[int, ...]) -> tuple[cst.Module | None, list[Diagnostic]]:
     from tapelint.semantic.model import SemanticModel
 
     try:
-        model = SemanticModel(parsed, filename=filename)
+        model = SemanticModel(parsed, filename=filename, rows=rows)
     except RecursionError:
         return None, [parse_error(filename, "SyntaxError: expression nested too deeply to analyse")]
     diagnostics: list[Diagnostic] = []

@@ -32,8 +32,9 @@ the statements of its body that are not methods) and its methods. Kept are:
   A method that holds a trigger word keeps its class. Trigger words count in the code only, not in
   strings and comments (a docstring that mentions ``tf.GradientTape`` keeps nothing).
 
-A blanked statement's lines become empty lines, so every kept node keeps its row and column and
-positions need no mapping. Names are the names the code loads or binds (``ast.Name``), found by
+A blanked statement's lines are left out of the text, and so are the blank and comment lines between
+top-level statements; ``Reduction.rows`` maps each line of the text to its row in the file (columns
+do not change), and the semantic model reports positions through it. Names are the names the code loads or binds (``ast.Name``), found by
 CPython's parser, which also checks the syntax of the whole file (so a syntax error in a blanked part
 is still TL000). Rules whose verdict can depend on anything else in the module say so
 (``Rule.needs_whole_module``) and get the whole file.
@@ -64,6 +65,7 @@ class Reduction:
     kept: tuple[str, ...]  # names of the top-level defs and classes kept, in order
     kept_lines: int
     total_lines: int
+    rows: tuple[int, ...] = ()  # the file's row (1-based) of each line of ``text``
 
 
 @dataclass(eq=False)
@@ -253,14 +255,29 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
     if not blank:
         return None, True
 
+    # The blanked statements' lines are left out of the text, and so are the blank and comment lines
+    # between top-level statements: libcst makes several nodes of every line, empty or not. `rows`
+    # gives each remaining line its row in the file; columns are unchanged.
     out = list(lines)
-    dropped_lines = 0
+    drop = bytearray(len(lines))
     for u in blank:
+        drop[u.first:u.last + 1] = b"\x01" * (u.last - u.first + 1)
         for i in range(u.first, u.last + 1):
             out[i] = "\r" if lines[i].endswith("\r") else ""
-        dropped_lines += u.last - u.first + 1
+    dropped_lines = sum(drop)
+    covered = bytearray(len(lines))
+    for u in units:
+        covered[u.first:u.last + 1] = b"\x01" * (u.last - u.first + 1)
+    for i, line in enumerate(lines):
+        if not covered[i] and (not line.strip() or line.lstrip().startswith("#")):
+            drop[i] = 1
+    for i in range(1, len(lines)):  # a line a backslash continues into stays, whatever it holds
+        if drop[i] and lines[i - 1].rstrip("\r").endswith("\\"):
+            drop[i] = 0
+    rows = [i + 1 for i in range(len(lines)) if not drop[i]]
+    text = "\n".join(out[i - 1] for i in rows)
     kept_names = tuple(u.name for u in defs if id(u) in kept)
-    return Reduction("\n".join(out), kept_names, len(lines) - dropped_lines, len(lines)), True
+    return Reduction(text, kept_names, len(lines) - dropped_lines, len(lines), tuple(rows)), True
 
 
 # Methods that run without being named in the code: Python's and Keras's hooks, unittest's fixtures.

@@ -66,14 +66,17 @@ class Other:
 '''
 
 
-def test_defs_without_trigger_words_are_blanked_keeping_rows_and_columns():
+def test_defs_without_trigger_words_are_left_out_and_rows_map_the_rest_to_the_file():
     reduction, compiled = reduce_source(HELPERS, ["GradientTape"])
     assert compiled and reduction is not None
     lines, kept = HELPERS.split("\n"), reduction.text.split("\n")
-    assert len(kept) == len(lines)
     assert reduction.kept == ("train_step",)
-    for original, partial in zip(lines, kept):
-        assert partial in (original, "")
+    assert len(kept) == len(reduction.rows) < len(lines) and list(reduction.rows) == sorted(set(reduction.rows))
+    for row, partial in zip(reduction.rows, kept):
+        assert partial == lines[row - 1]  # columns unchanged
+    # what is left out: the other defs, and blank and comment lines between top-level statements
+    left_out = [lines[i - 1] for i in range(1, len(lines) + 1) if i not in reduction.rows]
+    assert any("def unrelated" in line for line in left_out) and "" in left_out
     assert "unrelated" not in reduction.text and "class Other" not in reduction.text
     assert "import numpy as np" in reduction.text  # every top-level statement that is not a def
 
@@ -328,3 +331,46 @@ class Trainer(tf.Module):
     whole = same_both_ways(source)
     assert [(code, row) for code, row, *_ in whole] == [("TL001", 18)]
     assert "unrelated" not in _methods_left(source)
+
+
+ROWS = '''\
+#!/usr/bin/env python
+"""Module docstring."""
+import tensorflow as tf  # expect the rows below to be the file's
+
+# a comment between statements
+
+
+def unrelated(a):
+    """No trigger word here."""
+    return a + 1
+
+x = 1 \\
+
+# the line above is continued into by a backslash
+@tf.function
+def train_step(model, x):
+    with tf.GradientTape() as tape:
+        y = model(x)
+        # a comment inside kept code
+        g = tape.gradient(y, model.trainable_variables)
+    with tf.GradientTape() as again:
+        z = model(x)
+    return again.gradient(z, x), again.gradient(z, x)
+
+
+class Other:
+
+    def method(self):
+        return 2
+'''
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_rows_of_findings_in_the_shortened_text_are_the_files(newline):
+    source = ROWS.replace("\n", newline)
+    reduction, _ = reduce_source(source, ["GradientTape"])
+    assert reduction is not None and len(reduction.text.split("\n")) < len(source.split("\n"))
+    whole = same_both_ways(source)
+    assert [(code, row) for code, row, *_ in whole] == [("TL003", 20), ("TL002", 23)]
+    assert "line 23" in whole[1][-1]  # a row in a message is mapped too

@@ -17,9 +17,12 @@ _BUILTINS = frozenset(dir(builtins))
 
 
 class SemanticModel:
-    def __init__(self, module: cst.Module, filename: str = "<string>") -> None:
+    def __init__(self, module: cst.Module, filename: str = "<string>", rows: tuple[int, ...] = ()) -> None:
         self.module = module
         self.filename = filename
+        # The file's row of each line of the module's text, where that text leaves lines of the file
+        # out (tapelint/partial.py); empty when they are the same.
+        self.rows = rows
         self.tree = TreeIndex(module)
         self.scopes = ScopeIndex(self.tree)
         self._qname_cache: dict[cst.CSTNode, str | None] = {}
@@ -37,6 +40,8 @@ class SemanticModel:
         if self._positions is None:
             self._positions = node_ranges(self.module)
         (line, column), (end_line, end_column) = self._positions[node]
+        if self.rows:
+            line, end_line = self.rows[line - 1], self.rows[end_line - 1]
         return Location(line, column + 1), Location(end_line, end_column + 1)
 
     def line_of(self, node: cst.CSTNode) -> int:
