@@ -248,7 +248,6 @@ class Critic(tf.keras.Model):
 
     def _check_inner(self, model, tape, use, inner, fmt):
         recorded = model.tapes.records(tape, inner.node)
-        line = model.line_of(inner.node)
         if inner.tape is tape:
             if tape.persistent is False:
                 why = self.own_non_persistent
@@ -256,10 +255,11 @@ class Critic(tf.keras.Model):
                 why = self.own_not_recording
             else:
                 return None
-            return Finding(use.node, self.own_message.format(line=line, why=why.format(**fmt), **fmt))
+            return Finding(use.node, self.own_message.format(line=model.line_of(inner.node),
+                                                             why=why.format(**fmt), **fmt))
         if recorded is False and not self._in_hole(model, tape, inner.node):
             return Finding(use.node, self.message.format(
-                inner=inner.tape.name or "tape", inner_method=inner.method, line=line, **fmt))
+                inner=inner.tape.name or "tape", inner_method=inner.method, line=model.line_of(inner.node), **fmt))
         return None
 
     def _check_local_call(self, model, tape, use, call, fmt):
