@@ -120,24 +120,25 @@ class _Unit:
     def _scan(self) -> None:
         names, functions, code, stored = set(), set(), set(), set()
         for node in _walk(self.node):
-            if isinstance(node, ast.Name):
+            t = type(node)
+            if t is ast.Name:
                 names.add(node.id)
-            elif isinstance(node, ast.Attribute):
+            elif t is ast.Attribute:
                 code.add(node.attr)
-                if not isinstance(node.ctx, ast.Load):
+                if type(node.ctx) is not ast.Load:
                     stored.add(node.attr)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            elif t is ast.FunctionDef or t is ast.AsyncFunctionDef:
                 functions.add(node.name)
-            elif isinstance(node, ast.ClassDef):
+            elif t is ast.ClassDef:
                 code.add(node.name)
-            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            elif t is ast.Global or t is ast.Nonlocal:
                 names.update(node.names)
-            elif isinstance(node, ast.alias):
+            elif t is ast.alias:
                 code.update(node.name.split("."))
                 code.add(node.asname or "")
-            elif isinstance(node, ast.keyword):
+            elif t is ast.keyword:
                 code.add(node.arg or "")
-            elif isinstance(node, ast.arg):
+            elif t is ast.arg:
                 code.add(node.arg)
         self._names, self._functions, self._stored = frozenset(names), frozenset(functions), frozenset(stored)
         self._identifiers = frozenset(names | functions | code)
@@ -311,21 +312,34 @@ def _split_class(cls: _Unit, lines: list[str]) -> tuple[_Unit, list[_Unit]]:
 
 
 def _walk(root: ast.AST) -> list[ast.AST]:
-    """Every node under ``root`` (itself included), like ``ast.walk`` but without its generator per
-    node: the reduction walks every statement it may keep."""
+    """Every node under ``root`` (itself included) but expression contexts and operators, like
+    ``ast.walk`` but without its generator per node: the reduction walks every statement it may keep."""
     out: list[ast.AST] = []
     todo = [root]
     AST = ast.AST
+    fields = _NODE_FIELDS
     while todo:
         node = todo.pop()
         out.append(node)
-        for field in node._fields:
+        for field in fields[type(node)]:
             value = getattr(node, field, None)
-            if isinstance(value, list):
+            if type(value) is list:
                 todo.extend(v for v in value if isinstance(v, AST))
             elif isinstance(value, AST):
                 todo.append(value)
     return out
+
+
+class _Fields(dict):
+    """A node type's fields that can hold nodes other than contexts and operators (singletons that
+    hold nothing), worked out once per type."""
+
+    def __missing__(self, t: type) -> tuple[str, ...]:
+        fields = self[t] = tuple(f for f in getattr(t, "_fields", ()) if f not in ("ctx", "op", "ops"))
+        return fields
+
+
+_NODE_FIELDS = _Fields()
 
 
 def _wraps(unit: _Unit, wrap: re.Pattern, functions: set[str]) -> bool:
