@@ -120,3 +120,20 @@ def test_descendants_and_statements_are_those_of_the_obvious_walk(name, module):
         assert tree.statement_of(node) is (current if current is not None else node)
         expected = next((a for a in tree.ancestors(node) if isinstance(a, (cst.BaseCompoundStatement, cst.Lambda))), None)
         assert tree.enclosing(node, cst.BaseCompoundStatement, cst.Lambda) is expected
+
+
+def test_the_lean_position_pass_runs_with_this_libcst_and_the_provider_takes_over_if_it_breaks(monkeypatch):
+    from tapelint.semantic import positions
+
+    module = cst.parse_module((ROOT / "tapelint" / "semantic" / "scopes.py").read_text())
+    lean = positions.node_ranges(module)
+    assert positions._PositionState is not None  # this libcst has the internals the lean pass uses
+    reference = positions.provider_ranges(module)
+    assert lean == reference
+
+    def changed_protocol(self, value):  # as if a libcst release renamed what the state must provide
+        raise AttributeError("add_token")
+
+    monkeypatch.setattr(positions._PositionState, "add_token", changed_protocol)
+    monkeypatch.setattr(positions, "provider_ranges", lambda m: {"fallback": True, **reference})
+    assert positions.node_ranges(module) == {"fallback": True, **reference}

@@ -7,6 +7,9 @@ position: about nine times the cost of generating the code. This state keeps the
 range is its syntactic position where its ``_codegen_impl`` records one, else the span of its tokens;
 ``\\r\\n``, ``\\r`` and ``\\n`` are newlines) with plain tuples, and only rules that report something pay
 for it (:meth:`tapelint.semantic.model.SemanticModel.span`).
+
+``CodegenState`` and ``Module._codegen`` are libcst internals (stable since libcst 0.3): where a libcst
+release changes them, :func:`node_ranges` falls back to ``PositionProvider`` itself, slower but right.
 """
 
 from __future__ import annotations
@@ -16,7 +19,11 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import libcst as cst
-from libcst._nodes.internal import CodegenState
+
+try:
+    from libcst._nodes.internal import CodegenState
+except ImportError:  # pragma: no cover - a libcst that moved it: the provider does the work
+    CodegenState = None
 
 _NEWLINE = re.compile(r"\r\n?|\n")
 Range = tuple[tuple[int, int], tuple[int, int]]  # ((line, column), (line, column)); 1-based line, 0-based column
@@ -40,41 +47,58 @@ class _Syntactic:
         computed[self.node] = (start, end)
 
 
-@dataclass
-class _PositionState(CodegenState):
-    computed: dict = field(default_factory=dict)
-    line: int = 1
-    column: int = 0
-    stack: list = field(default_factory=list)
+if CodegenState is not None:
+    @dataclass
+    class _PositionState(CodegenState):
+        computed: dict = field(default_factory=dict)
+        line: int = 1
+        column: int = 0
+        stack: list = field(default_factory=list)
 
-    def add_indent_tokens(self) -> None:
-        for token in self.indent_tokens:
-            self.add_token(token)
+        def add_indent_tokens(self) -> None:
+            for token in self.indent_tokens:
+                self.add_token(token)
 
-    def add_token(self, value: str) -> None:
-        self.tokens.append(value)
-        if "\n" in value or "\r" in value:
-            segments = _NEWLINE.split(value)
-            self.line += len(segments) - 1
-            self.column = len(segments[-1])
-        else:
-            self.column += len(value)
+        def add_token(self, value: str) -> None:
+            self.tokens.append(value)
+            if "\n" in value or "\r" in value:
+                segments = _NEWLINE.split(value)
+                self.line += len(segments) - 1
+                self.column = len(segments[-1])
+            else:
+                self.column += len(value)
 
-    def before_codegen(self, node: cst.CSTNode) -> None:
-        self.stack.append((self.line, self.column))
+        def before_codegen(self, node: cst.CSTNode) -> None:
+            self.stack.append((self.line, self.column))
 
-    def after_codegen(self, node: cst.CSTNode) -> None:
-        start = self.stack.pop()
-        if node not in self.computed:
-            self.computed[node] = (start, (self.line, self.column))
+        def after_codegen(self, node: cst.CSTNode) -> None:
+            start = self.stack.pop()
+            if node not in self.computed:
+                self.computed[node] = (start, (self.line, self.column))
 
-    def record_syntactic_position(self, node: cst.CSTNode, *, start_node: Optional[cst.CSTNode] = None,
-                                  end_node: Optional[cst.CSTNode] = None) -> _Syntactic:
-        return _Syntactic(self, node, start_node, end_node)
+        def record_syntactic_position(self, node: cst.CSTNode, *, start_node: Optional[cst.CSTNode] = None,
+                                      end_node: Optional[cst.CSTNode] = None) -> _Syntactic:
+            return _Syntactic(self, node, start_node, end_node)
+else:  # pragma: no cover
+    _PositionState = None
 
 
 def node_ranges(module: cst.Module) -> dict[cst.CSTNode, Range]:
     """The range of every node of ``module``: the same lines and columns as libcst's PositionProvider."""
-    state = _PositionState(default_indent=module.default_indent, default_newline=module.default_newline)
-    module._codegen(state)
-    return state.computed
+    if _PositionState is not None:
+        state = _PositionState(default_indent=module.default_indent, default_newline=module.default_newline)
+        try:
+            module._codegen(state)
+        except (AttributeError, TypeError):  # libcst's code generation changed its protocol
+            pass
+        else:
+            return state.computed
+    return provider_ranges(module)
+
+
+def provider_ranges(module: cst.Module) -> dict[cst.CSTNode, Range]:
+    """The same, from libcst's own ``PositionProvider`` (the reference, and the fallback)."""
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    return {node: ((r.start.line, r.start.column), (r.end.line, r.end.column)) for node, r in positions.items()}
