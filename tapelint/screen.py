@@ -169,12 +169,16 @@ class Facts:
         """Every statement, nested ones included."""
         out: list[ast.stmt] = []
         stack: list[ast.stmt] = list(reversed(self.tree.body))
+        blocks = _BLOCKS
         while stack:
             stmt = stack.pop()
             out.append(stmt)
+            fields = blocks.get(type(stmt))
+            if fields is None:  # a simple statement
+                continue
             children: list[ast.stmt] = []
-            for field in ("body", "orelse", "finalbody"):
-                children += getattr(stmt, field, ())
+            for field in fields:
+                children += getattr(stmt, field)
             for handler in getattr(stmt, "handlers", ()):
                 children += handler.body
             for case in getattr(stmt, "cases", ()):
@@ -386,6 +390,12 @@ class Facts:
 
 
 _STATEMENT_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
+# The statement lists of each compound statement (try's handlers and match's cases are read apart).
+_BLOCKS: dict[type, tuple[str, ...]] = {
+    t: tuple(f for f in ("body", "orelse", "finalbody") if f in t._fields)
+    for t in (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.FunctionDef,
+              ast.AsyncFunctionDef, ast.ClassDef, ast.Match, getattr(ast, "TryStar", ast.Try))
+}
 
 
 def _own_expressions(stmt: ast.stmt) -> list[ast.AST]:

@@ -311,3 +311,29 @@ def test_calls_are_found_on_the_lines_a_pattern_matches_wherever_the_statement_s
     # a call through an import alias is not on the lines the pattern matches: the whole module is walked
     aliased = "from tensorflow import GradientTape as GT\nwith GT() as t:\n    pass\n"
     assert facts(aliased).called({"GradientTape"}, TAPE_CALL)
+
+
+def test_every_compound_statement_is_walked_into():
+    # Facts.statements descends into the statement types it knows; one it did not would hide stores.
+    compound = [t for t in ast.stmt.__subclasses__()
+                if set(t._fields) & {"body", "orelse", "finalbody", "handlers", "cases"}]
+    assert compound and all(t in screen._BLOCKS for t in compound)
+    source = textwrap.dedent("""\
+        import tensorflow as tf
+        try:
+            with tf.device("/cpu:0"):
+                for i in range(3):
+                    while True:
+                        if i:
+                            match i:
+                                case 1:
+                                    w = tf.Variable(1.0)
+                                    w = w - 1
+        except ValueError:
+            pass
+        finally:
+            pass
+        """)
+    facts = Facts(source)
+    assert [s.lineno for s in facts.stores] == [9, 10]
+    assert "w" in facts.names_made_variables
