@@ -13,7 +13,8 @@ from tapelint.semantic.scopes import ScopeIndex
 from tapelint.semantic.tree import _LAYOUT, TreeIndex
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = sorted((ROOT / "fixtures").rglob("*.py")) + sorted((ROOT / "tapelint" / "semantic").glob("*.py"))
+SOURCES = sorted((ROOT / "fixtures").rglob("*.py")) + sorted((ROOT / "tapelint" / "semantic").glob("*.py")) + \
+    [ROOT / "tests" / "data" / "syntax" / "every_construct.py"]
 
 ODD = {
     "crlf-and-cr": "x = 1\r\ny = '''a\r\nb'''\rz = [\r\n  1,\n  2]\n",
