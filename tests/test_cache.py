@@ -213,7 +213,7 @@ PROBE = """
 import sys
 from tapelint.cli import main
 code = main(sys.argv[1:])
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("libcst", "tensorflow", "keras", "numpy"))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("libcst", "tensorflow", "keras", "numpy", "xml"))
 rules = sorted(m for m in sys.modules if m.startswith("tapelint.rules.tl"))
 print("HEAVY", heavy, "RULES", rules, file=sys.stderr)
 sys.exit(code)

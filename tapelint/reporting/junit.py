@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import itertools
 import re
-import xml.etree.ElementTree as ET
-from typing import Sequence, TextIO
+from typing import TYPE_CHECKING, Sequence, TextIO
 
 from tapelint.diagnostics import Diagnostic
 from tapelint.reporting.context import ReportContext
+
+if TYPE_CHECKING:  # imported where used: every run imports this module, few write JUnit
+    import xml.etree.ElementTree as ET
 
 # Characters XML 1.0 cannot carry even escaped; a message quoting broken source may hold them.
 _INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -26,6 +28,8 @@ def _counts(element: ET.Element, tests: int, failures: int) -> None:
 
 
 def to_junit(diagnostics: Sequence[Diagnostic]) -> ET.Element:
+    import xml.etree.ElementTree as ET
+
     root = ET.Element("testsuites", name="tapelint")
     _counts(root, max(1, len(diagnostics)), len(diagnostics))
     if not diagnostics:
@@ -47,6 +51,8 @@ def to_junit(diagnostics: Sequence[Diagnostic]) -> ET.Element:
 
 
 def report_junit(diagnostics: Sequence[Diagnostic], stream: TextIO, ctx: ReportContext) -> None:
+    import xml.etree.ElementTree as ET
+
     root = to_junit(diagnostics)
     ET.indent(root)
     stream.write('<?xml version="1.0" encoding="UTF-8"?>\n')
