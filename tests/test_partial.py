@@ -374,3 +374,16 @@ def test_rows_of_findings_in_the_shortened_text_are_the_files(newline):
     whole = same_both_ways(source)
     assert [(code, row) for code, row, *_ in whole] == [("TL003", 20), ("TL002", 23)]
     assert "line 23" in whole[1][-1]  # a row in a message is mapped too
+
+
+def test_a_position_past_the_shortened_texts_last_line_maps_past_the_files():
+    import libcst as cst
+
+    from tapelint.semantic.model import SemanticModel
+
+    module = cst.parse_module("import tensorflow as tf\ndef f():\n    pass\n")
+    model = SemanticModel(module, rows=(1, 5, 6))  # rows 2-4 of the file were left out
+    start, end = model.span(module)
+    assert (start.row, end.row) == (1, 7)  # the module ends on the line after its last
+    fn = module.body[1]
+    assert (model.span(fn)[0].row, model.span(fn)[1].row) == (5, 6)

@@ -41,8 +41,14 @@ class SemanticModel:
             self._positions = node_ranges(self.module)
         (line, column), (end_line, end_column) = self._positions[node]
         if self.rows:
-            line, end_line = self.rows[line - 1], self.rows[end_line - 1]
+            line, end_line = self._row(line), self._row(end_line)
         return Location(line, column + 1), Location(end_line, end_column + 1)
+
+    def _row(self, line: int) -> int:
+        """The file's row of the text's ``line``; a position past the text's last line (the end of
+        the module) is as far past the file's row of that line."""
+        rows = self.rows
+        return rows[line - 1] if line <= len(rows) else rows[-1] + line - len(rows)
 
     def line_of(self, node: cst.CSTNode) -> int:
         return self.span(node)[0].row
