@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import ast
 import re
-import warnings
 from functools import cached_property
 
-from tapelint.source import compile_quietly
+from tapelint.source import compile_quietly, quietly
 
 # Callables that create a variable: the last part of every spelling the semantic model knows
 # (`tf.Variable`, `resource_variable_ops.ResourceVariable`, `keras.backend.variable`), and the
@@ -120,8 +119,7 @@ def compiles(source: str) -> bool:
     import symtable
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quietly():
             symtable.symtable(source, "<tapelint>", "exec")
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import tokenize
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,10 +75,16 @@ def read_source(path: Path) -> str:
     return decode(data)
 
 
-def compile_quietly(source: str, filename: str, flags: int = 0):
-    """``compile(source, filename, "exec", flags)``, without the warnings CPython prints about the
-    user's code (an invalid escape, `x is "a"`, `"a"()`): the linter's business is its findings.
-    Raises what ``compile`` raises."""
+@contextmanager
+def quietly():
+    """No warnings printed for the duration: CPython's parser and compiler warn about the user's code
+    (an invalid escape, `x is "a"`, `"a"()`), and the linter's business is its findings."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        yield
+
+
+def compile_quietly(source: str, filename: str, flags: int = 0):
+    """``compile(source, filename, "exec", flags)``, :func:`quietly`. Raises what ``compile`` raises."""
+    with quietly():
         return compile(source, filename, "exec", flags, dont_inherit=True)
