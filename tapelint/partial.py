@@ -34,9 +34,9 @@ the statements of its body that are not methods) and its methods. Kept are:
 
 A blanked statement's lines are left out of the text, and so are the blank and comment lines between
 top-level statements; ``Reduction.rows`` maps each line of the text to its row in the file (columns
-do not change), and the semantic model reports positions through it. Names are the names the code loads or binds (``ast.Name``), found by
-CPython's parser, which also checks the syntax of the whole file (so a syntax error in a blanked part
-is still TL000). Rules whose verdict can depend on anything else in the module say so
+do not change), and the semantic model reports positions through it. Names are the names the code
+loads or binds (``ast.Name``), found by CPython's parser, which also checks the syntax of the whole
+file (so a syntax error in a blanked part is still TL000). Rules whose verdict can depend on anything else in the module say so
 (``Rule.needs_whole_module``) and get the whole file.
 
 ``tests/test_partial.py`` runs every rule over the fixtures both ways and compares; the benchmark
