@@ -46,7 +46,7 @@ def _flat_targets(target: ast.expr) -> list[ast.expr]:
 
 
 # Between a name and its `(` there may be spaces, line continuations, closing parentheses and comments.
-_GAP = r"(?:[\s\\)]|#[^\n]*)*"
+_GAP = r"(?:[\s\\)]|#[^\n]*(?![^\n]))*"
 _AS = re.compile(r"\sas\s")
 
 
