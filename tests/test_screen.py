@@ -282,7 +282,7 @@ def test_text_patterns_match_calls_and_aliases_across_gaps_and_whole_names_only(
 
 def test_a_banner_comment_after_a_trigger_word_is_read_in_one_pass():
     # `#[^\n]*` inside a repeated group could split a run of `#` in every possible way: 2**n tries for
-    # a comment of n `#`s after a name that is not called (a minute at 25, forever at Keras's banners).
+    # a comment of n `#`s after a name that is not called (0.17 s at 22, doubling with each more).
     # A subprocess, so that the old behaviour fails with a clear message rather than hanging the suite.
     import subprocess
     import sys
@@ -290,7 +290,7 @@ def test_a_banner_comment_after_a_trigger_word_is_read_in_one_pass():
     code = ("from tapelint.screen import MAKER_CALL\n"
             "banner = 'x = Variable  ' + '#' * 400 + chr(10)\n"
             "print(bool(MAKER_CALL.search(banner)), bool(MAKER_CALL.search(banner + '(')))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.stdout.split() == ["False", "True"], done.stderr
 
 
