@@ -181,21 +181,23 @@ def _analyse(source: str, filename: str, rules: Sequence[type[Rule]], verbose: b
         partial = _partial
     tree = None
     if partial:
-        # The screen (tapelint/screen.py): rules whose constructs the text, then CPython's syntax tree,
-        # does not hold are dropped before libcst reads the file.
-        from tapelint.screen import Facts, compiles
+        # The screen (tapelint/screen.py): rules whose constructs the text, the logical lines around
+        # their words, then CPython's syntax tree, do not hold are dropped before libcst reads the file.
+        from tapelint.screen import Facts
 
-        # Screens read the text first and compile it only to look closer; one that cannot decide
-        # (the text does not compile) keeps its rule, and libcst then reports the syntax error.
+        # A screen that cannot decide (the text does not compile) keeps its rule, and libcst then
+        # reports the syntax error.
         facts = Facts(source)
         active = screened(active, facts)
         if not active:
-            # No rule can report anything here, but every file that holds a trigger word is checked
-            # for syntax errors (TL000): by the tree a screen compiled, or by CPython's parser alone
-            # (screen.compiles), far cheaper than building the tree as Python objects. Only where that
-            # fails is the tree built, for the error's message and place.
-            valid = facts.syntax_tree() is not None if facts.compiled else compiles(source)
-            if valid:
+            # No rule can report anything here. A file ruled out without being compiled is treated as
+            # one without trigger words, not parsed, unless it makes a gradient tape or uses
+            # `custom_gradient`: a syntax error is reported (TL000) in every such file. (Checking every
+            # file that merely holds a word such as `kernel` costs about as much as a whole run of
+            # ruff on TensorFlow's sources.)
+            if not facts.compiled and not facts.uses_autodiff:
+                return None, []
+            if facts.syntax_tree() is not None:
                 return None, []
             error = syntax_error(source, filename)
             return None, [] if error is None else [error]

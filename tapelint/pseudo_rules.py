@@ -21,9 +21,10 @@ class SyntaxErrorPseudoRule(Rule):
     No rule can look at a file that does not parse, so any gradient-tape bug in it goes unreported.
     The interpreter will refuse the file too.
 
-    Only files that contain a word some enabled rule looks for (such as `GradientTape`) are parsed,
-    so a syntax error in a file unrelated to autodiff is not reported: that pre-filter is what makes
-    tapelint fast.
+    It is reported in every file that makes a `tf.GradientTape` or uses `tf.custom_gradient`, and in
+    every file tapelint parses. Other files are parsed only where their text holds what some enabled
+    rule looks for (`w = tf.Variable(...)` rebound from itself, a `layer.kernel` assigned): a syntax
+    error in a file unrelated to autodiff is not reported. That pre-filter is what makes tapelint fast.
 
     ## How to silence it
     It is always reported, whatever `select` and `ignore` say. Fix the file, or exclude it

@@ -1,26 +1,32 @@
-"""The screen: a second cheap test, between the pre-filter and libcst, on CPython's syntax tree.
+"""The screen: a second cheap test, between the pre-filter and libcst, on what CPython reads of a file.
 
 The pre-filter (:mod:`tapelint.prefilter`) keeps a file when a rule's trigger word occurs in it. Some
 words are common: `kernel`, `bias`, `Variable`, `gradients` occur in most files of TensorFlow's and
-Keras's own sources, where those rules almost never have anything to say. CPython's parser reads a
-file about ten times faster than libcst, and the linter compiles every file it analyses with it
-anyway (to report syntax errors), so a rule may declare a *screen*: a test on facts read from that
-syntax tree, true wherever the rule can report something. A file none of whose rules passes its
-screen is done without libcst or the semantic model.
+Keras's own sources, where those rules almost never have anything to say. So a rule may declare a
+*screen*: a test, true wherever the rule can report something, on facts read from the text (`str.find`
+of a word followed by `(`), from the logical lines around the words that matter (each compiled alone
+by CPython, :mod:`tapelint.logical_lines`), or from the module's syntax tree (CPython builds it about
+ten times faster than libcst). A file none of whose rules passes its screen is done without libcst or
+the semantic model; one ruled out before its whole text was compiled is not parsed at all, as if it
+held no trigger word.
 
 A screen must never be false where the rule would report: it looks at the same constructs as the
-rule, through names only (no scopes, no dataflow), and so accepts a superset. ``tests/test_screen.py``
-checks each screen against its rule's examples and the fixtures, and the benchmark compares every
-finding with a run without screens (``--whole-files``).
+rule, through names only (no scopes, no dataflow), and so accepts a superset; read from logical lines,
+a fact is the one the whole tree gives. ``tests/test_screen.py`` checks each screen against its rule's
+examples and the fixtures, with and without logical lines, and the benchmark compares every finding
+with a run without screens (``--whole-files``).
 """
 
 from __future__ import annotations
 
 import ast
+import bisect
 import re
 from functools import cached_property
+from typing import Iterable
 
-from tapelint.source import compile_quietly, quietly
+from tapelint.logical_lines import LogicalLines
+from tapelint.source import compile_quietly
 
 # Callables that create a variable: the last part of every spelling the semantic model knows
 # (`tf.Variable`, `resource_variable_ops.ResourceVariable`, `keras.backend.variable`), and the
@@ -63,6 +69,10 @@ class Pattern:
     def search(self, text: str) -> bool:
         return next(self._matches(text), None) is not None
 
+    def offsets(self, text: str) -> list[int]:
+        """Where it matches (the offsets of the words)."""
+        return list(self._matches(text))
+
     def lines(self, text: str) -> set[int]:
         """The (1-based) lines where it matches."""
         return {text.count("\n", 0, at) + 1 for at in self._matches(text)}
@@ -97,6 +107,15 @@ DIFFERENTIATION_CALL = call_pattern("gradient", "jacobian", "batch_jacobian")
 CUSTOM_GRADIENT_USE = Pattern(("custom_gradient",), r"(?![A-Za-z0-9_])")
 DIFFERENTIATIONS = frozenset({"gradient", "jacobian", "batch_jacobian"})
 
+# Read on the text with strings and comments blanked (tapelint.logical_lines). What may follow a name a
+# store binds: `w =`, `w -=`, `w: T =`, `w :=`, `w, v =`, `(w) =`, `[w] =`.
+TARGET_TAIL = re.compile(r"[\s\\)\]]*(?:[,:]|(?:[-+*/%@&|^]|//|\*\*|>>|<<)?=(?!=))")
+# What may follow a name that is a whole value, or an element of a tuple value: `= w`, `= v, w`, `= (w)`.
+VALUE_TAIL = re.compile(r"[ \t\f\\)\]]*(?:[,;\n]|\Z)")
+# A logical line is read alone only while the lines read stay under this share of the text: past it,
+# compiling the whole text once costs less.
+_LOCAL_SHARE = 1 / 3
+
 
 class Unparsable(Exception):
     """The text does not compile."""
@@ -110,34 +129,29 @@ def compile_tree(source: str) -> ast.Module | None:
         return None
 
 
-def compiles(source: str) -> bool:
-    """CPython's parser accepts ``source``. Its symbol table is built (which needs no Python object
-    per node and no bytecode: about a third of the cost of :func:`compile_tree`, two thirds of a
-    compile to bytecode); every error the syntax tree can show is found. Errors only the compiler
-    or the symbol table finds (`return` outside a function) are not TL000 in any case: the linter
-    asks :func:`tapelint.linter.syntax_error` where this fails."""
-    import symtable
-
-    try:
-        with quietly():
-            symtable.symtable(source, "<tapelint>", "exec")
-    except (SyntaxError, RecursionError, MemoryError, ValueError):
-        return False
-    return True
-
-
 class Facts:
     """What a module's text and CPython syntax tree tell the screens; each part computed on demand.
 
     Screens test the text first (`str.find`, far cheaper than compiling), and only where the text
-    holds what they look for compile it and walk its statements (every node only for ``calls``). The
-    tree of a file whose text no screen passes is never built (the linter only has CPython's parser
-    check such a file, to report a syntax error: :func:`compiles`)."""
+    holds what they look for compile it and walk its statements (every node only for ``calls``).
+
+    Questions about a few words (which stores mention `w`, is `tf` imported) are answered, until the
+    tree is compiled, from the logical lines that hold those words, each compiled alone
+    (:mod:`tapelint.logical_lines`): the answers are those the whole tree gives, at a fraction of its
+    cost. Where the lines cannot be read for certain, or would be much of the text, the whole text
+    is compiled instead."""
 
     def __init__(self, text: str, tree: ast.Module | None = None) -> None:
         self.text = text
         self._tree = tree
         self._compiled = tree is not None
+        self._local = True
+        self._lines: LogicalLines | None = None
+        self._line_statements: dict[tuple[int, int], list[ast.stmt]] = {}  # logical line -> statements
+        self._line_starts: list[int] = []  # sorted starts of the logical lines read
+        self._line_ends: dict[int, int] = {}
+        self._word_lines: dict[tuple[str | Pattern, re.Pattern | None], list[tuple[int, int]]] = {}
+        self._local_chars = 0
 
     @property
     def tree(self) -> ast.Module:
@@ -155,6 +169,81 @@ class Facts:
         """Whether the text has been compiled (by a screen that asked for the tree)."""
         return self._compiled
 
+    @property
+    def local(self) -> bool:
+        """Whether questions about words are answered from logical lines (see the class)."""
+        return self._local and not self._compiled
+
+    def _local_statements(self, words: Iterable[str], tail: re.Pattern | None = None,
+                          where: Pattern | None = None) -> list[ast.stmt] | None:
+        """Every statement, nested ones included, of the logical lines where one of ``words`` occurs
+        in the code (followed by what ``tail`` matches, if given) or ``where`` matches the text; None
+        where they are not read alone (the caller then looks at the whole tree)."""
+        if not self.local:
+            return None
+        if self._lines is None:
+            self._lines = LogicalLines(self.text)
+            if self._lines.code is None:
+                self._local = False
+                return None
+        keys = [(word, tail) for word in words] + ([(where, None)] if where is not None else [])
+        new: list[tuple[int, int]] = []
+        for key in keys:
+            if key not in self._word_lines:
+                what = key[0]
+                offsets = what.offsets(self.text) if isinstance(what, Pattern) else self._lines.occurrences(what, tail)
+                found = self._spans_at(offsets, new)
+                if found is None:
+                    self._local = False
+                    return None
+                self._word_lines[key] = found
+        if new:
+            self._local_chars += sum(end - start for start, end in new)
+            compiled = None if self._local_chars > _LOCAL_SHARE * len(self.text) else self._lines.statements(new)
+            if compiled is None:
+                self._local = False
+                return None
+            self._line_statements.update(compiled)
+        spans = sorted({span for key in keys for span in self._word_lines[key]})
+        return _flatten([stmt for span in spans for stmt in self._line_statements[span]])
+
+    def _spans_at(self, offsets: Iterable[int], new: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
+        """The logical lines holding ``offsets``; those not read before are added to ``new``."""
+        found = []
+        for at in offsets:
+            span = self._line_holding(at)
+            if span is None:
+                span = self._lines.span(at)
+                if span is None:
+                    return None
+                new.append(span)
+                bisect.insort(self._line_starts, span[0])
+                self._line_ends[span[0]] = span[1]
+                self._line_statements[span] = []
+            found.append(span)
+        return found
+
+    def _line_holding(self, offset: int) -> tuple[int, int] | None:
+        i = bisect.bisect_right(self._line_starts, offset) - 1
+        if i < 0:
+            return None
+        start = self._line_starts[i]
+        end = self._line_ends[start]
+        return (start, end) if offset < end else None
+
+    def stores_mentioning(self, words: Iterable[str], tail: re.Pattern | None = None) -> list[ast.stmt | ast.NamedExpr]:
+        """The stores (as :attr:`stores`) of the logical lines where one of ``words`` occurs, followed
+        by what ``tail`` matches; every store of the module where the lines are not read alone."""
+        statements = self._local_statements(words, tail)
+        if statements is None:
+            return self.stores
+        out: list[ast.stmt | ast.NamedExpr] = [
+            s for s in statements if isinstance(s, (ast.Assign, ast.AnnAssign, ast.AugAssign))]
+        if ":=" in self.text:
+            out += [n for s in statements for e in _own_expressions(s) for n in ast.walk(e)
+                    if isinstance(n, ast.NamedExpr)]
+        return out
+
     def syntax_tree(self) -> ast.Module | None:
         """The syntax tree, or None where the text does not compile."""
         try:
@@ -165,24 +254,7 @@ class Facts:
     @cached_property
     def statements(self) -> list[ast.stmt]:
         """Every statement, nested ones included."""
-        out: list[ast.stmt] = []
-        stack: list[ast.stmt] = list(reversed(self.tree.body))
-        blocks = _BLOCKS
-        while stack:
-            stmt = stack.pop()
-            out.append(stmt)
-            fields = blocks.get(type(stmt))
-            if fields is None:  # a simple statement
-                continue
-            children: list[ast.stmt] = []
-            for field in fields:
-                children += getattr(stmt, field)
-            for handler in getattr(stmt, "handlers", ()):
-                children += handler.body
-            for case in getattr(stmt, "cases", ()):
-                children += case.body
-            stack += reversed(children)
-        return out
+        return _flatten(self.tree.body)
 
     @cached_property
     def stores(self) -> list[ast.stmt | ast.NamedExpr]:
@@ -197,6 +269,14 @@ class Facts:
     def withs(self) -> list[ast.With | ast.AsyncWith]:
         return [s for s in self.statements if isinstance(s, (ast.With, ast.AsyncWith))]
 
+    def withs_mentioning(self, words: Iterable[str]) -> list[ast.With | ast.AsyncWith]:
+        """The `with` statements whose header holds one of ``words``; all of them where the logical
+        lines are not read alone."""
+        statements = self._local_statements(words)
+        if statements is None:
+            return self.withs
+        return [s for s in statements if isinstance(s, (ast.With, ast.AsyncWith))]
+
     @cached_property
     def calls(self) -> list[ast.Call]:
         return [n for n in ast.walk(self.tree) if isinstance(n, ast.Call)]
@@ -207,12 +287,19 @@ class Facts:
         out: dict[str, str] = {}
         if not _AS.search(self.text):
             return out
-        for stmt in self.statements:
-            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                for alias in stmt.names:
-                    if alias.asname is not None:
-                        out[alias.asname] = alias.name.rsplit(".", 1)[-1]
+        for stmt in self._imports:
+            for alias in stmt.names:
+                if alias.asname is not None:
+                    out[alias.asname] = alias.name.rsplit(".", 1)[-1]
         return out
+
+    @cached_property
+    def _imports(self) -> list[ast.Import | ast.ImportFrom]:
+        """Every import statement, in order."""
+        statements = self._local_statements(("import",))
+        if statements is None:
+            statements = self.statements
+        return [s for s in statements if isinstance(s, (ast.Import, ast.ImportFrom))]
 
     def unalias(self, name: str) -> str:
         """The last part of what `name` was imported as (`V` of `from tf import Variable as V`)."""
@@ -229,12 +316,21 @@ class Facts:
 
     def called(self, names: frozenset[str] | set[str], where: Pattern | None = None) -> bool:
         """Something named one of ``names`` is called. With ``where`` (a pattern matching every such
-        call in the text), only the statements on the lines it matches are walked, not the module."""
-        if where is None or any(self.unalias(a) in names for a in self._aliases):
-            calls = self.calls
-        else:
-            calls = self.calls_on_lines(where.lines(self.text))
-        return any(self.callee(c) in names for c in calls)
+        call in the text), only the statements where it matches (or where an import alias of one of
+        ``names`` occurs) are walked, not the module."""
+        return any(self.callee(c) in names for c in self.calls_where(where, names))
+
+    def calls_where(self, where: Pattern | None, names: frozenset[str] | set[str] = frozenset()) -> list[ast.Call]:
+        """The calls in the statements where ``where`` matches (their own expressions: a compound
+        statement's header, not its body), and in those where an import alias of one of ``names``
+        occurs; every call of the module where ``where`` is None."""
+        if where is None:
+            return self.calls
+        aliases = [a for a in self._aliases if self.unalias(a) in names]
+        statements = self._local_statements(aliases, where=where)
+        if statements is not None:
+            return [n for s in statements for e in _own_expressions(s) for n in ast.walk(e) if isinstance(n, ast.Call)]
+        return self.calls if aliases else self.calls_on_lines(where.lines(self.text))
 
     def calls_on_lines(self, lines: set[int]) -> list[ast.Call]:
         """The calls in the innermost statements that cover ``lines`` (their own expressions: a
@@ -275,27 +371,40 @@ class Facts:
         return False
 
     @cached_property
+    def maker_names(self) -> frozenset[str]:
+        """Names a call of a variable maker is made through: the makers' own and their import aliases."""
+        return VARIABLE_MAKERS | {a for a, name in self._aliases.items() if name in VARIABLE_MAKERS}
+
+    @cached_property
     def variable_names(self) -> frozenset[str]:
         """Last names (`w` of `w` and of `self.w`) that some assignment binds to what can be a
         variable, followed through assignments of one name to another, to a fixed point."""
         names: set[str] = set()
         if not MAKER_CALL.search(self.text):
             return frozenset()
-        pending = [s for s in self.stores if not isinstance(s, ast.AugAssign) and s.value is not None]
-        changed = True
-        while changed:
-            changed = False
-            for store in pending:
-                if not self._makes_variable(store.value, names):
-                    continue
-                targets = store.targets if isinstance(store, ast.Assign) else [store.target]
-                for target in targets:
-                    for t in _flat_targets(target):
-                        name = last_name(t)
-                        if name is not None and name not in names:
-                            names.add(name)
-                            changed = True
-        return frozenset(names)
+        searched: set[str] = set()
+        while True:
+            # Read from logical lines, only the stores that mention a maker or a name found so far
+            # can bind another; the names found meanwhile are then looked for in turn.
+            pending = [s for s in {id(s): s for s in [*self.stores_mentioning(self.maker_names),
+                                                       *self.stores_mentioning(names, VALUE_TAIL)]}.values()
+                       if not isinstance(s, ast.AugAssign) and s.value is not None]
+            changed = True
+            while changed:
+                changed = False
+                for store in pending:
+                    if not self._makes_variable(store.value, names):
+                        continue
+                    targets = store.targets if isinstance(store, ast.Assign) else [store.target]
+                    for target in targets:
+                        for t in _flat_targets(target):
+                            name = last_name(t)
+                            if name is not None and name not in names:
+                                names.add(name)
+                                changed = True
+            if not self.local or names <= searched:
+                return frozenset(names)
+            searched = set(names)
 
     @cached_property
     def names_made_variables(self) -> frozenset[str]:
@@ -308,7 +417,7 @@ class Facts:
             return any(isinstance(e, ast.Call) and self.callee(e) in VARIABLE_MAKERS for e in elements)
 
         names: set[str] = set()
-        for store in self.stores:
+        for store in self.stores_mentioning(self.maker_names):
             if isinstance(store, ast.AugAssign) or store.value is None or not makes(store.value):
                 continue
             for target in store.targets if isinstance(store, ast.Assign) else [store.target]:
@@ -322,7 +431,9 @@ class Facts:
         if not self.variable_names:
             return frozenset()
         attrs: set[str] = set()
-        for store in self.stores:
+        stores = {id(s): s for s in [*self.stores_mentioning(self.maker_names),
+                                     *self.stores_mentioning(self.variable_names, VALUE_TAIL)]}.values()
+        for store in stores:
             if isinstance(store, ast.AugAssign) or store.value is None or not self.makes_variable(store.value):
                 continue
             for target in store.targets if isinstance(store, ast.Assign) else [store.target]:
@@ -335,7 +446,7 @@ class Facts:
     def imported_names(self) -> frozenset[str] | None:
         """Names imports bind (None where a star import may bind any)."""
         names: set[str] = set()
-        for stmt in self.statements:
+        for stmt in self._imports:
             if isinstance(stmt, ast.Import):
                 names.update(a.asname or a.name.split(".", 1)[0] for a in stmt.names)
             elif isinstance(stmt, ast.ImportFrom):
@@ -359,13 +470,24 @@ class Facts:
                          for target in (s.targets if isinstance(s, ast.Assign) else [s.target])
                          for t in _flat_targets(target) if isinstance(t, ast.Name))
 
+    def assigns(self, name: str) -> bool:
+        """Some assignment (not an import, parameter or loop) binds ``name``."""
+        if not self.local:
+            return name in self.assigned_names
+        return any(isinstance(t, ast.Name) and t.id == name
+                   for s in self.stores_mentioning((name,), TARGET_TAIL)
+                   for target in (s.targets if isinstance(s, ast.Assign) else [s.target])
+                   for t in _flat_targets(target))
+
     @cached_property
     def applies_custom_gradient(self) -> bool:
         """Something named `custom_gradient` decorates a function or is called: how the semantic model
         finds every custom gradient."""
         if not CUSTOM_GRADIENT_USE.search(self.text):
             return False
-        for stmt in self.statements:
+        aliases = [a for a, name in self._aliases.items() if name == "custom_gradient"]
+        statements = self._local_statements(aliases, where=CUSTOM_GRADIENT_USE)
+        for stmt in self.statements if statements is None else statements:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 for deco in stmt.decorator_list:
                     expr = deco.func if isinstance(deco, ast.Call) else deco
@@ -373,6 +495,11 @@ class Facts:
                     if name == "custom_gradient":
                         return True
         return self.called({"custom_gradient"}, CUSTOM_GRADIENT_USE)
+
+    @property
+    def uses_autodiff(self) -> bool:
+        """The text shows a call of `GradientTape` or a use of `custom_gradient` (in code or not)."""
+        return bool(TAPE_CALL.search(self.text) or CUSTOM_GRADIENT_USE.search(self.text))
 
     @cached_property
     def makes_tape(self) -> bool:
@@ -385,6 +512,28 @@ class Facts:
         about a tape's gradients needs to report anything."""
         return bool(DIFFERENTIATION_CALL.search(self.text)) and self.makes_tape and \
             self.called(DIFFERENTIATIONS, DIFFERENTIATION_CALL)
+
+
+def _flatten(body: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements of ``body`` and every statement nested in them, in order."""
+    out: list[ast.stmt] = []
+    stack: list[ast.stmt] = list(reversed(body))
+    blocks = _BLOCKS
+    while stack:
+        stmt = stack.pop()
+        out.append(stmt)
+        fields = blocks.get(type(stmt))
+        if fields is None:  # a simple statement
+            continue
+        children: list[ast.stmt] = []
+        for field in fields:
+            children += getattr(stmt, field)
+        for handler in getattr(stmt, "handlers", ()):
+            children += handler.body
+        for case in getattr(stmt, "cases", ()):
+            children += case.body
+        stack += reversed(children)
+    return out
 
 
 _STATEMENT_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")

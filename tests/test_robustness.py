@@ -57,7 +57,8 @@ def lint_with_good(tmp_path: Path, name: str, data: bytes) -> list[dict]:
     return [f for f in found if f["filename"] == name]
 
 
-HEADER = b"import tensorflow as tf  # GradientTape\n"
+# A file that makes a tape: a syntax error in it is reported whatever the rules' screens say.
+HEADER = b"import tensorflow as tf; tape = tf.GradientTape()\n"
 
 
 @pytest.mark.parametrize(

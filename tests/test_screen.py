@@ -31,6 +31,14 @@ def facts(source: str) -> Facts:
     return Facts(source, ast.parse(source))
 
 
+def facts_in(mode: str, source: str) -> Facts:
+    """Facts read from the whole syntax tree, or from the logical lines around words (as the linter does)."""
+    return facts(source) if mode == "tree" else Facts(source)
+
+
+MODES = ["tree", "lines"]
+
+
 def kept(source: str) -> set[str]:
     """The codes of the rules left after the pre-filter and the screen."""
     source = textwrap.dedent(source)
@@ -41,11 +49,12 @@ def test_the_rules_that_are_screened():
     assert {r.code for r in SCREENED} == {f"TL{n:03}" for n in range(1, 20)}
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("rule", SCREENED, ids=lambda r: r.code)
-def test_every_invalid_example_passes_its_rules_screen(rule):
+def test_every_invalid_example_passes_its_rules_screen(rule, mode):
     for example in rule.all_invalid():
         source = textwrap.dedent(example.code)
-        assert rule.screen(facts(source)), source
+        assert rule.screen(facts_in(mode, source)), source
 
 
 def _expected_codes(path: Path) -> set[str]:
@@ -53,13 +62,84 @@ def _expected_codes(path: Path) -> set[str]:
             for m in [EXPECT_MARKER.search(line)] if m for code in m.group("codes").split(",")}
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("path", sorted((FIXTURES / "buggy").glob("*.py")), ids=lambda p: p.name)
-def test_every_buggy_fixture_passes_the_screens_of_the_rules_it_trips(path):
+def test_every_buggy_fixture_passes_the_screens_of_the_rules_it_trips(path, mode):
     source = read_source(path)
     expected = _expected_codes(path)
     assert expected, "a buggy fixture without # expect: markers"
-    passed = {r.code for r in SCREENED if r.screen(facts(source))}
+    passed = {r.code for r in SCREENED if r.screen(facts_in(mode, source))}
     assert expected - {"TL000"} <= passed
+
+
+# Sources where reading a few logical lines alone could go wrong: names followed from line to line,
+# aliases, one-line compound statements, clauses, walrus, tuples, stores split over lines, and the
+# same words in strings and comments.
+LOCAL_CASES = [
+    "import tensorflow as tf\nw = tf.Variable(1.0)\nv = w\nfor x in data:\n    v = v - 0.1 * x\n",
+    "import tensorflow as tf\nw = tf.Variable(1.0)\nclass M:\n    def __init__(self):\n        self.k = w\n"
+    "    def step(self, g):\n        self.k = self.k - g\n",
+    "from tensorflow import Variable as V\nw = V(1.0)\nw -= 1\n",
+    "from tensorflow import Variable as V\nw = Variable(1.0)\nw -= 1\n",
+    "import tensorflow as tf\nif c: w = tf.Variable(1.0)\nelse: w = tf.Variable(2.0)\nw = w * 2\n",
+    "import tensorflow as tf\nw = (\n    tf.Variable(1.0)  # w = w + 1\n)\nw = (w\n     + 1)\n",
+    "import tensorflow as tf\nw = tf.Variable(1.0)\ns = 'w = w + 1'\n# w = w + 1\n",
+    "import tensorflow as tf\nif (w := tf.Variable(1.0)):\n    w = w + 1\n",
+    "import tensorflow as tf\na, b = tf.Variable(1.0), tf.Variable(2.0)\nb: tf.Tensor = b * 2\n",
+    "import tensorflow as tf\nw = tf.Variable(1.0); w = w \\\n    + 1\n",
+    "import tensorflow as tf\n@tf.function\ndef f(w=tf.Variable(1.0)):\n    w = w + 1\n",
+    "import keras\nclass D(keras.layers.Dense):\n    def call(self, x):\n        self.kernel = self.kernel * 0.5\n",
+    "import keras\nclass D(keras.layers.Layer):\n    def build(self, s):\n        self.s = self.add_weight(shape=s)\n"
+    "    def call(self, x):\n        self.s -= 0.1\n        return x\n",
+    "from keras import ops as O\nclass D:\n    def call(self, x):\n        self.kernel = O.multiply(self.kernel, 2)\n",
+    "import keras\nk = make()\nclass D:\n    def call(self, x):\n        self.bias = k\n",
+    "from m import *\nclass D:\n    def call(self, x):\n        self.kernel = f(x)\n",
+    "class D:\n    def call(self, x):\n        self.kernel = f(x)\n        self.bias = tf.Variable(self.bias)\n",
+    "import tensorflow as tf\nmatch x:\n    case 1: w = tf.Variable(1.0)\nw = w + 1\n",
+    "import tensorflow as tf\nw = tf.Variable(1.0)\nx = f'{w}' + f\"{(w := w + 1)}\"\n",
+]
+
+
+def _all_sources() -> list[str]:
+    examples = [textwrap.dedent(e.code) for r in RULES for e in (*r.all_valid(), *r.all_invalid())]
+    fixtures = [read_source(p) for p in sorted(FIXTURES.rglob("*.py"))]
+    return LOCAL_CASES + examples + fixtures
+
+
+@pytest.mark.parametrize("rule", SCREENED, ids=lambda r: r.code)
+def test_screens_answer_from_logical_lines_as_from_the_whole_tree(rule):
+    for source in _all_sources():
+        assert rule.screen(Facts(source)) == rule.screen(facts(source)), source
+
+
+UNRELATED = "".join(f"def helper_{i}(p, q):\n    return (p + {i}) * q\n\n" for i in range(40))
+
+
+@pytest.mark.parametrize("source", LOCAL_CASES[:-2])
+def test_variable_screens_read_logical_lines_not_the_whole_file(source):
+    from tapelint.rules.tl007_variable_rebound import VariableRebound
+    from tapelint.rules.tl010_layer_weight_overwritten import LayerWeightOverwritten
+
+    source += UNRELATED
+    f = Facts(source)
+    got = VariableRebound.screen(f), LayerWeightOverwritten.screen(f)
+    assert not f.compiled and f.local
+    assert got == (VariableRebound.screen(facts(source)), LayerWeightOverwritten.screen(facts(source)))
+
+
+def test_logical_lines_give_way_to_the_tree_where_they_would_be_much_of_the_text():
+    source = "import tensorflow as tf\nw = tf.Variable(1.0)\n" + "y = w\n" * 10
+    f = Facts(source)
+    assert f.variable_names == {"w", "y"} and f.compiled and not f.local
+    source = "import tensorflow as tf\nw = tf.Variable(1.0)\n" + "y = f(x) * 2\n" * 10
+    f = Facts(source)
+    assert f.variable_names == {"w"} and not f.compiled and f.local
+
+
+def test_a_line_that_does_not_compile_alone_gives_way_to_the_tree():
+    source = LOCAL_CASES[-2]  # a one-line `case` clause
+    f = Facts(source)
+    assert f.names_made_variables == {"w"} and f.compiled
 
 
 # -- tapes ----------------------------------------------------------------------------------------------------
@@ -207,23 +287,25 @@ def test_a_syntax_error_is_reported_where_the_text_holds_what_a_rule_looks_for()
     assert linter.screened(triggered(RULES, source), Facts(source))  # kept: a screen could not decide
 
 
-def test_a_syntax_error_is_reported_where_the_words_are_in_a_comment_only():
-    # No screen passes, but every file the pre-filter keeps is compiled: its syntax error is TL000.
-    source = "# tf.GradientTape, tf.Variable\nprint 'x'\n"
-    assert linter.screened(triggered(RULES, source), Facts(source)) == []
-    _, diagnostics = linter.analyse(source, "x.py", RULES, partial=True)
-    assert [(d.code, d.location.row) for d in diagnostics] == [("TL000", 2)]
-
-
-def test_a_file_no_screen_passes_is_checked_by_the_parser_not_turned_into_a_tree(monkeypatch):
-    source = "# tf.GradientTape, tf.Variable, apply_gradients\nx = 1\n"
+def test_a_file_ruled_out_from_its_text_is_not_parsed_and_its_syntax_error_not_reported(monkeypatch):
+    # The words are in a comment only: as for a file without them, nothing is compiled or parsed.
+    source = "# tf.Variable, layer.kernel, tf.gradients\nprint 'x'\n"
     f = Facts(source)
-    assert linter.screened(triggered(RULES, source), f) == [] and not f.compiled  # decided on the text
+    assert linter.screened(triggered(RULES, source), f) == [] and not f.compiled
     built = []
     monkeypatch.setattr(screen, "compile_tree", lambda text: built.append(text))
     assert linter.analyse(source, "x.py", RULES, partial=True) == (None, [])
-    assert built == []  # the parser's verdict came from the symbol table, not a syntax tree
-    assert screen.compiles(source) and not screen.compiles("x = (\n") and not screen.compiles("a\0b")
+    assert built == []
+
+
+@pytest.mark.parametrize("source, row", [
+    ("import tensorflow as tf\nwith tf.GradientTape() as tape:\n    y = (\n", 3),  # no gradient taken
+    ("# tf.GradientTape(), tf.custom_gradient\nprint 'x'\n", 2),  # in a comment only
+    ("import tensorflow as tf\n@tf.custom_gradient\ndef f(x:\n    pass\n", 3),
+])
+def test_a_syntax_error_is_reported_in_every_file_that_makes_a_tape_or_uses_custom_gradient(source, row):
+    _, diagnostics = linter.analyse(source, "x.py", RULES, partial=True)
+    assert [(d.code, d.location.row) for d in diagnostics] == [("TL000", row)]
 
 
 @pytest.mark.parametrize("body", ["return 1\n", "x = 1\nbreak\n", "await f()\n", "nonlocal x\n",

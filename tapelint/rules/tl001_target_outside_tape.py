@@ -249,7 +249,7 @@ opt.minimize(lambda: loss, [w])  # expect: TL001
             return True
         if not (_MINIMIZE_CALL.search(facts.text) and "lambda" in facts.text):
             return False
-        for call in facts.calls_on_lines(_MINIMIZE_CALL.lines(facts.text)):
+        for call in facts.calls_where(_MINIMIZE_CALL):
             if isinstance(call.func, ast.Attribute) and call.func.attr == "minimize":
                 loss = [k.value for k in call.keywords if k.arg == "loss"] + call.args[:1]
                 if any(isinstance(f, ast.Lambda) and isinstance(f.body, ast.Name) for f in loss):

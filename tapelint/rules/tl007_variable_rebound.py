@@ -6,7 +6,7 @@ import libcst as cst
 
 from tapelint.diagnostics import Applicability
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
-from tapelint.screen import last_name
+from tapelint.screen import TARGET_TAIL, last_name
 from tapelint.semantic.values import Kind
 
 _IN_PLACE = {cst.SubtractAssign: "assign_sub", cst.AddAssign: "assign_add"}
@@ -213,7 +213,7 @@ class Momentum(tf.Module):
         names, attributes = facts.names_made_variables, facts.self_variable_attributes
         if not names and not attributes:
             return False
-        for store in facts.stores:
+        for store in facts.stores_mentioning(names | attributes, TARGET_TAIL):
             if isinstance(store, ast.AugAssign):
                 target, value = store.target, None
             elif isinstance(store, ast.Assign) and len(store.targets) == 1:

@@ -5,7 +5,7 @@ import ast
 import libcst as cst
 
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen import MAKER_CALL, Pattern, last_name
+from tapelint.screen import MAKER_CALL, TARGET_TAIL, Pattern, last_name
 from tapelint.semantic.values import Kind
 
 # Weights of built-in Keras layers, by attribute name.
@@ -213,7 +213,7 @@ class Norm(keras.layers.Layer):
         if not (_WEIGHT_ATTRIBUTE.search(facts.text) or MAKER_CALL.search(facts.text)):
             return False
         weights = WEIGHT_NAMES | facts.self_variable_attributes
-        for store in facts.stores:
+        for store in facts.stores_mentioning(weights, TARGET_TAIL):
             if isinstance(store, ast.AugAssign):
                 target, value = store.target, None
             elif isinstance(store, ast.Assign) and len(store.targets) == 1:
@@ -348,7 +348,7 @@ def _may_be_tensor(facts, value: ast.expr, attr: str) -> bool:
     if isinstance(value, (ast.BinOp, ast.UnaryOp)):
         return True
     if isinstance(value, ast.Name):
-        return value.id in facts.assigned_names
+        return facts.assigns(value.id)
     if not isinstance(value, ast.Call) or not facts.imported(value.func):
         return False
     if facts.callee(value) in ("Variable", "ResourceVariable", "variable") and not _has_ops_part(facts, value.func):

@@ -214,7 +214,7 @@ for step in range(100):
         # (a graph-mode file, where the rule is silent).
         if not _GRADIENTS_CALL.search(facts.text):
             return False
-        for node in facts.withs:
+        for node in facts.withs_mentioning(("as_default",)):
             for item in node.items:
                 e = item.context_expr
                 if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr == "as_default":
