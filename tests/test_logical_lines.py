@@ -112,3 +112,38 @@ def test_a_long_run_of_unterminated_quotes_is_read_in_linear_time():
     # Possessive repeats: every failed string is given up in one pass (checked: about 0.1 s here).
     text = "x = '" + "\\'" * 20000 + "\n" + '"""' + "a" * 20000
     assert LogicalLines(text).code is None
+
+
+def _sources() -> list[str]:
+    from pathlib import Path
+
+    from tapelint import registry
+
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    examples = [textwrap.dedent(e.code) for r in registry.all_rules().values()
+                for e in (*r.all_valid(), *r.all_invalid())]
+    return [TRICKY] + examples + [p.read_text(encoding="utf-8") for p in sorted(fixtures.rglob("*.py"))]
+
+
+def test_strings_and_comments_are_the_tokens_cpythons_tokenizer_finds():
+    from tapelint.logical_lines import _STRING_OR_COMMENT
+
+    for text in _sources():
+        starts = [0]
+        for line in text.splitlines(keepends=True):
+            starts.append(starts[-1] + len(line))
+        expected = []
+        fstrings = []  # Python 3.12 splits an f-string into tokens: its start, while open
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            begin = starts[token.start[0] - 1] + token.start[1]
+            end = starts[token.end[0] - 1] + token.end[1]
+            prefix = len(token.string) - len(token.string.lstrip("rRbBuUfF"))
+            if token.type == getattr(tokenize, "FSTRING_START", None):
+                fstrings.append(begin + prefix)
+            elif token.type == getattr(tokenize, "FSTRING_END", None):
+                start = fstrings.pop()
+                if not fstrings:
+                    expected.append((start, end))
+            elif token.type in (tokenize.STRING, tokenize.COMMENT) and not fstrings:
+                expected.append((begin + prefix, end))
+        assert [m.span() for m in _STRING_OR_COMMENT.finditer(text)] == expected
