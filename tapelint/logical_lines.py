@@ -4,7 +4,7 @@ A screen that looks for a few words needs only the statements that hold them. On
 (run in C, about a fifth of the cost of compiling the text) blanks out strings and comments; bracket
 depth and backslash continuations read off the blanked text then give the logical line around any
 offset, and CPython compiles that line alone. Where the text cannot be read this way for certain (an
-unterminated string, brackets that do not balance, `\\r` line ends, an f-string whose braces do not
+unterminated string, brackets that do not balance, lone `\\r` line ends, an f-string whose braces do not
 balance, as PEP 701 nesting of quotes can make them), nothing is answered: the caller compiles the
 whole text.
 """
@@ -24,7 +24,7 @@ from tapelint.source import compile_quietly
 # The closing quotes are optional and captured: an unterminated string still matches, to its line's
 # end (or the text's), and stops the reading at once; with possessive repeats, nothing is read twice.
 _STRING_OR_COMMENT = re.compile(  # each body unrolled (runs of plain characters, then an escape): twice as fast
-    r'#[^\n]*'
+    r'#[^\r\n]*'
     r'|"""[^"\\]*+(?:(?:\\[\s\S]|"(?!""))[^"\\]*+)*+(""")?'
     r"|'''[^'\\]*+(?:(?:\\[\s\S]|'(?!''))[^'\\]*+)*+(''')?"
     r'|"[^"\\\n]*+(?:\\[\s\S][^"\\\n]*+)*+(")?'
@@ -54,7 +54,7 @@ class LogicalLines:
         blanked too, so every newline left may end a logical line), or None where it cannot be read
         for certain."""
         text = self.text
-        if "\r" in text:
+        if "\r" in text.replace("\r\n", ""):  # a lone CR ends a line too: not read here
             return None
         f_strings_nest = sys.version_info >= (3, 12)
 
@@ -97,14 +97,14 @@ class LogicalLines:
         return out
 
     def span(self, offset: int) -> tuple[int, int] | None:
-        """Start and end offsets of the logical line holding ``offset`` (end: its newline, or the end
+        """Start and end offsets of the logical line holding ``offset`` (end: its line end, or the end
         of the text), or None where the bracket depth goes wrong."""
         code = self.code
         assert code is not None
         start = code.rfind("\n", 0, offset) + 1
         depth = self._depth(start)
         # Back over lines that continue an open bracket or a backslash.
-        while depth > 0 or (start >= 2 and code[start - 2] == "\\"):
+        while depth > 0 or _continued(code, start - 1):
             if start == 0:
                 return None
             previous = code.rfind("\n", 0, start - 1) + 1
@@ -114,13 +114,15 @@ class LogicalLines:
             return None
         end = code.find("\n", offset)
         depth += _net(code, start, len(code) if end < 0 else end)
-        while end > 0 and (depth > 0 or code[end - 1] == "\\"):
+        while end > 0 and (depth > 0 or _continued(code, end)):
             following = code.find("\n", end + 1)
             depth += _net(code, end, len(code) if following < 0 else following)
             end = following
         if depth != 0:
             return None
-        return start, len(code) if end < 0 else end
+        if end < 0:
+            return start, len(code)
+        return start, end - 1 if code[end - 1] == "\r" else end
 
     def _depth(self, offset: int) -> int:
         """Bracket depth at ``offset``, counted from the nearest offset already known."""
@@ -166,6 +168,12 @@ class LogicalLines:
 
 class _Unreadable(Exception):
     pass
+
+
+def _continued(code: str, newline: int) -> bool:
+    """The line that ends at the newline at ``newline`` ends with a backslash (before a CR, if any)."""
+    before = newline - 1 if newline >= 1 and code[newline - 1] == "\r" else newline
+    return before >= 1 and code[before - 1] == "\\"
 
 
 def _net(code: str, start: int, end: int) -> int:

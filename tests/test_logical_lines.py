@@ -7,13 +7,20 @@ is the one `tokenize` finds, and where the text cannot be read for certain no an
 from __future__ import annotations
 
 import ast
-import io
+import bisect
+import importlib.util
 import textwrap
-import tokenize
+from pathlib import Path
 
 import pytest
 
-from tapelint.logical_lines import LogicalLines
+from tapelint.logical_lines import _STRING_OR_COMMENT, LogicalLines
+
+# The comparison with CPython's tokenizer that bench/logical_lines_check.py runs on a whole tree.
+_spec = importlib.util.spec_from_file_location(
+    "logical_lines_check", Path(__file__).resolve().parent.parent / "bench" / "logical_lines_check.py")
+check = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(check)
 
 TRICKY = textwrap.dedent('''\
     import tensorflow as tf  # a comment with a bracket ( and a quote "
@@ -38,22 +45,9 @@ TRICKY = textwrap.dedent('''\
 
 
 def logical_line_of(text: str, offset: int) -> tuple[int, int]:
-    """The logical line holding ``offset``, as CPython's tokenizer splits the text: start of its first
-    token's line, end of its NEWLINE token (rows and columns turned into offsets)."""
-    starts = [0]
-    for line in text.splitlines(keepends=True):
-        starts.append(starts[-1] + len(line))
-    start = 0
-    for token in tokenize.generate_tokens(io.StringIO(text).readline):
-        begin = starts[token.start[0] - 1] + token.start[1]
-        end = starts[token.end[0] - 1] + token.end[1]
-        if token.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
-            if start <= offset < end or (token.type == tokenize.NEWLINE and offset < begin):
-                return start, begin
-            start = None
-        elif token.type not in (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT) and start is None:
-            start = starts[token.start[0] - 1]
-    raise AssertionError(offset)
+    """The logical line holding ``offset``, as CPython's tokenizer splits the text."""
+    _, lines = check.tokens(text)
+    return lines[bisect.bisect_right([first for first, _ in lines], offset) - 1]
 
 
 def test_the_code_blanks_strings_and_comments_and_keeps_offsets():
@@ -65,13 +59,15 @@ def test_the_code_blanks_strings_and_comments_and_keeps_offsets():
     assert "{w!r}" in lines.code.replace("{", "").replace("}", "") or "w!r" in lines.code  # f-string fields stay code
 
 
+@pytest.mark.parametrize("eol", ["\n", "\r\n"], ids=["lf", "crlf"])
 @pytest.mark.parametrize("word", ["Variable", "w", "u", "a", "import", "r", "q", "t"])
-def test_every_occurrence_gets_the_logical_line_cpythons_tokenizer_finds(word):
-    lines = LogicalLines(TRICKY)
+def test_every_occurrence_gets_the_logical_line_cpythons_tokenizer_finds(word, eol):
+    text = TRICKY.replace("\n", eol)
+    lines = LogicalLines(text)
     found = lines.occurrences(word)
     assert found
     for at in found:
-        assert lines.span(at) == logical_line_of(TRICKY, at), (word, at, TRICKY[at - 20:at + 20])
+        assert lines.span(at) == logical_line_of(text, at), (word, at, text[at - 20:at + 20])
 
 
 def test_occurrences_are_whole_identifiers_in_code_only():
@@ -79,8 +75,9 @@ def test_occurrences_are_whole_identifiers_in_code_only():
     assert lines.occurrences("Variable") == [29]
 
 
-def test_each_line_compiles_alone_even_as_a_header_or_a_clause():
-    lines = LogicalLines(TRICKY)
+@pytest.mark.parametrize("eol", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_each_line_compiles_alone_even_as_a_header_or_a_clause(eol):
+    lines = LogicalLines(TRICKY.replace("\n", eol))
     spans = sorted({lines.span(at) for at in lines.occurrences("Variable")})
     statements = lines.statements(spans)
     assert statements is not None
@@ -95,7 +92,7 @@ def test_each_line_compiles_alone_even_as_a_header_or_a_clause():
     'x = """unterminated\ny = tf.Variable(1)\n',
     "x = (1,\ny = tf.Variable(1)\n",
     "y = tf.Variable(1))\n",
-    "y = tf.Variable(1)\r\nx = 1\r\n",
+    "y = tf.Variable(1)\rx = 1\r",  # lone CR line ends
 ])
 def test_a_text_that_cannot_be_read_for_certain_gets_no_answer(text):
     assert LogicalLines(text).code is None
@@ -115,8 +112,6 @@ def test_a_long_run_of_unterminated_quotes_is_read_in_linear_time():
 
 
 def _sources() -> list[str]:
-    from pathlib import Path
-
     from tapelint import registry
 
     fixtures = Path(__file__).resolve().parent.parent / "fixtures"
@@ -126,24 +121,6 @@ def _sources() -> list[str]:
 
 
 def test_strings_and_comments_are_the_tokens_cpythons_tokenizer_finds():
-    from tapelint.logical_lines import _STRING_OR_COMMENT
-
     for text in _sources():
-        starts = [0]
-        for line in text.splitlines(keepends=True):
-            starts.append(starts[-1] + len(line))
-        expected = []
-        fstrings = []  # Python 3.12 splits an f-string into tokens: its start, while open
-        for token in tokenize.generate_tokens(io.StringIO(text).readline):
-            begin = starts[token.start[0] - 1] + token.start[1]
-            end = starts[token.end[0] - 1] + token.end[1]
-            prefix = len(token.string) - len(token.string.lstrip("rRbBuUfF"))
-            if token.type == getattr(tokenize, "FSTRING_START", None):
-                fstrings.append(begin + prefix)
-            elif token.type == getattr(tokenize, "FSTRING_END", None):
-                start = fstrings.pop()
-                if not fstrings:
-                    expected.append((start, end))
-            elif token.type in (tokenize.STRING, tokenize.COMMENT) and not fstrings:
-                expected.append((begin + prefix, end))
-        assert [m.span() for m in _STRING_OR_COMMENT.finditer(text)] == expected
+        strings, _ = check.tokens(text)
+        assert [m.span() for m in _STRING_OR_COMMENT.finditer(text)] == strings

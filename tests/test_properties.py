@@ -639,6 +639,55 @@ def test_libcst_node_programs_lint_cleanly(source):
     check_generic(source)
 
 
+def check_logical_lines(source: str) -> None:
+    """The strings, comments and logical lines tapelint.logical_lines finds are CPython's tokenizer's,
+    and every screen answers from logical lines as from the whole tree."""
+    import bisect
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    from tapelint.logical_lines import _STRING_OR_COMMENT, LogicalLines
+    from tapelint.screen import Facts, compile_tree
+
+    spec = importlib.util.spec_from_file_location(
+        "logical_lines_check", Path(__file__).resolve().parent.parent / "bench" / "logical_lines_check.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    try:
+        strings, logical = bench.tokens(source)
+    except (tokenize.TokenError, SyntaxError):
+        return
+    lines = LogicalLines(source)
+    if lines.code is None:
+        assert "\r" in source.replace("\r\n", ""), source  # lone CRs: what a valid program may be left unread for
+        return
+    assert [m.span() for m in _STRING_OR_COMMENT.finditer(source)] == strings
+    firsts = [first for first, _ in logical]
+    for word in sorted(set(re.findall(r"[^\W\d]\w*", lines.code)))[:40]:
+        for at in lines.occurrences(word):
+            assert lines.span(at) == logical[bisect.bisect_right(firsts, at) - 1], (word, at)
+    tree = compile_tree(source)
+    if tree is not None:
+        for rule in RULES:
+            assert rule.screen(Facts(source)) == rule.screen(Facts(source, tree)), rule.code
+
+
+@_settings(60)
+@given(hypothesmith.from_grammar())
+def test_logical_lines_are_the_tokenizers_on_generated_programs(source):
+    check_logical_lines(source)
+
+
+def test_logical_lines_are_the_tokenizers_on_tf_programs():
+    @settings(_settings(max(1, int(40 * SCALE))), phases=[Phase.explicit, Phase.generate])
+    @given(tf_programs())
+    def check(source):
+        check_logical_lines(source)
+
+    check()
+
+
 FIXING_RULES = {"TL001", "TL002", "TL003", "TL005", "TL007", "TL014"}
 
 def check_tf_program(source: str, seen: Counter | None = None) -> None:
