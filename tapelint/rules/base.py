@@ -113,8 +113,9 @@ class Rule:
 
     @classmethod
     def screen(cls, facts: "Facts") -> bool:
-        """False only where the rule cannot report anything in the file: a cheap test on CPython's
-        syntax tree, run before libcst parses the file (tapelint/screen.py). By default, true."""
+        """False only where the rule cannot report anything in the file: a cheap test on what CPython
+        reads of it (its text, the logical lines around some words, its syntax tree: ``Facts`` in
+        tapelint/screen.py), run before libcst parses the file. By default, true."""
         return True
 
     # -- documentation -------------------------------------------------------------------------
