@@ -442,6 +442,47 @@ class Facts:
                         attrs.add(t.attr)
         return frozenset(attrs)
 
+    def read_whole(self) -> None:
+        """From now on, answer from the whole syntax tree (compiled here), not from logical lines: for
+        questions that need the statements around a store (its class), asked of a few stores."""
+        self._local = False
+        self.tree  # noqa: B018 - compiles it, or raises Unparsable
+
+    def class_around(self, store: ast.stmt) -> ast.ClassDef | None:
+        """The class whose method, or a function nested in one, holds ``store`` (a statement of the
+        whole tree), as the semantic model's ``class_around``: the innermost function around it, or
+        the next function out, whose definition is directly in a class body."""
+        return self._classes_around.get(id(store))
+
+    @cached_property
+    def _classes_around(self) -> dict[int, ast.ClassDef]:
+        out: dict[int, ast.ClassDef] = {}
+        todo: list[tuple[ast.AST, ast.ClassDef | None, ast.AST | None]] = [(self.tree, None, None)]
+        while todo:  # (node, the class around what it holds, the scope it is in: class or function)
+            node, around, scope = todo.pop()
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                    todo.append((child, scope if isinstance(scope, ast.ClassDef) else around, child))
+                elif isinstance(child, ast.ClassDef):
+                    todo.append((child, around, child))
+                else:
+                    if around is not None and isinstance(child, ast.stmt):
+                        out[id(child)] = around
+                    todo.append((child, around, scope))
+        return out
+
+    def attributes_made_variables_in(self, cls: ast.ClassDef | None) -> frozenset[str]:
+        """Attributes `a` of `self.a = value` anywhere in ``cls`` (nested functions and classes too)
+        where the value can be a variable: :attr:`self_variable_attributes`, of one class."""
+        if cls is None:
+            return frozenset()
+        return frozenset(
+            t.attr for store in ast.walk(cls) if isinstance(store, (ast.Assign, ast.AnnAssign))
+            and store.value is not None and self.makes_variable(store.value)
+            for target in (store.targets if isinstance(store, ast.Assign) else [store.target])
+            for t in _flat_targets(target)
+            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self")
+
     @cached_property
     def imported_names(self) -> frozenset[str] | None:
         """Names imports bind (None where a star import may bind any)."""

@@ -209,7 +209,8 @@ class Norm(keras.layers.Layer):
     @classmethod
     def screen(cls, facts):
         # An attribute store `x.a = value` / `x.a op= value`, where `a` is a built-in weight name or
-        # some `self.a = ...` can make `a` a variable, and the value can be a tensor (_may_be_tensor).
+        # some `self.a = ...` can make `a` a variable (for `self.a`, one of the class around the store),
+        # and the value can be a tensor (_may_be_tensor).
         if not (_WEIGHT_ATTRIBUTE.search(facts.text) or MAKER_CALL.search(facts.text)):
             return False
         weights = WEIGHT_NAMES | facts.self_variable_attributes
@@ -220,8 +221,15 @@ class Norm(keras.layers.Layer):
                 target, value = store.targets[0], store.value
             else:
                 continue
-            if isinstance(target, ast.Attribute) and target.attr in weights and \
-                    (value is None or _may_be_tensor(facts, value, target.attr)):
+            if not (isinstance(target, ast.Attribute) and target.attr in weights and
+                    (value is None or _may_be_tensor(facts, value, target.attr))):
+                continue
+            if target.attr in WEIGHT_NAMES or not (isinstance(target.value, ast.Name) and target.value.id == "self"):
+                return True
+            if facts.local:  # the class around `self.a = ...` is read from the whole tree
+                facts.read_whole()
+                return cls.screen(facts)
+            if target.attr in facts.attributes_made_variables_in(facts.class_around(store)):
                 return True
         return False
 
