@@ -35,8 +35,7 @@ _STRING_OR_COMMENT = re.compile(  # each body unrolled (runs of plain characters
 _F_STRING_BLANKS = str.maketrans({c: " " for c in "()[]{}\\'\"#\n"})
 _IDENTIFIER_CHAR = re.compile(r"\w")
 _OPENERS, _CLOSERS = "([{", ")]}"
-# Headers with no statement on their line, and clauses that cannot stand alone, made compilable
-# without adding a store, an import or a call.
+# Clauses that cannot stand alone: each is given the statement it continues (`_alone`).
 _CLAUSE = re.compile(r"(?:elif|else|except|finally)\b")
 
 
