@@ -152,6 +152,7 @@ class Facts:
         self._line_ends: dict[int, int] = {}
         self._word_lines: dict[tuple[str | Pattern, re.Pattern | None], list[tuple[int, int]]] = {}
         self._local_chars = 0
+        self._scope_cache: dict[int, tuple[dict[str, list[ast.AST]], frozenset[str], frozenset[str]]] = {}
 
     @property
     def tree(self) -> ast.Module:
@@ -412,13 +413,9 @@ class Facts:
         if not self.variable_names:
             return frozenset()
 
-        def makes(value: ast.expr) -> bool:
-            elements = value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]
-            return any(isinstance(e, ast.Call) and self.callee(e) in VARIABLE_MAKERS for e in elements)
-
         names: set[str] = set()
         for store in self.stores_mentioning(self.maker_names):
-            if isinstance(store, ast.AugAssign) or store.value is None or not makes(store.value):
+            if isinstance(store, ast.AugAssign) or store.value is None or not self._makes_by_call(store.value):
                 continue
             for target in store.targets if isinstance(store, ast.Assign) else [store.target]:
                 names.update(t.id for t in _flat_targets(target) if isinstance(t, ast.Name))
@@ -470,6 +467,106 @@ class Facts:
                         out[id(child)] = around
                     todo.append((child, around, scope))
         return out
+
+    @cached_property
+    def _scopes(self) -> dict[int, ast.AST]:
+        """id of every statement of the tree -> the scope it is in: the innermost function, lambda or
+        class around it, or the module."""
+        out: dict[int, ast.AST] = {}
+        todo: list[tuple[ast.AST, ast.AST]] = [(self.tree, self.tree)]
+        while todo:
+            node, scope = todo.pop()
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.stmt):
+                    out[id(child)] = scope
+                todo.append((child, child if isinstance(child, _SCOPES) else scope))
+        return out
+
+    def _bindings(self, scope: ast.AST) -> tuple[dict[str, list[ast.AST]], frozenset[str], frozenset[str]]:
+        """Of one scope: its stores by name bound (every Assign, AnnAssign, AugAssign and walrus that
+        binds the name there), the names bound there otherwise (parameters, loops, `with`, `except`,
+        imports, definitions, `match` captures, `del`), and those declared `global`/`nonlocal`."""
+        cached = self._scope_cache.get(id(scope))
+        if cached is not None:
+            return cached
+        stores: dict[str, list[ast.AST]] = {}
+        other: set[str] = set()
+        declared: set[str] = set()
+        if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = scope.args
+            other.update(a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a)
+            todo: list[ast.AST] = [scope.body] if isinstance(scope, ast.Lambda) else list(scope.body)
+        else:
+            todo = list(scope.body)
+        while todo:
+            node = todo.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                other.add(node.name)  # its body is another scope; what the header evaluates is this one's
+                todo += node.decorator_list
+                if isinstance(node, ast.ClassDef):
+                    todo += [*node.bases, *node.keywords]
+                else:
+                    todo += [*node.args.defaults, *(d for d in node.args.kw_defaults if d), *([node.returns] if node.returns else [])]
+                continue
+            if isinstance(node, ast.Lambda):
+                todo += [*node.args.defaults, *(d for d in node.args.kw_defaults if d)]
+                continue
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    for t in _flat_targets(target):
+                        if isinstance(t, ast.Name):
+                            stores.setdefault(t.id, []).append(node)
+            elif isinstance(node, (ast.For, ast.AsyncFor)):
+                other.update(t.id for t in _flat_targets(node.target) if isinstance(t, ast.Name))
+            elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+                other.update(t.id for t in _flat_targets(node.optional_vars) if isinstance(t, ast.Name))
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                other.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                other.update((a.asname or a.name.split(".", 1)[0]) for a in node.names)
+            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                declared.update(node.names)
+            elif isinstance(node, ast.Delete):
+                other.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+                other.add(node.name)
+            elif isinstance(node, ast.MatchMapping) and node.rest:
+                other.add(node.rest)
+            todo += ast.iter_child_nodes(node)
+        result = (stores, frozenset(other), frozenset(declared))
+        self._scope_cache[id(scope)] = result
+        return result
+
+    def made_variable_in_scope(self, name: str, stmt: ast.stmt) -> bool:
+        """In the scope of ``stmt`` (a statement of the tree), some store binds ``name`` to a call of a
+        variable maker (as :attr:`names_made_variables`), or ``name`` is declared global or nonlocal
+        there: what TL007 needs of the bindings that reach a rebinding of ``name``."""
+        scope = self._scopes.get(id(stmt), self.tree)
+        if isinstance(scope, ast.ClassDef):  # a class body may read a name of the module before binding it
+            return True
+        stores, _, declared = self._bindings(scope)
+        if name in declared:
+            return True
+        return any(not isinstance(s, ast.AugAssign) and s.value is not None and self._makes_by_call(s.value)
+                   for s in stores.get(name, ()))
+
+    def may_be_assigned(self, name: str, stmt: ast.stmt) -> bool:
+        """A load of ``name`` in ``stmt`` (a statement of the tree) may see an assignment's value: the
+        scope of ``stmt`` assigns it, or does not bind it at all and some assignment of the module
+        does. False where the scope binds it only otherwise (a parameter, a loop variable...)."""
+        scope = self._scopes.get(id(stmt), self.tree)
+        if isinstance(scope, ast.ClassDef):  # a class body may read a name of the module before binding it
+            return self.assigns(name)
+        stores, other, declared = self._bindings(scope)
+        if name in stores:
+            return True
+        if name in other and name not in declared:
+            return False
+        return self.assigns(name)
+
+    def _makes_by_call(self, value: ast.expr) -> bool:
+        elements = value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]
+        return any(isinstance(e, ast.Call) and self.callee(e) in VARIABLE_MAKERS for e in elements)
 
     def attributes_made_variables_in(self, cls: ast.ClassDef | None) -> frozenset[str]:
         """Attributes `a` of `self.a = value` anywhere in ``cls`` (nested functions and classes too)
@@ -553,6 +650,9 @@ class Facts:
         about a tape's gradients needs to report anything."""
         return bool(DIFFERENTIATION_CALL.search(self.text)) and self.makes_tape and \
             self.called(DIFFERENTIATIONS, DIFFERENTIATION_CALL)
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
 def _flatten(body: list[ast.stmt]) -> list[ast.stmt]:

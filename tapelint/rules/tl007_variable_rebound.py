@@ -208,8 +208,8 @@ class Momentum(tf.Module):
 
     @classmethod
     def screen(cls, facts):
-        # A statement rebinding `w` from itself where `w = tf.Variable(...)` somewhere, or `self.w` where
-        # some `self.w = ...` of the class around the statement can make it a variable.
+        # A statement rebinding `w` from itself where `w = tf.Variable(...)` in the same scope, or `self.w`
+        # where some `self.w = ...` of the class around the statement can make it a variable.
         names, attributes = facts.names_made_variables, facts.self_variable_attributes
         if not names and not attributes:
             return False
@@ -234,12 +234,13 @@ class Momentum(tf.Module):
                 continue
             if value is not None and not any(last_name(e) == name for e in ast.walk(value)):
                 continue
-            if isinstance(target, ast.Name):
-                return True
-            if facts.local:  # the class around `self.w = ...` is read from the whole tree
+            if facts.local:  # the scope or class around the statement is read from the whole tree
                 facts.read_whole()
                 return cls.screen(facts)
-            if name in facts.attributes_made_variables_in(facts.class_around(store)):
+            if isinstance(target, ast.Name):
+                if facts.made_variable_in_scope(name, store):
+                    return True
+            elif name in facts.attributes_made_variables_in(facts.class_around(store)):
                 return True
         return False
 

@@ -224,12 +224,17 @@ class Norm(keras.layers.Layer):
             if not (isinstance(target, ast.Attribute) and target.attr in weights and
                     (value is None or _may_be_tensor(facts, value, target.attr))):
                 continue
-            if target.attr in WEIGHT_NAMES or not (isinstance(target.value, ast.Name) and target.value.id == "self"):
+            # `self.a`, `a` not a built-in weight name: `a` must be made a variable in the class around;
+            # a name's value: an assignment the statement can see.
+            of_class = target.attr not in WEIGHT_NAMES and isinstance(target.value, ast.Name) and target.value.id == "self"
+            if not of_class and not isinstance(value, ast.Name):
                 return True
-            if facts.local:  # the class around `self.a = ...` is read from the whole tree
+            if facts.local:  # the scope or class around the statement is read from the whole tree
                 facts.read_whole()
                 return cls.screen(facts)
-            if target.attr in facts.attributes_made_variables_in(facts.class_around(store)):
+            if isinstance(value, ast.Name) and not facts.may_be_assigned(value.id, store):
+                continue
+            if not of_class or target.attr in facts.attributes_made_variables_in(facts.class_around(store)):
                 return True
         return False
 
