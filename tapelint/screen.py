@@ -551,18 +551,20 @@ class Facts:
                    for s in stores.get(name, ()))
 
     def may_be_assigned(self, name: str, stmt: ast.stmt) -> bool:
-        """A load of ``name`` in ``stmt`` (a statement of the tree) may see an assignment's value: the
-        scope of ``stmt`` assigns it, or does not bind it at all and some assignment of the module
-        does. False where the scope binds it only otherwise (a parameter, a loop variable...)."""
+        """A load of ``name`` in ``stmt`` (a statement of the tree) may see an assignment's value that
+        is not a new variable: the scope of ``stmt`` assigns it something else than
+        `tf.Variable(...)`/`self.add_weight(...)`, or does not bind it at all and some assignment of the
+        module does. False where the scope binds it only otherwise (a parameter, a loop variable...)
+        or only to new variables (the semantic model's kind of such a name is a variable, or unknown)."""
         scope = self._scopes.get(id(stmt), self.tree)
         if isinstance(scope, ast.ClassDef):  # a class body may read a name of the module before binding it
             return self.assigns(name)
         stores, other, declared = self._bindings(scope)
+        if name in declared:
+            return self.assigns(name)
         if name in stores:
-            return True
-        if name in other and name not in declared:
-            return False
-        return self.assigns(name)
+            return not all(_binds_new_variable(s, name) for s in stores[name])
+        return name not in other and self.assigns(name)
 
     def _makes_by_call(self, value: ast.expr) -> bool:
         elements = value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]
@@ -653,6 +655,19 @@ class Facts:
 
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def _binds_new_variable(store: ast.AST, name: str) -> bool:
+    """``store`` is `name = x.add_weight(...)`/`add_variable(...)` or `name = ....Variable(...)`: calls
+    whose result the semantic model takes for a variable (methods by their name, `Variable` through its
+    module), never for a tensor."""
+    if not isinstance(store, (ast.Assign, ast.AnnAssign)) or not isinstance(store.value, ast.Call):
+        return False
+    targets = store.targets if isinstance(store, ast.Assign) else [store.target]
+    if [t for t in targets if not (isinstance(t, ast.Name) and t.id == name)]:
+        return False
+    func = store.value.func
+    return isinstance(func, ast.Attribute) and func.attr in ("add_weight", "add_variable", "Variable")
 
 
 def _flatten(body: list[ast.stmt]) -> list[ast.stmt]:

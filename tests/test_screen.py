@@ -565,6 +565,19 @@ class D(keras.layers.Dense):
         self.kernel = k
         return x
 ''', {"TL010"}),
+    "a weight assigned a new variable of the same function": ('''
+import tensorflow as tf
+class Linear(tf.keras.layers.Layer):
+    def build(self, shape):
+        if shape[-1] > 1:
+            weight = self.add_weight(shape=shape)
+        else:
+            weight = tf.Variable(tf.zeros(shape))
+        self._weight_var = weight
+def other():
+    weight = tf.ones((2, 2))
+    return weight
+''', set()),
     "a weight assigned a tensor of the module": ('''
 import keras
 import tensorflow as tf
