@@ -506,23 +506,6 @@ class Model(tf.Module):
 }
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("case", CLASS_CASES, ids=str)
-def test_self_attribute_screens_look_at_the_class_around_the_store(case, mode):
-    from tapelint.rules.tl007_variable_rebound import VariableRebound
-    from tapelint.rules.tl010_layer_weight_overwritten import LayerWeightOverwritten
-
-    source, expected = CLASS_CASES[case]
-    whole = {d.code for d in linter.analyse(source, "x.py", RULES, partial=False)[1]}
-    assert whole == expected
-    for rule in (VariableRebound, LayerWeightOverwritten):
-        passed = rule.screen(facts_in(mode, source + UNRELATED))
-        if rule.code in expected:
-            assert passed, rule.code  # a screen passes wherever its rule reports ...
-        elif not expected:
-            assert not passed, rule.code  # ... and these are what looking at the class rules out
-
-
 SCOPE_CASES = {
     "made a variable in another function": ('''
 import tensorflow as tf
@@ -591,17 +574,18 @@ class D(keras.layers.Dense):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("case", SCOPE_CASES, ids=str)
-def test_variable_screens_look_at_the_scope_of_the_store(case, mode):
+@pytest.mark.parametrize("case", {**CLASS_CASES, **SCOPE_CASES}, ids=str)
+def test_variable_screens_look_at_the_class_and_scope_of_a_store(case, mode):
+    # Each case's expected findings are checked against a whole-file analysis first.
     from tapelint.rules.tl007_variable_rebound import VariableRebound
     from tapelint.rules.tl010_layer_weight_overwritten import LayerWeightOverwritten
 
-    source, expected = SCOPE_CASES[case]
+    source, expected = {**CLASS_CASES, **SCOPE_CASES}[case]
     whole = {d.code for d in linter.analyse(source, "x.py", RULES, partial=False)[1]}
     assert whole == expected
     for rule in (VariableRebound, LayerWeightOverwritten):
         passed = rule.screen(facts_in(mode, source + UNRELATED))
         if rule.code in expected:
-            assert passed, rule.code
+            assert passed, rule.code  # a screen passes wherever its rule reports ...
         elif not expected:
-            assert not passed, rule.code
+            assert not passed, rule.code  # ... and these are what looking at the class or scope rules out
