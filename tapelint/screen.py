@@ -22,8 +22,8 @@ from __future__ import annotations
 import ast
 import bisect
 import re
+from collections.abc import Iterable
 from functools import cached_property
-from typing import Iterable
 
 from tapelint.logical_lines import LogicalLines
 from tapelint.source import compile_quietly
@@ -387,8 +387,7 @@ class Facts:
         while True:
             # Read from logical lines, only the stores that mention a maker or a name found so far
             # can bind another; the names found meanwhile are then looked for in turn.
-            pending = [s for s in {id(s): s for s in [*self.stores_mentioning(self.maker_names),
-                                                       *self.stores_mentioning(names, VALUE_TAIL)]}.values()
+            pending = [s for s in self._stores_that_may_make_variables(names)
                        if not isinstance(s, ast.AugAssign) and s.value is not None]
             changed = True
             while changed:
@@ -406,6 +405,15 @@ class Facts:
             if not self.local or names <= searched:
                 return frozenset(names)
             searched = set(names)
+
+    def _stores_that_may_make_variables(self, names: frozenset[str] | set[str]) -> list[ast.stmt | ast.NamedExpr]:
+        """The stores whose value may be a variable given ``names`` (see :meth:`makes_variable`):
+        those that mention a variable maker or one of ``names`` as a value, once each; every store
+        where the lines are not read alone."""
+        makers = self.stores_mentioning(self.maker_names)
+        if not self.local:
+            return self.stores
+        return list({id(s): s for s in [*makers, *self.stores_mentioning(names, VALUE_TAIL)]}.values())
 
     @cached_property
     def names_made_variables(self) -> frozenset[str]:
@@ -428,9 +436,7 @@ class Facts:
         if not self.variable_names:
             return frozenset()
         attrs: set[str] = set()
-        stores = {id(s): s for s in [*self.stores_mentioning(self.maker_names),
-                                     *self.stores_mentioning(self.variable_names, VALUE_TAIL)]}.values()
-        for store in stores:
+        for store in self._stores_that_may_make_variables(self.variable_names):
             if isinstance(store, ast.AugAssign) or store.value is None or not self.makes_variable(store.value):
                 continue
             for target in store.targets if isinstance(store, ast.Assign) else [store.target]:
@@ -449,37 +455,29 @@ class Facts:
         """The class whose method, or a function nested in one, holds ``store`` (a statement of the
         whole tree), as the semantic model's ``class_around``: the innermost function around it, or
         the next function out, whose definition is directly in a class body."""
-        return self._classes_around.get(id(store))
+        return self._scopes.get(id(store), (self.tree, None))[1]
 
-    @cached_property
-    def _classes_around(self) -> dict[int, ast.ClassDef]:
-        out: dict[int, ast.ClassDef] = {}
-        todo: list[tuple[ast.AST, ast.ClassDef | None, ast.AST | None]] = [(self.tree, None, None)]
-        while todo:  # (node, the class around what it holds, the scope it is in: class or function)
-            node, around, scope = todo.pop()
-            for child in ast.iter_child_nodes(node):
-                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                    todo.append((child, scope if isinstance(scope, ast.ClassDef) else around, child))
-                elif isinstance(child, ast.ClassDef):
-                    todo.append((child, around, child))
-                else:
-                    if around is not None and isinstance(child, ast.stmt):
-                        out[id(child)] = around
-                    todo.append((child, around, scope))
-        return out
-
-    @cached_property
-    def _scopes(self) -> dict[int, ast.AST]:
-        """id of every statement of the tree -> the scope it is in: the innermost function, lambda or
+    def _scope_of(self, stmt: ast.stmt) -> ast.AST:
+        """The scope ``stmt`` (a statement of the whole tree) is in: the innermost function, lambda or
         class around it, or the module."""
-        out: dict[int, ast.AST] = {}
-        todo: list[tuple[ast.AST, ast.AST]] = [(self.tree, self.tree)]
-        while todo:
-            node, scope = todo.pop()
+        return self._scopes.get(id(stmt), (self.tree, None))[0]
+
+    @cached_property
+    def _scopes(self) -> dict[int, tuple[ast.AST, ast.ClassDef | None]]:
+        """id of every statement of the tree -> its scope, and the class around it (``class_around``)."""
+        out: dict[int, tuple[ast.AST, ast.ClassDef | None]] = {}
+        todo: list[tuple[ast.AST, ast.AST, ast.ClassDef | None]] = [(self.tree, self.tree, None)]
+        while todo:  # (node, the scope it is in, the class around what it holds)
+            node, scope, around = todo.pop()
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.stmt):
-                    out[id(child)] = scope
-                todo.append((child, child if isinstance(child, _SCOPES) else scope))
+                    out[id(child)] = (scope, around)
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                    todo.append((child, child, scope if isinstance(scope, ast.ClassDef) else around))
+                elif isinstance(child, ast.ClassDef):
+                    todo.append((child, child, around))
+                else:
+                    todo.append((child, scope, around))
         return out
 
     def _bindings(self, scope: ast.AST) -> tuple[dict[str, list[ast.AST]], frozenset[str], frozenset[str]]:
@@ -541,7 +539,7 @@ class Facts:
         """In the scope of ``stmt`` (a statement of the tree), some store binds ``name`` to a call of a
         variable maker (as :attr:`names_made_variables`), or ``name`` is declared global or nonlocal
         there: what TL007 needs of the bindings that reach a rebinding of ``name``."""
-        scope = self._scopes.get(id(stmt), self.tree)
+        scope = self._scope_of(stmt)
         if isinstance(scope, ast.ClassDef):  # a class body may read a name of the module before binding it
             return True
         stores, _, declared = self._bindings(scope)
@@ -556,7 +554,7 @@ class Facts:
         `tf.Variable(...)`/`self.add_weight(...)`, or does not bind it at all and some assignment of the
         module does. False where the scope binds it only otherwise (a parameter, a loop variable...)
         or only to new variables (the semantic model's kind of such a name is a variable, or unknown)."""
-        scope = self._scopes.get(id(stmt), self.tree)
+        scope = self._scope_of(stmt)
         if isinstance(scope, ast.ClassDef):  # a class body may read a name of the module before binding it
             return self.assigns(name)
         stores, other, declared = self._bindings(scope)
@@ -606,18 +604,13 @@ class Facts:
     @cached_property
     def assigned_names(self) -> frozenset[str]:
         """Names that some assignment (not an import, parameter or loop) binds."""
-        return frozenset(t.id for s in self.stores
-                         for target in (s.targets if isinstance(s, ast.Assign) else [s.target])
-                         for t in _flat_targets(target) if isinstance(t, ast.Name))
+        return _names_bound(self.stores)
 
     def assigns(self, name: str) -> bool:
         """Some assignment (not an import, parameter or loop) binds ``name``."""
         if not self.local:
             return name in self.assigned_names
-        return any(isinstance(t, ast.Name) and t.id == name
-                   for s in self.stores_mentioning((name,), TARGET_TAIL)
-                   for target in (s.targets if isinstance(s, ast.Assign) else [s.target])
-                   for t in _flat_targets(target))
+        return name in _names_bound(self.stores_mentioning((name,), TARGET_TAIL))
 
     @cached_property
     def applies_custom_gradient(self) -> bool:
@@ -654,7 +647,10 @@ class Facts:
             self.called(DIFFERENTIATIONS, DIFFERENTIATION_CALL)
 
 
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+def _names_bound(stores: list[ast.stmt | ast.NamedExpr]) -> frozenset[str]:
+    """The names (not attributes or items) that ``stores`` bind."""
+    return frozenset(t.id for s in stores for target in (s.targets if isinstance(s, ast.Assign) else [s.target])
+                     for t in _flat_targets(target) if isinstance(t, ast.Name))
 
 
 def _binds_new_variable(store: ast.AST, name: str) -> bool:

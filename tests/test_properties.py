@@ -639,23 +639,32 @@ def test_libcst_node_programs_lint_cleanly(source):
     check_generic(source)
 
 
+def _tokenizer_check():
+    """bench/logical_lines_check.py, loaded once: its comparison with CPython's tokenizer."""
+    import importlib.util
+    from pathlib import Path
+
+    module = sys.modules.get("logical_lines_check")
+    if module is None:
+        spec = importlib.util.spec_from_file_location(
+            "logical_lines_check", Path(__file__).resolve().parent.parent / "bench" / "logical_lines_check.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules["logical_lines_check"] = module
+    return module
+
+
 def check_logical_lines(source: str) -> None:
     """The strings, comments and logical lines tapelint.logical_lines finds are CPython's tokenizer's,
     and every screen answers from logical lines as from the whole tree."""
     import bisect
-    import importlib.util
     import re
-    from pathlib import Path
 
     from tapelint.logical_lines import _STRING_OR_COMMENT, LogicalLines
     from tapelint.screen import Facts, compile_tree
 
-    spec = importlib.util.spec_from_file_location(
-        "logical_lines_check", Path(__file__).resolve().parent.parent / "bench" / "logical_lines_check.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     try:
-        strings, logical = bench.tokens(source)
+        strings, logical = _tokenizer_check().tokens(source)
     except (tokenize.TokenError, SyntaxError):
         return
     lines = LogicalLines(source)
