@@ -3,9 +3,12 @@ stages of the files some screen passes.
 
     python bench/screen_cost.py [TREE]     # default: /tmp/tapelint-bench-trees (made by lint_speed.py)
 
-Prints two markdown tables. Screens: per rule, the files whose words reach it, those it compiled
+Prints three markdown tables. Screens: per rule, the files whose words reach it, those it compiled
 first (the syntax tree was built for it), those it passed, and its time. Stages, over the files some
 screen passes: the partial reduction, libcst's parse of the kept text, the semantic model, the rules.
+Reading every file that holds a trigger word: CPython's syntax check through its symbol table (what
+reporting a syntax error in each would cost), its syntax tree, and the blanking pass of
+`tapelint.logical_lines` that the screens read logical lines from.
 One process, the cyclic collector off as in the linter; compare rows within one run.
 """
 
@@ -13,16 +16,19 @@ from __future__ import annotations
 
 import collections
 import gc
+import symtable
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from tapelint.linter import parse, screened
+from tapelint.logical_lines import LogicalLines
 from tapelint.manifest import real
 from tapelint.partial import reduce_source
 from tapelint.prefilter import Prefilter
 from tapelint.registry import builtin_rules
-from tapelint.screen import Facts
+from tapelint.screen import Facts, compile_tree
 from tapelint.semantic.model import SemanticModel
 from tapelint.source import read_source
 
@@ -37,6 +43,7 @@ def main() -> int:
     screen_time: collections.Counter = collections.Counter()
     stages: collections.Counter = collections.Counter()
     triggered = analysed = 0
+    sources: list[str] = []
     gc.disable()
     for path in sorted(tree.rglob("*.py")):
         active = prefilter.active(path.read_bytes())
@@ -44,6 +51,7 @@ def main() -> int:
             continue
         triggered += 1
         source = read_source(path)
+        sources.append(source)
         facts = Facts(source)
         for rule in active:
             was_compiled = facts.compiled
@@ -79,6 +87,19 @@ def main() -> int:
     print("| stage, files that pass a screen | time (s) |\n|---|---:|")
     for stage, seconds in stages.items():
         print(f"| {stage} | {seconds:.2f} |")
+    print(f"\n| every file that holds a trigger word ({len(sources)}) | time (s) |\n|---|---:|")
+    for reading, read in (("syntax check (symbol table)", lambda text: symtable.symtable(text, "<x>", "exec")),
+                          ("syntax tree (ast)", compile_tree),
+                          ("blanking pass (logical lines)", lambda text: LogicalLines(text).code)):
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for text in sources:
+                try:
+                    read(text)
+                except SyntaxError:
+                    pass
+        print(f"| {reading} | {time.perf_counter() - start:.2f} |")
     return 0
 
 
