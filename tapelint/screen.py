@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import functools
 import re
 from collections.abc import Iterable
 from functools import cached_property
@@ -85,6 +86,12 @@ class Pattern:
                 if (self.prefix or at == 0 or not _IDENTIFIER(text[at - 1])) and self.tail.match(text, end):
                     yield at
                 at = text.find(word, end)
+
+
+@functools.lru_cache(maxsize=64)
+def _aliased_pattern(names: frozenset[str]) -> Pattern:
+    """Where one of ``names`` is followed by `as` (a superset of the imports that alias one of them)."""
+    return Pattern(tuple(sorted(names)), r"[\s\\]+as(?![A-Za-z0-9_])")
 
 
 def _IDENTIFIER(char: str) -> bool:
@@ -153,6 +160,7 @@ class Facts:
         self._word_lines: dict[tuple[str | Pattern, re.Pattern | None], list[tuple[int, int]]] = {}
         self._local_chars = 0
         self._scope_cache: dict[int, tuple[dict[str, list[ast.AST]], frozenset[str], frozenset[str]]] = {}
+        self._unaliased: dict[str, str] = {}
 
     @property
     def tree(self) -> ast.Module:
@@ -302,9 +310,63 @@ class Facts:
             statements = self.statements
         return [s for s in statements if isinstance(s, (ast.Import, ast.ImportFrom))]
 
+    @cached_property
+    def _import_bindings(self) -> dict[str, set[str]]:
+        """Name -> the dotted names imports anywhere in the module bind it to, as the semantic model
+        binds them (`import a.b` binds `a` to `a`, `from .m import f` binds `f` to `.m.f`; a star
+        import binds nothing)."""
+        out: dict[str, set[str]] = {}
+        for stmt in self._imports:
+            if isinstance(stmt, ast.Import):
+                for alias in stmt.names:
+                    bound, name = (alias.asname, alias.name) if alias.asname else (alias.name.split(".")[0],) * 2
+                    out.setdefault(bound, set()).add(name)
+                continue
+            base = "." * stmt.level + (stmt.module or "")
+            for alias in stmt.names:
+                if alias.name != "*":
+                    name = base + alias.name if base.endswith(".") else f"{base}.{alias.name}"
+                    out.setdefault(alias.asname or alias.name, set()).add(name)
+        return out
+
+    def may_refer_to(self, expr: ast.expr, qualified: frozenset[str]) -> bool:
+        """``expr`` (a name or a dotted attribute) may refer to one of ``qualified`` (canonical names,
+        as the semantic model's ``qualified_name`` gives them) through an import of its root name
+        somewhere in the module. The model resolves a name only where every binding of it in its scope
+        is the same import; this takes every import of the name, a superset."""
+        attributes: list[str] = []
+        while isinstance(expr, ast.Attribute):
+            attributes.append(expr.attr)
+            expr = expr.value
+        if not isinstance(expr, ast.Name):
+            return False
+        from tapelint.semantic.names import canonical
+
+        for name in self._import_bindings.get(expr.id, ()):
+            name = canonical(name)
+            for attribute in reversed(attributes):
+                name = canonical(f"{name}.{attribute}")
+            if name in qualified:
+                return True
+        return False
+
     def unalias(self, name: str) -> str:
         """The last part of what `name` was imported as (`V` of `from tf import Variable as V`)."""
-        return self._aliases.get(name, name)
+        known = self._unaliased.get(name)
+        if known is None:
+            # Only an import that says `as name` binds it by alias: without those words in the text,
+            # the imports need not be read.
+            aliased = "_aliases" in self.__dict__ or re.search(r"(?<![A-Za-z0-9_])as[\s\\]+" + re.escape(name) +
+                                                                r"(?![A-Za-z0-9_])", self.text)
+            known = self._unaliased[name] = self._aliases.get(name, name) if aliased else name
+        return known
+
+    def aliases_of(self, names: frozenset[str] | set[str]) -> list[str]:
+        """The names imports bind with `as` to something whose last part is one of ``names``
+        (`V` of `from tf import Variable as V` for `Variable`)."""
+        if "_aliases" not in self.__dict__ and not _aliased_pattern(frozenset(names)).search(self.text):
+            return []  # no `Variable as` in the text: no import aliases it
+        return [a for a, name in self._aliases.items() if name in names]
 
     def callee(self, call: ast.Call) -> str | None:
         """The last part of the name a call calls, through `import ... as` aliases."""
@@ -327,7 +389,7 @@ class Facts:
         occurs; every call of the module where ``where`` is None."""
         if where is None:
             return self.calls
-        aliases = [a for a in self._aliases if self.unalias(a) in names]
+        aliases = self.aliases_of(names)
         statements = self._local_statements(aliases, where=where)
         if statements is not None:
             return [n for s in statements for e in _own_expressions(s) for n in ast.walk(e) if isinstance(n, ast.Call)]
@@ -374,7 +436,7 @@ class Facts:
     @cached_property
     def maker_names(self) -> frozenset[str]:
         """Names a call of a variable maker is made through: the makers' own and their import aliases."""
-        return VARIABLE_MAKERS | {a for a, name in self._aliases.items() if name in VARIABLE_MAKERS}
+        return VARIABLE_MAKERS | set(self.aliases_of(VARIABLE_MAKERS))
 
     @cached_property
     def variable_names(self) -> frozenset[str]:
@@ -464,20 +526,31 @@ class Facts:
 
     @cached_property
     def _scopes(self) -> dict[int, tuple[ast.AST, ast.ClassDef | None]]:
-        """id of every statement of the tree -> its scope, and the class around it (``class_around``)."""
+        """id of every statement of the tree -> its scope, and the class around it (``class_around``).
+        Only statement lists are walked: no expression holds a statement (a lambda's body is one)."""
         out: dict[int, tuple[ast.AST, ast.ClassDef | None]] = {}
-        todo: list[tuple[ast.AST, ast.AST, ast.ClassDef | None]] = [(self.tree, self.tree, None)]
-        while todo:  # (node, the scope it is in, the class around what it holds)
-            node, scope, around = todo.pop()
-            for child in ast.iter_child_nodes(node):
-                if isinstance(child, ast.stmt):
-                    out[id(child)] = (scope, around)
-                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                    todo.append((child, child, scope if isinstance(scope, ast.ClassDef) else around))
-                elif isinstance(child, ast.ClassDef):
-                    todo.append((child, child, around))
+        todo: list[tuple[list[ast.stmt], ast.AST, ast.ClassDef | None]] = [(self.tree.body, self.tree, None)]
+        blocks = _BLOCKS
+        while todo:  # (statements, the scope they are in, the class around what they hold)
+            body, scope, around = todo.pop()
+            for stmt in body:
+                out[id(stmt)] = (scope, around)
+                fields = blocks.get(type(stmt))
+                if fields is None:  # a simple statement
+                    continue
+                t = type(stmt)
+                if t is ast.FunctionDef or t is ast.AsyncFunctionDef:
+                    inner, inner_around = stmt, scope if isinstance(scope, ast.ClassDef) else around
+                elif t is ast.ClassDef:
+                    inner, inner_around = stmt, around
                 else:
-                    todo.append((child, scope, around))
+                    inner, inner_around = scope, around
+                for field in fields:
+                    todo.append((getattr(stmt, field), inner, inner_around))
+                for part in getattr(stmt, "handlers", ()):
+                    todo.append((part.body, inner, inner_around))
+                for part in getattr(stmt, "cases", ()):
+                    todo.append((part.body, inner, inner_around))
         return out
 
     def _bindings(self, scope: ast.AST) -> tuple[dict[str, list[ast.AST]], frozenset[str], frozenset[str]]:
@@ -618,7 +691,7 @@ class Facts:
         finds every custom gradient."""
         if not CUSTOM_GRADIENT_USE.search(self.text):
             return False
-        aliases = [a for a, name in self._aliases.items() if name == "custom_gradient"]
+        aliases = self.aliases_of({"custom_gradient"})
         statements = self._local_statements(aliases, where=CUSTOM_GRADIENT_USE)
         for stmt in self.statements if statements is None else statements:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):

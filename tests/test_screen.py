@@ -8,6 +8,7 @@ Then the near misses each screen exists for: code that mentions a rule's words b
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
 from pathlib import Path
 
@@ -287,6 +288,35 @@ def test_tl015_needs_a_call_named_gradients_outside_graph_mode_files():
     ''')
 
 
+TL015_IMPORTS = {
+    # source -> whether an import can make the call one of the graph gradient functions
+    "import tensorflow as tf\ng = tf.gradients(y, x)\n": True,
+    "import tensorflow.compat.v1 as tf\ng = tf.gradients(y, x)\n": True,
+    "import tensorflow.compat.v1\ng = tensorflow.compat.v1.gradients(y, x)\n": True,
+    "from tensorflow.python.ops import gradients_impl\ng = gradients_impl.gradients(y, x)\n": True,
+    "from tensorflow.keras import backend as K\ng = K.gradients(y, x)\n": True,
+    "from tensorflow import gradients as grads\ng = grads(y, x)\n": True,
+    "def f():\n    import tensorflow as tf\n    return tf.hessians(y, x)\n": True,
+    "try:\n    import tf_keras as keras\nexcept ImportError:\n    keras = None\ng = keras.backend.gradients(y, x)\n": True,
+    "from keras.src.utils.module_utils import tensorflow as tf\ng = tf.compat.v1.gradients(y, x)\n": False,
+    "import numpy as np\ng = np.gradients(y, x)\n": False,
+    "from .ops import gradients_impl\ng = gradients_impl.gradients(y, x)\n": False,
+    "from tensorflow import *\ng = gradients(y, x)\n": False,
+    "def gradients(y, x):\n    return y\ng = gradients(1, 2)\n": False,
+    "import tensorflow as tf\nclass M:\n    def f(self):\n        return self.tf.gradients(y, x)\n": False,
+    "import tensorflow as tf\ng = tf.python.ops.gradients.gradients(y, x)\n": True,
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("source", TL015_IMPORTS)
+def test_tl015_needs_a_call_that_an_import_can_make_a_graph_gradient(source, mode):
+    rule = registry.all_rules()["TL015"]
+    assert rule.screen(facts_in(mode, source)) is TL015_IMPORTS[source]
+    if not TL015_IMPORTS[source]:  # the rule, on the whole file, agrees
+        assert [d for d in linter.analyse(source, "t.py", [rule], partial=False)[1]] == []
+
+
 def test_custom_gradient_rules_need_a_custom_gradient_applied():
     applied = [
         "import tensorflow as tf\n@tf.custom_gradient\ndef f(x):\n    return x, lambda dy: dy\n",
@@ -363,6 +393,28 @@ def test_facts_follow_variables_through_names_and_tuples():
     assert f.variable_names >= {"a", "b", "c", "d", "x"}
     assert f.names_made_variables == {"a", "b", "x"}
     assert f.self_variable_attributes == {"d"}
+
+
+ALIAS_CASES = [
+    "from tensorflow import Variable as V\nw = V(1.0)\n",
+    "from tensorflow import (\n    Variable\n    as V,\n)\n",
+    "import tensorflow.Variable \\\n    as V\n",
+    "from tensorflow import custom_gradient as cg, GradientTape as T\n",
+    "from foo import bar as Variable\nw = Variable(1.0)\n",
+    "import numpy as np\nwith open('f') as Variable:\n    pass\n",
+]
+
+
+@pytest.mark.parametrize("source", [*ALIAS_CASES, *_all_sources()[:60]])
+def test_aliases_read_only_where_the_text_says_as_are_those_of_every_import(source):
+    # `unalias` and `aliases_of` skip reading the imports where no `as` could bind the name asked for.
+    lazy, eager = Facts(source), facts(source)
+    table = eager._aliases
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source)) | set(screen.VARIABLE_MAKERS)
+    for word in sorted(words):
+        assert lazy.unalias(word) == table.get(word, word), word
+    for names in (screen.VARIABLE_MAKERS, {"custom_gradient"}, {"GradientTape"}, {"gradients", "hessians"}):
+        assert sorted(Facts(source).aliases_of(names)) == sorted(a for a, n in table.items() if n in names)
 
 
 def test_text_patterns_match_calls_and_aliases_across_gaps_and_whole_names_only():

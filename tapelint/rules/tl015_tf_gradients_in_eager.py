@@ -210,8 +210,9 @@ for step in range(100):
 
     @classmethod
     def screen(cls, facts):
-        # A call of something named `gradients` or `hessians`, in a file without `with ....as_default():`
-        # (a graph-mode file, where the rule is silent).
+        # A call of something named `gradients` or `hessians` that an import can make one of the graph
+        # gradient functions, in a file without `with ....as_default():` (a graph-mode file, where the
+        # rule is silent).
         if not _GRADIENTS_CALL.search(facts.text):
             return False
         for node in facts.withs_mentioning(("as_default",)):
@@ -219,7 +220,9 @@ for step in range(100):
                 e = item.context_expr
                 if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr == "as_default":
                     return False
-        return facts.called({"gradients", "hessians"}, _GRADIENTS_CALL)
+        names = {"gradients", "hessians"}
+        return any(facts.callee(call) in names and facts.may_refer_to(call.func, GRAPH_GRADIENTS)
+                   for call in facts.calls_where(_GRADIENTS_CALL, names))
 
     def check(self, model):
         calls = [c for c in model.nodes(cst.Call) if model.call_name(c) in GRAPH_GRADIENTS]
