@@ -113,6 +113,9 @@ DIFFERENTIATION_CALL = call_pattern("gradient", "jacobian", "batch_jacobian")
 # `@tf.custom_gradient` (no call) as well as `tf.custom_gradient(f)` and `@custom_gradient(...)`.
 CUSTOM_GRADIENT_USE = Pattern(("custom_gradient",), r"(?![A-Za-z0-9_])")
 DIFFERENTIATIONS = frozenset({"gradient", "jacobian", "batch_jacobian"})
+# What the semantic model finds custom gradients and tapes by (tapelint.semantic.names), canonical.
+_TF_CUSTOM_GRADIENT = frozenset({"tensorflow.custom_gradient"})
+_TF_GRADIENT_TAPE = frozenset({"tensorflow.GradientTape"})
 
 # Read on the text with strings and comments blanked (tapelint.logical_lines). What may follow a name a
 # store binds: `w =`, `w -=`, `w: T =`, `w :=`, `w, v =`, `(w) =`, `[w] =`.
@@ -687,8 +690,9 @@ class Facts:
 
     @cached_property
     def applies_custom_gradient(self) -> bool:
-        """Something named `custom_gradient` decorates a function or is called: how the semantic model
-        finds every custom gradient."""
+        """Something named `custom_gradient` that an import can make `tf.custom_gradient` decorates a
+        function or is called: how the semantic model finds every custom gradient (Keras's own
+        `keras.ops.custom_gradient` is not one)."""
         if not CUSTOM_GRADIENT_USE.search(self.text):
             return False
         aliases = self.aliases_of({"custom_gradient"})
@@ -698,9 +702,14 @@ class Facts:
                 for deco in stmt.decorator_list:
                     expr = deco.func if isinstance(deco, ast.Call) else deco
                     name = self.unalias(expr.id) if isinstance(expr, ast.Name) else last_name(expr)
-                    if name == "custom_gradient":
+                    if name == "custom_gradient" and self.may_refer_to(expr, _TF_CUSTOM_GRADIENT):
                         return True
-        return self.called({"custom_gradient"}, CUSTOM_GRADIENT_USE)
+        return self.calls_to({"custom_gradient"}, _TF_CUSTOM_GRADIENT, CUSTOM_GRADIENT_USE)
+
+    def calls_to(self, names: frozenset[str] | set[str], qualified: frozenset[str], where: Pattern) -> bool:
+        """Something named one of ``names`` is called that an import can make one of ``qualified`` (see
+        :meth:`may_refer_to`); ``where`` matches every such call in the text (see :meth:`calls_where`)."""
+        return any(self.callee(c) in names and self.may_refer_to(c.func, qualified) for c in self.calls_where(where, names))
 
     @property
     def uses_autodiff(self) -> bool:
@@ -709,8 +718,9 @@ class Facts:
 
     @cached_property
     def makes_tape(self) -> bool:
-        """Something named `GradientTape` is called: the semantic model's only way to a tape."""
-        return bool(TAPE_CALL.search(self.text)) and self.called({"GradientTape"}, TAPE_CALL)
+        """Something named `GradientTape` that an import can make `tf.GradientTape` is called: the
+        semantic model's only way to a tape."""
+        return bool(TAPE_CALL.search(self.text)) and self.calls_to({"GradientTape"}, _TF_GRADIENT_TAPE, TAPE_CALL)
 
     @cached_property
     def differentiates_on_tape(self) -> bool:

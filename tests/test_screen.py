@@ -328,6 +328,34 @@ def test_custom_gradient_rules_need_a_custom_gradient_applied():
     assert not kept('"""See tf.custom_gradient."""\nimport tensorflow as tf\n') & CUSTOM_GRADIENT_RULES
 
 
+# Tapes and custom gradients are found by their qualified names: a `GradientTape` or `custom_gradient`
+# that no import makes TensorFlow's leaves every rule about them silent, and so does the screen.
+AUTODIFF_IMPORTS = {
+    # source -> (a tape is made, a custom gradient is applied), as the screens see them
+    "from tensorflow.python.eager import backprop\nwith backprop.GradientTape() as t:\n    y = t.gradient(x, x)\n":
+        (True, False),
+    "import tensorflow.compat.v2 as tf\nwith tf.GradientTape() as t:\n    y = t.gradient(x, x)\n": (True, False),
+    "from keras.src.utils.module_utils import tensorflow as tf\nwith tf.GradientTape() as t:\n"
+    "    y = t.gradient(x, x)\n": (False, False),
+    "with GradientTape() as t:\n    y = t.gradient(x, x)\n": (False, False),
+    "from tensorflow.python.ops import custom_gradient\n@custom_gradient.custom_gradient\ndef f(x):\n"
+    "    return x, lambda dy: dy\n": (False, True),
+    "from keras.src import ops\n@ops.custom_gradient\ndef f(x):\n    def grad(*args, upstream=None):\n"
+    "        return upstream, upstream\n    return x, grad\n": (False, False),
+    "from keras import ops\ndef f(x):\n    return x, lambda dy: (dy, dy)\ng = ops.custom_gradient(f)\n": (False, False),
+    "import jax\n@jax.custom_gradient\ndef f(x):\n    return x, lambda dy: (dy, dy)\n": (False, False),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("source", AUTODIFF_IMPORTS)
+def test_tapes_and_custom_gradients_need_tensorflows_names(source, mode):
+    f = facts_in(mode, source)
+    assert (f.makes_tape, f.applies_custom_gradient) == AUTODIFF_IMPORTS[source]
+    if AUTODIFF_IMPORTS[source] == (False, False):  # the rules, on the whole file, agree
+        assert linter.analyse(source, "t.py", RULES, partial=False)[1] == []
+
+
 # -- robustness -----------------------------------------------------------------------------------------------
 def test_a_syntax_error_is_reported_where_the_text_holds_what_a_rule_looks_for():
     # Python 2 code with a tape: the screens compile it to look closer, and the error is reported.

@@ -220,9 +220,7 @@ for step in range(100):
                 e = item.context_expr
                 if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr == "as_default":
                     return False
-        names = {"gradients", "hessians"}
-        return any(facts.callee(call) in names and facts.may_refer_to(call.func, GRAPH_GRADIENTS)
-                   for call in facts.calls_where(_GRADIENTS_CALL, names))
+        return facts.calls_to({"gradients", "hessians"}, GRAPH_GRADIENTS, _GRADIENTS_CALL)
 
     def check(self, model):
         calls = [c for c in model.nodes(cst.Call) if model.call_name(c) in GRAPH_GRADIENTS]
