@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from functools import cached_property
 
 from tapelint.logical_lines import LogicalLines
+from tapelint.semantic import names as N
 from tapelint.source import compile_quietly
 
 # Callables that create a variable: the last part of every spelling the semantic model knows
@@ -113,9 +114,11 @@ DIFFERENTIATION_CALL = call_pattern("gradient", "jacobian", "batch_jacobian")
 # `@tf.custom_gradient` (no call) as well as `tf.custom_gradient(f)` and `@custom_gradient(...)`.
 CUSTOM_GRADIENT_USE = Pattern(("custom_gradient",), r"(?![A-Za-z0-9_])")
 DIFFERENTIATIONS = frozenset({"gradient", "jacobian", "batch_jacobian"})
-# What the semantic model finds custom gradients and tapes by (tapelint.semantic.names), canonical.
-_TF_CUSTOM_GRADIENT = frozenset({"tensorflow.custom_gradient"})
-_TF_GRADIENT_TAPE = frozenset({"tensorflow.GradientTape"})
+# What the semantic model finds custom gradients, tapes and variables by (canonical qualified names).
+_TF_CUSTOM_GRADIENT = frozenset({N.CUSTOM_GRADIENT})
+_TF_GRADIENT_TAPE = frozenset({N.GRADIENT_TAPE})
+_VARIABLE_FACTORIES = N.VARIABLE_FACTORIES
+_VARIABLE_METHODS = frozenset({"add_weight", "add_variable"})  # tapelint.semantic.values.VARIABLE_METHODS
 
 # Read on the text with strings and comments blanked (tapelint.logical_lines). What may follow a name a
 # store binds: `w =`, `w -=`, `w: T =`, `w :=`, `w, v =`, `(w) =`, `[w] =`.
@@ -343,12 +346,10 @@ class Facts:
             expr = expr.value
         if not isinstance(expr, ast.Name):
             return False
-        from tapelint.semantic.names import canonical
-
         for name in self._import_bindings.get(expr.id, ()):
-            name = canonical(name)
+            name = N.canonical(name)
             for attribute in reversed(attributes):
-                name = canonical(f"{name}.{attribute}")
+                name = N.canonical(f"{name}.{attribute}")
             if name in qualified:
                 return True
         return False
@@ -429,7 +430,7 @@ class Facts:
         while isinstance(value, ast.UnaryOp):
             value = value.operand
         if isinstance(value, ast.Call):
-            return self.callee(value) in VARIABLE_MAKERS
+            return self.makes_variable_by_call(value)
         if isinstance(value, (ast.Name, ast.Attribute)):
             return last_name(value) in names
         if isinstance(value, (ast.Tuple, ast.List)):
@@ -454,6 +455,7 @@ class Facts:
             # can bind another; the names found meanwhile are then looked for in turn.
             pending = [s for s in self._stores_that_may_make_variables(names)
                        if not isinstance(s, ast.AugAssign) and s.value is not None]
+            every_store = not self.local  # (a question below may turn the whole tree on: too late for these)
             changed = True
             while changed:
                 changed = False
@@ -467,7 +469,7 @@ class Facts:
                             if name is not None and name not in names:
                                 names.add(name)
                                 changed = True
-            if not self.local or names <= searched:
+            if every_store or names <= searched:
                 return frozenset(names)
             searched = set(names)
 
@@ -642,7 +644,17 @@ class Facts:
 
     def _makes_by_call(self, value: ast.expr) -> bool:
         elements = value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]
-        return any(isinstance(e, ast.Call) and self.callee(e) in VARIABLE_MAKERS for e in elements)
+        return any(isinstance(e, ast.Call) and self.makes_variable_by_call(e) for e in elements)
+
+    def makes_variable_by_call(self, call: ast.Call) -> bool:
+        """``call`` can make a variable in the semantic model's eyes: a method named `add_weight` or
+        `add_variable`, or a callable that an import can make one of the variable factories
+        (`tf.Variable`, `keras.Variable`, `resource_variable_ops.ResourceVariable`...; not Keras's own
+        `backend.Variable`, which the model does not know)."""
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr in _VARIABLE_METHODS:
+            return True
+        return self.callee(call) in VARIABLE_MAKERS and self.may_refer_to(func, _VARIABLE_FACTORIES)
 
     def attributes_made_variables_in(self, cls: ast.ClassDef | None) -> frozenset[str]:
         """Attributes `a` of `self.a = value` anywhere in ``cls`` (nested functions and classes too)

@@ -356,6 +356,53 @@ def test_tapes_and_custom_gradients_need_tensorflows_names(source, mode):
         assert linter.analyse(source, "t.py", RULES, partial=False)[1] == []
 
 
+def _many_imports(alias: bool) -> str:
+    lines = "".join(f"import module_number_{i}{f' as m{i}' if alias else ''}\n" for i in range(40))
+    return ("import tensorflow as tf\n" + lines + "class Scale(tf.keras.layers.Layer):\n"
+            "    def __init__(self):\n        super().__init__()\n        self.w = tf.Variable(1.0)\n"
+            "    def call(self, x):\n        self.w = tf.multiply(self.w, 0.5)\n        return x * self.w\n")
+
+
+@pytest.mark.parametrize("alias", [True, False])
+def test_a_screen_that_turns_to_the_whole_tree_midway_still_reads_the_class_around_a_store(alias):
+    # Reading the imports for the store's value (`tf.multiply` imported?) goes past the share of the
+    # text read line by line and compiles the whole tree: the store, read from its line, must still be
+    # placed in its class (it was taken for module code, and the finding lost).
+    source = _many_imports(alias)
+    rule = registry.all_rules()["TL010"]
+    assert [d.code for d in linter.analyse(source, "t.py", [rule], partial=False)[1]] == ["TL010"]
+    assert "TL010" in kept(source)
+
+
+def test_variables_followed_through_names_when_the_whole_tree_is_turned_on_midway():
+    f = Facts("import tensorflow as tf\nw = tf.Variable(1.0)\n" + "y = w\n" * 10)
+    assert f.variable_names == {"w", "y"}
+
+
+VARIABLE_IMPORTS = {
+    # source -> whether the screens take `w` for a variable made there (as the semantic model does)
+    "from tensorflow.python.ops import variables\nw = variables.Variable(1.0)\nw = w - 1.0\n": True,
+    "from tensorflow.python.ops import resource_variable_ops as rvo\nw = rvo.ResourceVariable(1.0)\nw = w - 1.0\n": True,
+    "import keras\nw = keras.Variable(1.0)\nw = w - 1.0\n": True,
+    "from tensorflow.keras import backend as K\nw = K.variable(1.0)\nw = w - 1.0\n": True,
+    "from tensorflow import Variable as V\nw = V(1.0)\nw = w - 1.0\n": True,
+    "class M:\n    def build(self):\n        w = self.add_weight(shape=())\n        w = w - 1.0\n": True,
+    "from keras.src import backend\ndef f(w):\n    w = backend.Variable(w)\n    w = w - 1.0\n": False,
+    "class Variable:\n    pass\nw = Variable()\nw = w - 1.0\n": False,
+    "from mylib import Variable\nw = Variable(1.0)\nw = w - 1.0\n": False,
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("source", VARIABLE_IMPORTS)
+def test_a_variable_is_made_by_a_name_an_import_makes_a_variable_factory_or_by_add_weight(source, mode):
+    rule = registry.all_rules()["TL007"]
+    assert bool(facts_in(mode, source).names_made_variables) is VARIABLE_IMPORTS[source]
+    assert rule.screen(facts_in(mode, source)) is VARIABLE_IMPORTS[source]
+    if not VARIABLE_IMPORTS[source]:  # the rule, on the whole file, agrees
+        assert linter.analyse(source, "t.py", [rule], partial=False)[1] == []
+
+
 # -- robustness -----------------------------------------------------------------------------------------------
 def test_a_syntax_error_is_reported_where_the_text_holds_what_a_rule_looks_for():
     # Python 2 code with a tape: the screens compile it to look closer, and the error is reported.

@@ -213,7 +213,10 @@ class Momentum(tf.Module):
         names, attributes = facts.names_made_variables, facts.self_variable_attributes
         if not names and not attributes:
             return False
-        for store in facts.stores_mentioning(names | attributes, TARGET_TAIL):
+        stores = facts.stores_mentioning(names | attributes, TARGET_TAIL)
+        # Read from logical lines or not: a question asked below may compile the whole tree meanwhile.
+        from_lines = facts.local
+        for store in stores:
             if isinstance(store, ast.AugAssign):
                 target, value = store.target, None
             elif isinstance(store, ast.Assign) and len(store.targets) == 1:
@@ -234,7 +237,7 @@ class Momentum(tf.Module):
                 continue
             if value is not None and not any(last_name(e) == name for e in ast.walk(value)):
                 continue
-            if facts.local:  # the scope or class around the statement is read from the whole tree
+            if from_lines:  # the scope or class around the statement is read from the whole tree
                 facts.read_whole()
                 return cls.screen(facts)
             if isinstance(target, ast.Name):

@@ -214,7 +214,10 @@ class Norm(keras.layers.Layer):
         if not (_WEIGHT_ATTRIBUTE.search(facts.text) or MAKER_CALL.search(facts.text)):
             return False
         weights = WEIGHT_NAMES | facts.self_variable_attributes
-        for store in facts.stores_mentioning(weights, TARGET_TAIL):
+        stores = facts.stores_mentioning(weights, TARGET_TAIL)
+        # Read from logical lines or not: a question asked below may compile the whole tree meanwhile.
+        from_lines = facts.local
+        for store in stores:
             if isinstance(store, ast.AugAssign):
                 target, value = store.target, None
             elif isinstance(store, ast.Assign) and len(store.targets) == 1:
@@ -229,7 +232,7 @@ class Norm(keras.layers.Layer):
             of_class = target.attr not in WEIGHT_NAMES and isinstance(target.value, ast.Name) and target.value.id == "self"
             if not of_class and not isinstance(value, ast.Name):
                 return True
-            if facts.local:  # the scope or class around the statement is read from the whole tree
+            if from_lines:  # the scope or class around the statement is read from the whole tree
                 facts.read_whole()
                 return cls.screen(facts)
             if isinstance(value, ast.Name) and not facts.may_be_assigned(value.id, store):
