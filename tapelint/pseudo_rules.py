@@ -21,8 +21,8 @@ class SyntaxErrorPseudoRule(Rule):
     No rule can look at a file that does not parse, so any gradient-tape bug in it goes unreported.
     The interpreter will refuse the file too.
 
-    It is reported in every file that makes a `tf.GradientTape` or uses `tf.custom_gradient`, and in
-    every file tapelint parses. Other files are parsed only where their text holds what some enabled
+    It is reported in every file whose code makes a `tf.GradientTape` or uses `tf.custom_gradient`
+    (a mention in a docstring or comment does not count), and in every file tapelint parses. Other files are parsed only where their text holds what some enabled
     rule looks for (`w = tf.Variable(...)` rebound from itself, a `layer.kernel` assigned): a syntax
     error in a file unrelated to autodiff is not reported. That pre-filter is what makes tapelint fast.
 

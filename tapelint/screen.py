@@ -723,10 +723,16 @@ class Facts:
         :meth:`may_refer_to`); ``where`` matches every such call in the text (see :meth:`calls_where`)."""
         return any(self.callee(c) in names and self.may_refer_to(c.func, qualified) for c in self.calls_where(where, names))
 
-    @property
+    @cached_property
     def uses_autodiff(self) -> bool:
-        """The text shows a call of `GradientTape` or a use of `custom_gradient` (in code or not)."""
-        return bool(TAPE_CALL.search(self.text) or CUSTOM_GRADIENT_USE.search(self.text))
+        """The code (not its strings and comments, where those can be told apart) shows a call of
+        `GradientTape` or a use of `custom_gradient`, whatever they are imported as."""
+        if not (TAPE_CALL.search(self.text) or CUSTOM_GRADIENT_USE.search(self.text)):
+            return False
+        if self._lines is None:
+            self._lines = LogicalLines(self.text)
+        code = self._lines.code
+        return code is None or bool(TAPE_CALL.search(code) or CUSTOM_GRADIENT_USE.search(code))
 
     @cached_property
     def makes_tape(self) -> bool:
