@@ -116,7 +116,7 @@ CUSTOM_GRADIENT_USE = Pattern(("custom_gradient",), r"(?![A-Za-z0-9_])")
 DIFFERENTIATIONS = frozenset({"gradient", "jacobian", "batch_jacobian"})
 # What the semantic model finds custom gradients, tapes and variables by (canonical qualified names).
 _TF_CUSTOM_GRADIENT = frozenset({N.CUSTOM_GRADIENT})
-_TF_GRADIENT_TAPE = frozenset({N.GRADIENT_TAPE})
+_TF_GRADIENT_TAPE = GRADIENT_TAPE_NAMES = frozenset({N.GRADIENT_TAPE})
 _VARIABLE_FACTORIES = N.VARIABLE_FACTORIES
 _VARIABLE_METHODS = frozenset({"add_weight", "add_variable"})  # tapelint.semantic.values.VARIABLE_METHODS
 

@@ -204,8 +204,34 @@ def test_a_tape_never_differentiated_leaves_only_the_rules_that_need_no_gradient
         def step(model, opt, x):
             with tf.GradientTape() as tape:
                 loss = model(x)
-            opt.minimize(loss, model.trainable_variables, tape=tape)
+                opt.minimize(loss, model.trainable_variables, tape=tape)
     ''') == {"TL018"}
+
+
+TL018_CASES = {
+    # source -> whether an optimizer step sits in the body of a `with` that can enter a tape
+    "import tensorflow as tf\nwith tf.GradientTape() as t:\n    y = f(x)\nopt.minimize(y, v, tape=t)\n": False,
+    "import tensorflow as tf\nt = tf.GradientTape()\nwith t:\n    y = f(x)\n    opt.apply(t.gradient(y, v), v)\n": True,
+    "import tensorflow as tf\nwith tf.GradientTape() as t:\n    y = f(x)\n    g = t.gradient(y, v)\n"
+    "    if g:\n        opt.apply_gradients(zip(g, v))\n": True,
+    "import tensorflow as tf\nwith s.scope(), tf.GradientTape() as t:\n    y = f(x)\n    opt.minimize(y, v, tape=t)\n": True,
+    "import tensorflow as tf\nwith tf.GradientTape() as t:\n    y = f(x)\ng = t.gradient(y, v)\n"
+    "with ctx:\n    opt.apply_gradients(zip(g, v))\n": True,  # `with name:` may enter a tape
+    "import tensorflow as tf\nwith tf.GradientTape() as t:\n    y = f(x)\ng = t.gradient(y, v)\n"
+    "with strategy.scope():\n    opt.apply_gradients(zip(g, v))\n": False,
+    "import tensorflow as tf\nwith tf.GradientTape() as t:\n    y = f(x)\ng = t.gradient(y, v)\n"
+    "with tf.device('/cpu:0'):\n    opt.apply_gradients(zip(g, v))\n": False,
+    "from keras.src.utils.module_utils import tensorflow as tf\nwith tf.GradientTape() as t:\n"
+    "    opt.minimize(f(x), v, tape=t)\n": False,
+}
+
+
+@pytest.mark.parametrize("source", TL018_CASES)
+def test_tl018_needs_a_step_in_the_body_of_a_with_that_can_enter_a_tape(source):
+    rule = registry.all_rules()["TL018"]
+    assert rule.screen(facts(source)) is TL018_CASES[source]
+    if not TL018_CASES[source]:  # the rule, on the whole file, agrees
+        assert linter.analyse(source, "t.py", [rule], partial=False)[1] == []
 
 
 def test_minimize_with_a_lambda_returning_a_name_keeps_tl001_only_then():

@@ -1,8 +1,20 @@
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.screen import GRADIENT_TAPE_NAMES
+
+_STEPS = frozenset({"apply_gradients", "apply", "minimize"})
+
+
+def _may_enter_tape(facts, expr: ast.expr) -> bool:
+    if isinstance(expr, ast.Name):
+        return True
+    return isinstance(expr, ast.Call) and facts.callee(expr) == "GradientTape" and \
+        facts.may_refer_to(expr.func, GRADIENT_TAPE_NAMES)
 
 
 class OptimizerStepInTape(Rule):
@@ -173,12 +185,23 @@ class Trainer(tf.keras.Model):
 
     @classmethod
     def screen(cls, facts):
-        return facts.makes_tape
+        # A step called in the body of a `with` that can enter a tape: `with tf.GradientTape() ...:` or
+        # `with t:` (the semantic model's only two ways to a tape's `with`).
+        if not facts.makes_tape:
+            return False
+        for node in facts.withs:
+            if not any(_may_enter_tape(facts, item.context_expr) for item in node.items):
+                continue
+            for stmt in node.body:
+                for n in ast.walk(stmt):
+                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _STEPS:
+                        return True
+        return False
 
     def check(self, model):
         for call in model.nodes(cst.Call):
             method = model.method_call(call)
-            if method is None or method[1] not in ("apply_gradients", "apply", "minimize"):
+            if method is None or method[1] not in _STEPS:
                 continue
             if method[1] == "minimize":
                 tape = model.tapes.tape_of(model.argument(call, 2, "tape"))
