@@ -208,7 +208,8 @@ def _analyse(source: str, filename: str, rules: Sequence[type[Rule]], verbose: b
         from tapelint.partial import reduce_source, verify
 
         words = {w for r in active for w in (*r.triggers, *getattr(r, "requires", ()))}
-        reduction, compiled = reduce_source(source, sorted(words), tree)
+        indirect = any(getattr(r, "needs_indirect_callers", True) for r in active)
+        reduction, compiled = reduce_source(source, sorted(words), tree, indirect_callers=indirect)
         if reduction is not None:
             parsed = parse(reduction.text, filename, compiled=True)
             if not isinstance(parsed, Diagnostic) and verify(parsed, reduction):

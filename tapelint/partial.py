@@ -25,6 +25,11 @@ the statements of its body that are not methods) and its methods. Kept are:
 
   Imported names are not followed: a use of ``tf`` says nothing about the code that uses it.
 
+  Where every active rule says it needs no indirect callers (``Rule.needs_indirect_callers``: the
+  custom-gradient rules, which look at a custom gradient, what it refers to and its calls), only the
+  defs and classes that hold a trigger word have their users kept: a caller of a caller, or the
+  subclass of a kept class and its users, is left out.
+
 - of a class that is kept, the methods that hold a trigger word, that run without being named
   (dunders, Keras's ``call``/``build``/``train_step``..., unittest's ``setUp``), whose name the kept
   code says (``self.loss_fn(...)``, a property, ``tf.function(self.step)``), that store an attribute
@@ -157,12 +162,15 @@ class _Unit:
         return self._stored
 
 
-def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = None) -> tuple[Reduction | None, bool]:
+def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = None, *,
+                  indirect_callers: bool = True) -> tuple[Reduction | None, bool]:
     """The partial text of ``source`` for rules triggered by ``words``, or None when the whole file
     must be analysed: it does not compile (the whole-file parse reports the error), it uses line
     separators other than ``\\n``/``\\r\\n``, or nothing would be left out. The second item says
     whether CPython compiled the whole text (so the whole-file parse need not again); ``tree`` is
-    that compiled text, where the caller has it already."""
+    that compiled text, where the caller has it already. Without ``indirect_callers``
+    (``Rule.needs_indirect_callers``), the defs and classes that load a kept one's name are kept only
+    for those that hold a trigger word (their direct callers), not for everything kept."""
     if "\r" in source.replace("\r\n", "\n"):
         return None, tree is not None  # lone CR line ends: keep the one well-trodden path
     if tree is None:
@@ -199,6 +207,7 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
                 members += methods
 
     kept = {id(u) for u in (*defs, *members) if u.holds_any(seed_words) or _GLOBAL.search(u.text)}
+    seeds = set(kept)
     relevant = {id(u) for u in modules if u.binds and u.holds_any(seed_words)}
     done: set[int] = set()  # kept units and relevant statements whose names are in the sets below
     mentioned: set[str] = set()  # names the kept code loads or binds
@@ -217,12 +226,15 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
             mentioned |= u.names()
             said |= u.identifiers()
             functions |= u.functions()
+            calls_matter = indirect_callers or id(u) in seeds
             if u.owner is not None:
-                called.add(u.name)
+                if calls_matter:
+                    called.add(u.name)
                 if id(u.owner) not in kept:
                     kept.add(id(u.owner))
             elif u.is_def:
-                wanted.add(u.name)
+                if calls_matter:
+                    wanted.add(u.name)
             else:
                 wanted |= u.binds
         for u in modules:

@@ -387,3 +387,54 @@ def test_a_position_past_the_shortened_texts_last_line_maps_past_the_files():
     assert (start.row, end.row) == (1, 7)  # the module ends on the line after its last
     fn = module.body[1]
     assert (model.span(fn)[0].row, model.span(fn)[1].row) == (5, 6)
+
+
+CUSTOM_GRADIENTS = '''\
+import tensorflow as tf
+
+@tf.custom_gradient
+def clip_grad(x, threshold):
+    def grad(dy):
+        return tf.clip_by_norm(dy, threshold)
+    return tf.identity(x), grad
+
+def apply_clip(x):
+    return clip_grad(x, threshold=tf.constant(1.0))
+
+def pipeline(x):
+    return apply_clip(x) * 2.0
+
+class Gate(tf.keras.layers.Layer):
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=input_shape[-1:])
+
+    def call(self, x):
+        @tf.custom_gradient
+        def gated(x):
+            def grad(dy):
+                return dy * self.w
+            return x * self.w, grad
+        return gated(x)
+
+class LoudGate(Gate):
+    def call(self, x):
+        print("gate")
+        return super().call(x)
+
+def make_gate():
+    return LoudGate()
+'''
+
+
+def test_custom_gradient_rules_keep_direct_callers_only():
+    # The custom-gradient rules look at a custom gradient, what it refers to and its calls: not at the
+    # callers of its callers (`pipeline`), nor at subclasses of its class and their users.
+    rules = [r for r in RULES if not r.needs_indirect_callers]
+    assert {r.code for r in rules} == {"TL011", "TL012", "TL013", "TL019"}
+    source = CUSTOM_GRADIENTS
+    narrow, _ = reduce_source(source, ["custom_gradient"], indirect_callers=False)
+    wide, _ = reduce_source(source, ["custom_gradient"])
+    assert narrow.kept == ("clip_grad", "apply_clip", "Gate")
+    assert wide is None  # callers of callers and the subclass's users: nothing would be left out
+    whole = same_both_ways(source, rules)
+    assert [(code, row) for code, row, *_ in whole] == [("TL011", 6), ("TL019", 10), ("TL012", 22)]

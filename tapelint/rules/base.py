@@ -102,6 +102,11 @@ class Rule:
     # anything else in the module (a file-wide scan, such as "is eager execution ever disabled?")
     # sets this, and files where it is active are analysed whole.
     needs_whole_module: ClassVar[bool] = False
+    # The partial analysis also keeps, to a fixed point, every def and class that refers to kept code
+    # (callers of callers, subclasses of a kept class). A rule that needs only the code holding its
+    # trigger words, what that code refers to and the direct callers of it (a custom gradient and its
+    # calls) sets this False: where only such rules run, a file keeps far less.
+    needs_indirect_callers: ClassVar[bool] = True
     default_enabled: ClassVar[bool] = True
     valid: ClassVar[tuple[Valid, ...]] = ()
     invalid: ClassVar[tuple[Invalid, ...]] = ()

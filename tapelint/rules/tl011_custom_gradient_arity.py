@@ -86,6 +86,7 @@ class CustomGradientArity(Rule):
     )
 
     triggers = ("custom_gradient",)
+    needs_indirect_callers = False  # a custom gradient, what it refers to and its calls
 
     valid = (
         Valid(

@@ -100,6 +100,7 @@ class CustomGradientVariables(Rule):
     )
 
     triggers = ("custom_gradient",)
+    needs_indirect_callers = False  # a custom gradient, what it refers to and its calls
 
     valid = (
         Valid(

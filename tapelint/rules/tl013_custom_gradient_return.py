@@ -88,6 +88,7 @@ class CustomGradientReturn(Rule):
     )
 
     triggers = ("custom_gradient",)
+    needs_indirect_callers = False  # a custom gradient, what it refers to and its calls
 
     valid = (
         Valid(

@@ -104,6 +104,7 @@ class CustomGradientKeywordTensors(Rule):
     )
 
     triggers = ("custom_gradient",)
+    needs_indirect_callers = False  # a custom gradient, what it refers to and its calls
 
     valid = (
         Valid(
