@@ -397,6 +397,23 @@ def test_variables_followed_through_names_when_the_whole_tree_is_turned_on_midwa
     assert f.variable_names == {"w", "y"}
 
 
+TL015_GRAPH = {
+    # source -> whether a call of tf.gradients runs outside the functions the rule counts as graphs
+    "import tensorflow as tf\n@tf.function\ndef f(y, x):\n    return tf.gradients(y, x)\n": False,
+    "import tensorflow as tf\nclass M(tf.Module):\n    def g(self, y, x):\n        return tf.gradients(y, x)\n": False,
+    "import tensorflow as tf\nclass M(tf.Module):\n    if True:\n        def g(self, y, x):\n"
+    "            return tf.gradients(y, x)\n": False,
+    "import tensorflow as tf\nf = lambda y, x: tf.gradients(y, x)\n": False,
+    "import tensorflow as tf\n@register\ndef f(y, x):\n    def inner():\n        return tf.gradients(y, x)\n"
+    "    return inner()\n": False,
+    "import tensorflow as tf\nclass M:\n    def g(self, y, x):\n        return tf.gradients(y, x)\n": True,
+    "import tensorflow as tf\n@tf.function\ndef f(x, g=tf.gradients(y, x)):\n    return g\n": True,
+    "import tensorflow as tf\nclass M(tf.Module):\n    g = tf.gradients(y, x)\n": True,
+    "import tensorflow as tf\nclass M(tf.Module):\n    def g(self, y, x):\n        def h():\n"
+    "            return 1\n        return h\nz = tf.hessians(y, x)\n": True,
+}
+
+
 VARIABLE_IMPORTS = {
     # source -> whether the screens take `w` for a variable made there (as the semantic model does)
     "from tensorflow.python.ops import variables\nw = variables.Variable(1.0)\nw = w - 1.0\n": True,
@@ -413,11 +430,13 @@ VARIABLE_IMPORTS = {
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("code, source", [(code, source) for code, table in (
-    ("TL015", TL015_IMPORTS), ("TL018", TL018_CASES), ("TL007", VARIABLE_IMPORTS)) for source in table])
+    ("TL015", TL015_IMPORTS), ("TL015", TL015_GRAPH), ("TL018", TL018_CASES), ("TL007", VARIABLE_IMPORTS))
+    for source in table])
 def test_screens_know_the_qualified_names_and_blocks_their_rules_need(code, source, mode):
-    # TL015: a call an import can make tf.gradients; TL018: a step in a block that can enter a tape;
+    # TL015: a call an import can make tf.gradients, outside the functions the rule takes for graphs;
+    # TL018: a step in a block that can enter a tape;
     # TL007: a variable made by what an import makes a variable factory, or by `add_weight`.
-    expected = {"TL015": TL015_IMPORTS, "TL018": TL018_CASES, "TL007": VARIABLE_IMPORTS}[code][source]
+    expected = {**TL015_IMPORTS, **TL015_GRAPH, **TL018_CASES, **VARIABLE_IMPORTS}[source]
     if code == "TL007":
         assert bool(facts_in(mode, source).names_made_variables) is expected
     assert_screen(code, facts_in(mode, source), source, expected)

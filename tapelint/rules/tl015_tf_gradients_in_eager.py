@@ -220,7 +220,13 @@ for step in range(100):
                 e = item.context_expr
                 if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr == "as_default":
                     return False
-        return facts.calls_to({"gradients", "hessians"}, GRAPH_GRADIENTS, _GRADIENTS_CALL)
+        if not facts.calls_to({"gradients", "hessians"}, GRAPH_GRADIENTS, _GRADIENTS_CALL):
+            return False
+        # ... and one such call outside every function the rule counts as a graph whatever else it
+        # finds: a decorated function, a method of a class with a base class, a lambda.
+        names = {"gradients", "hessians"}
+        return _called_outside_graph_functions(
+            facts.tree, lambda call: facts.callee(call) in names and facts.may_refer_to(call.func, GRAPH_GRADIENTS))
 
     def check(self, model):
         calls = [c for c in model.nodes(cst.Call) if model.call_name(c) in GRAPH_GRADIENTS]
@@ -249,6 +255,35 @@ for step in range(100):
                 if method is not None and method[1] == "as_default":
                     return True
         return False
+
+
+def _called_outside_graph_functions(tree: ast.Module, wanted) -> bool:
+    """Some call ``wanted`` accepts lies in code that runs outside every decorated function, method of
+    a class with a base class and lambda (at the top level, in a class body, or in other functions):
+    the rule's ``_GraphFunctions`` seeds, which hold every function nested in them too."""
+    todo: list[tuple[ast.AST, bool, ast.ClassDef | None]] = [(stmt, False, None) for stmt in tree.body]
+    while todo:  # (node, inside a graph function, the class whose body holds the node)
+        node, graph, cls = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = node.args
+            # decorators, defaults and annotations run where the function is defined
+            outer = [*getattr(node, "decorator_list", ()), *args.defaults, *(d for d in args.kw_defaults if d),
+                     *(a.annotation for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg,
+                                              args.kwarg) if a is not None and a.annotation is not None)]
+            if getattr(node, "returns", None) is not None:
+                outer.append(node.returns)
+            todo += [(part, graph, None) for part in outer]
+            inner = graph or isinstance(node, ast.Lambda) or bool(node.decorator_list) or \
+                (cls is not None and bool(cls.bases))
+            todo += [(part, inner, None) for part in ([node.body] if isinstance(node, ast.Lambda) else node.body)]
+        elif isinstance(node, ast.ClassDef):
+            todo += [(part, graph, None) for part in (*node.decorator_list, *node.bases, *node.keywords)]
+            todo += [(stmt, graph, node) for stmt in node.body]
+        elif not graph and isinstance(node, ast.Call) and wanted(node):
+            return True
+        else:
+            todo += [(child, graph, cls) for child in ast.iter_child_nodes(node)]
+    return False
 
 
 def _mode_checked(model, node, checks) -> bool:
