@@ -33,6 +33,13 @@ class RuleInfo:
     qualname: str
 
     def load(self) -> Any:
+        if self.origin == "tapelint":  # a built-in rule: its own module, not every rule and plugin
+            import importlib
+
+            rule = importlib.import_module(self.module)
+            for part in self.qualname.split("."):
+                rule = getattr(rule, part)
+            return rule
         from tapelint import registry
 
         return registry.all_rules()[self.code]

@@ -248,3 +248,24 @@ def test_a_changed_file_without_trigger_words_imports_no_rule(project):
     (project / "b.py").write_text(CLEAN + "print(1)\n")
     proc = _probe(project, "check", "b.py")
     assert proc.returncode == 0 and "HEAVY [] RULES []" in proc.stderr
+
+
+def test_a_changed_file_loads_only_the_modules_of_the_rules_its_words_trigger(project):
+    # pre-commit on a file that holds only `custom_gradient`: the four custom-gradient rules are imported
+    # from their own modules, not every rule and plugin.
+    _probe(project, "check", ".")
+    (project / "b.py").write_text("import tensorflow as tf\n\n@tf.custom_gradient\ndef f(x):\n"
+                                  "    return x, lambda dy: dy\n")
+    proc = _probe(project, "check", "b.py")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "RULES ['tapelint.rules.tl011_custom_gradient_arity', 'tapelint.rules.tl012_custom_gradient_variables', " \
+           "'tapelint.rules.tl013_custom_gradient_return', 'tapelint.rules.tl019_custom_gradient_keyword_tensors']" \
+           in proc.stderr, proc.stderr
+
+
+def test_a_catalog_entry_loads_the_registrys_own_class():
+    from tapelint import manifest, registry
+
+    for code, rule in registry.all_rules().items():
+        entry = manifest.RuleInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in manifest.describe(rule).items()})
+        assert entry.load() is rule, code
