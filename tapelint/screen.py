@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import ast
 import bisect
-import functools
 import re
 from collections.abc import Iterable
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from tapelint.logical_lines import LogicalLines
 from tapelint.semantic import names as N
@@ -89,7 +88,7 @@ class Pattern:
                 at = text.find(word, end)
 
 
-@functools.lru_cache(maxsize=64)
+@lru_cache(maxsize=64)
 def _aliased_pattern(names: frozenset[str]) -> Pattern:
     """Where one of ``names`` is followed by `as` (a superset of the imports that alias one of them)."""
     return Pattern(tuple(sorted(names)), r"[\s\\]+as(?![A-Za-z0-9_])")
@@ -114,11 +113,9 @@ DIFFERENTIATION_CALL = call_pattern("gradient", "jacobian", "batch_jacobian")
 # `@tf.custom_gradient` (no call) as well as `tf.custom_gradient(f)` and `@custom_gradient(...)`.
 CUSTOM_GRADIENT_USE = Pattern(("custom_gradient",), r"(?![A-Za-z0-9_])")
 DIFFERENTIATIONS = frozenset({"gradient", "jacobian", "batch_jacobian"})
-# What the semantic model finds custom gradients, tapes and variables by (canonical qualified names).
-_TF_CUSTOM_GRADIENT = frozenset({N.CUSTOM_GRADIENT})
-_TF_GRADIENT_TAPE = GRADIENT_TAPE_NAMES = frozenset({N.GRADIENT_TAPE})
-_VARIABLE_FACTORIES = N.VARIABLE_FACTORIES
-_VARIABLE_METHODS = frozenset({"add_weight", "add_variable"})  # tapelint.semantic.values.VARIABLE_METHODS
+# What the semantic model finds custom gradients and tapes by (canonical qualified names).
+CUSTOM_GRADIENT_NAMES = frozenset({N.CUSTOM_GRADIENT})
+GRADIENT_TAPE_NAMES = frozenset({N.GRADIENT_TAPE})
 
 # Read on the text with strings and comments blanked (tapelint.logical_lines). What may follow a name a
 # store binds: `w =`, `w -=`, `w: T =`, `w :=`, `w, v =`, `(w) =`, `[w] =`.
@@ -652,9 +649,9 @@ class Facts:
         (`tf.Variable`, `keras.Variable`, `resource_variable_ops.ResourceVariable`...; not Keras's own
         `backend.Variable`, which the model does not know)."""
         func = call.func
-        if isinstance(func, ast.Attribute) and func.attr in _VARIABLE_METHODS:
+        if isinstance(func, ast.Attribute) and func.attr in N.VARIABLE_METHODS:
             return True
-        return self.callee(call) in VARIABLE_MAKERS and self.may_refer_to(func, _VARIABLE_FACTORIES)
+        return self.callee(call) in VARIABLE_MAKERS and self.may_refer_to(func, N.VARIABLE_FACTORIES)
 
     def attributes_made_variables_in(self, cls: ast.ClassDef | None) -> frozenset[str]:
         """Attributes `a` of `self.a = value` anywhere in ``cls`` (nested functions and classes too)
@@ -714,9 +711,9 @@ class Facts:
                 for deco in stmt.decorator_list:
                     expr = deco.func if isinstance(deco, ast.Call) else deco
                     name = self.unalias(expr.id) if isinstance(expr, ast.Name) else last_name(expr)
-                    if name == "custom_gradient" and self.may_refer_to(expr, _TF_CUSTOM_GRADIENT):
+                    if name == "custom_gradient" and self.may_refer_to(expr, CUSTOM_GRADIENT_NAMES):
                         return True
-        return self.calls_to({"custom_gradient"}, _TF_CUSTOM_GRADIENT, CUSTOM_GRADIENT_USE)
+        return self.calls_to({"custom_gradient"}, CUSTOM_GRADIENT_NAMES, CUSTOM_GRADIENT_USE)
 
     def calls_to(self, names: frozenset[str] | set[str], qualified: frozenset[str], where: Pattern) -> bool:
         """Something named one of ``names`` is called that an import can make one of ``qualified`` (see
@@ -738,7 +735,7 @@ class Facts:
     def makes_tape(self) -> bool:
         """Something named `GradientTape` that an import can make `tf.GradientTape` is called: the
         semantic model's only way to a tape."""
-        return bool(TAPE_CALL.search(self.text)) and self.calls_to({"GradientTape"}, _TF_GRADIENT_TAPE, TAPE_CALL)
+        return bool(TAPE_CALL.search(self.text)) and self.calls_to({"GradientTape"}, GRADIENT_TAPE_NAMES, TAPE_CALL)
 
     @cached_property
     def differentiates_on_tape(self) -> bool:

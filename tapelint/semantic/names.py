@@ -73,6 +73,8 @@ TENSOR_FACTORIES = frozenset(
 INTEGER_FACTORIES = frozenset({"tensorflow.range"})
 
 VARIABLE_FACTORIES = frozenset({VARIABLE, "keras.Variable", "keras.backend.variable", "tensorflow.compat.v1.Variable"})
+# Methods whose result is a new variable, whatever they are called on (`self.add_weight(...)`).
+VARIABLE_METHODS = frozenset({"add_weight", "add_variable"})
 
 # Functions of the numpy, math and builtins namespaces that leave TensorFlow.
 NUMPY_MODULES = ("numpy.", "jax.numpy.", "scipy.")

@@ -34,7 +34,7 @@ VARIABLE_LIST_ATTRIBUTES = frozenset({
     "non_trainable_weights",
 })
 # Methods that create a variable on a layer or module.
-VARIABLE_METHODS = frozenset({"add_weight", "add_variable"})
+VARIABLE_METHODS = N.VARIABLE_METHODS
 # Names of TensorFlow namespaces whose functions return tensors.
 _TENSOR_NAMESPACES = ("tensorflow.math.", "tensorflow.nn.", "tensorflow.linalg.", "tensorflow.random.",
                       "tensorflow.signal.", "tensorflow.image.", "tensorflow.sparse.")
