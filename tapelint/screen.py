@@ -106,8 +106,9 @@ def call_pattern(*names: str) -> Pattern:
     return Pattern(names, _CALLED)
 
 
-# A call of (or an import alias of) a variable maker: a file without one has no variable names.
-MAKER_CALL = Pattern(("Variable", "variable", "add_weight", "add_variable"), _CALLED, prefix=True)
+# A call of (or an import alias of) a variable maker, named as a whole (`get_variable(...)` is not one:
+# the semantic model knows makers by their qualified names): a file without one has no variable names.
+MAKER_CALL = call_pattern("Variable", "ResourceVariable", "variable", "add_weight", "add_variable")
 TAPE_CALL = call_pattern("GradientTape")
 DIFFERENTIATION_CALL = call_pattern("gradient", "jacobian", "batch_jacobian")
 # `@tf.custom_gradient` (no call) as well as `tf.custom_gradient(f)` and `@custom_gradient(...)`.

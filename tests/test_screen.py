@@ -557,6 +557,8 @@ def test_text_patterns_match_calls_and_aliases_across_gaps_and_whole_names_only(
     assert MAKER_CALL.search("v = resource_variable_ops.ResourceVariable(1.0)")
     assert MAKER_CALL.search("w = self.add_weight(shape=[1])")
     assert not MAKER_CALL.search("trainable_variables = model.trainable_variables")
+    assert not MAKER_CALL.search("v = tf.compat.v1.get_variable('v', shape=[1])")
+    assert MAKER_CALL.search("from tensorflow.python.ops.variables import Variable as V")
 
 
 def test_a_banner_comment_after_a_trigger_word_is_read_in_one_pass():
