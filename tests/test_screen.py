@@ -302,6 +302,24 @@ def test_tl010_needs_a_weight_assigned_what_can_be_a_tensor():
     ''')
 
 
+@pytest.mark.parametrize("store", [
+    "layer.kernel = tf.zeros([2, 2])\n",
+    "layer.bias += 1.0\n",
+    "(layer.kernel  # the weights\n ) = tf.zeros([2, 2])\n",
+    "layer.kernel \\\n    = tf.zeros([2, 2])\n",
+])
+def test_tl010_sees_a_built_in_weight_stored_across_gaps(store):
+    assert "TL010" in kept("import tensorflow as tf\n" + store)
+
+
+def test_tl010_rules_out_weights_only_read_from_the_text_alone():
+    # Neither a store of a built-in weight name nor a variable maker: decided without reading any line.
+    f = Facts("import keras\nclass D(keras.layers.Dense):\n    def call(self, x):\n"
+              "        return x @ self.kernel + self.bias  # reads kernel and bias\n")
+    assert registry.all_rules()["TL010"].screen(f) is False
+    assert f._lines is None and not f.compiled
+
+
 # -- tf.gradients and custom gradients ------------------------------------------------------------------------
 def test_tl015_needs_a_call_named_gradients_outside_graph_mode_files():
     assert "TL015" in kept("import tensorflow as tf\ng = tf.gradients(y, x)\n")

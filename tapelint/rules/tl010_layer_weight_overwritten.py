@@ -13,7 +13,10 @@ WEIGHT_NAMES = frozenset({
     "kernel", "bias", "embeddings", "gamma", "beta", "moving_mean", "moving_variance", "recurrent_kernel",
     "depthwise_kernel", "pointwise_kernel",
 })
-_WEIGHT_ATTRIBUTE = Pattern(tuple(sorted(WEIGHT_NAMES)), r"(?![A-Za-z0-9_])")  # a superset of `x.kernel`
+# A superset of the stores `x.kernel = ...`, `x.kernel op= ...`: a weight name followed by what may end
+# an assignment's target (spaces, closing brackets, line continuations and comments between).
+_WEIGHT_STORE = Pattern(tuple(sorted(WEIGHT_NAMES)),
+                        r"(?:[\s\\)\]]|#[^\n]*(?![^\n]))*(?:[,:]|(?:[-+*/%@&|^]|//|\*\*|>>|<<)?=(?!=))")
 
 
 class LayerWeightOverwritten(Rule):
@@ -211,9 +214,12 @@ class Norm(keras.layers.Layer):
         # An attribute store `x.a = value` / `x.a op= value`, where `a` is a built-in weight name or
         # some `self.a = ...` can make `a` a variable (for `self.a`, one of the class around the store),
         # and the value can be a tensor (_may_be_tensor).
-        if not (_WEIGHT_ATTRIBUTE.search(facts.text) or MAKER_CALL.search(facts.text)):
+        built_in = bool(_WEIGHT_STORE.search(facts.text))
+        if not (built_in or MAKER_CALL.search(facts.text)):
             return False
-        weights = WEIGHT_NAMES | facts.self_variable_attributes
+        weights = (WEIGHT_NAMES if built_in else frozenset()) | facts.self_variable_attributes
+        if not weights:
+            return False
         stores = facts.stores_mentioning(weights, TARGET_TAIL)
         # Read from logical lines or not: a question asked below may compile the whole tree meanwhile.
         from_lines = facts.local
