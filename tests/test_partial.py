@@ -438,3 +438,28 @@ def test_custom_gradient_rules_keep_direct_callers_only():
     assert wide is None  # callers of callers and the subclass's users: nothing would be left out
     whole = same_both_ways(source, rules)
     assert [(code, row) for code, row, *_ in whole] == [("TL011", 6), ("TL019", 10), ("TL012", 22)]
+
+
+def test_custom_gradient_rules_still_follow_what_a_custom_gradient_refers_to_at_any_depth():
+    # The method applies custom_gradient to a module-level function, which returns another one as its
+    # gradient function: each is reached only through the one before (a narrower closure, tried, lost
+    # this TL011).
+    source = textwrap.dedent('''\
+        import tensorflow as tf
+
+        def grad_fn(dy):
+            return dy, dy
+
+        def forward(x):
+            return tf.identity(x), grad_fn
+
+        def helper():
+            return 1
+
+        class Layer:
+            def call(self, x):
+                f = tf.custom_gradient(forward)
+                return f(x) + helper()
+        ''')
+    rules = [r for r in RULES if not r.needs_indirect_callers]
+    assert [(code, row) for code, row, *_ in same_both_ways(source, rules)] == [("TL011", 4)]
