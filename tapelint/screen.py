@@ -352,6 +352,11 @@ class Facts:
                 return True
         return False
 
+    def may_call(self, call: ast.Call, names: frozenset[str] | set[str], qualified: frozenset[str]) -> bool:
+        """``call`` calls something named one of ``names`` (through `as` aliases) that an import can
+        make one of ``qualified`` (see :meth:`may_refer_to`)."""
+        return self.callee(call) in names and self.may_refer_to(call.func, qualified)
+
     def unalias(self, name: str) -> str:
         """The last part of what `name` was imported as (`V` of `from tf import Variable as V`)."""
         known = self._unaliased.get(name)
@@ -580,7 +585,8 @@ class Facts:
                 if isinstance(node, ast.ClassDef):
                     todo += [*node.bases, *node.keywords]
                 else:
-                    todo += [*node.args.defaults, *(d for d in node.args.kw_defaults if d), *([node.returns] if node.returns else [])]
+                    todo += [*node.args.defaults, *(d for d in node.args.kw_defaults if d),
+                             *([node.returns] if node.returns else [])]
                 continue
             if isinstance(node, ast.Lambda):
                 todo += [*node.args.defaults, *(d for d in node.args.kw_defaults if d)]
@@ -652,7 +658,7 @@ class Facts:
         func = call.func
         if isinstance(func, ast.Attribute) and func.attr in N.VARIABLE_METHODS:
             return True
-        return self.callee(call) in VARIABLE_MAKERS and self.may_refer_to(func, N.VARIABLE_FACTORIES)
+        return self.may_call(call, VARIABLE_MAKERS, N.VARIABLE_FACTORIES)
 
     def attributes_made_variables_in(self, cls: ast.ClassDef | None) -> frozenset[str]:
         """Attributes `a` of `self.a = value` anywhere in ``cls`` (nested functions and classes too)
@@ -669,16 +675,9 @@ class Facts:
     @cached_property
     def imported_names(self) -> frozenset[str] | None:
         """Names imports bind (None where a star import may bind any)."""
-        names: set[str] = set()
-        for stmt in self._imports:
-            if isinstance(stmt, ast.Import):
-                names.update(a.asname or a.name.split(".", 1)[0] for a in stmt.names)
-            elif isinstance(stmt, ast.ImportFrom):
-                for a in stmt.names:
-                    if a.name == "*":
-                        return None
-                    names.add(a.asname or a.name)
-        return frozenset(names)
+        if any(a.name == "*" for stmt in self._imports if isinstance(stmt, ast.ImportFrom) for a in stmt.names):
+            return None
+        return frozenset(self._import_bindings)
 
     def imported(self, expr: ast.expr) -> bool:
         """The root of a dotted name (`tf` of `tf.math.exp`) is bound by an import."""
@@ -719,7 +718,7 @@ class Facts:
     def calls_to(self, names: frozenset[str] | set[str], qualified: frozenset[str], where: Pattern) -> bool:
         """Something named one of ``names`` is called that an import can make one of ``qualified`` (see
         :meth:`may_refer_to`); ``where`` matches every such call in the text (see :meth:`calls_where`)."""
-        return any(self.callee(c) in names and self.may_refer_to(c.func, qualified) for c in self.calls_where(where, names))
+        return any(self.may_call(c, names, qualified) for c in self.calls_where(where, names))
 
     @cached_property
     def uses_autodiff(self) -> bool:
@@ -762,7 +761,7 @@ def _binds_new_variable(store: ast.AST, name: str) -> bool:
     if [t for t in targets if not (isinstance(t, ast.Name) and t.id == name)]:
         return False
     func = store.value.func
-    return isinstance(func, ast.Attribute) and func.attr in ("add_weight", "add_variable", "Variable")
+    return isinstance(func, ast.Attribute) and (func.attr in N.VARIABLE_METHODS or func.attr == "Variable")
 
 
 def _flatten(body: list[ast.stmt]) -> list[ast.stmt]:

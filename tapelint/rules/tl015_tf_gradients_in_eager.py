@@ -9,7 +9,8 @@ from tapelint.rules.base import Finding, Invalid, Rule, Valid
 from tapelint.screen import call_pattern
 
 # Symbolic differentiation that only works while a graph is being built.
-_GRADIENTS_CALL = call_pattern("gradients", "hessians")
+_GRADIENTS = frozenset({"gradients", "hessians"})
+_GRADIENTS_CALL = call_pattern(*sorted(_GRADIENTS))
 GRAPH_GRADIENTS = frozenset({
     "tensorflow.gradients", "tensorflow.compat.v1.gradients", "keras.backend.gradients",
     "tensorflow.hessians", "tensorflow.compat.v1.hessians",
@@ -220,13 +221,12 @@ for step in range(100):
                 e = item.context_expr
                 if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr == "as_default":
                     return False
-        if not facts.calls_to({"gradients", "hessians"}, GRAPH_GRADIENTS, _GRADIENTS_CALL):
+        if not facts.calls_to(_GRADIENTS, GRAPH_GRADIENTS, _GRADIENTS_CALL):
             return False
         # ... and one such call outside every function the rule counts as a graph whatever else it
         # finds: a decorated function, a method of a class with a base class, a lambda.
-        names = {"gradients", "hessians"}
         return _called_outside_graph_functions(
-            facts.tree, lambda call: facts.callee(call) in names and facts.may_refer_to(call.func, GRAPH_GRADIENTS))
+            facts.tree, lambda call: facts.may_call(call, _GRADIENTS, GRAPH_GRADIENTS))
 
     def check(self, model):
         calls = [c for c in model.nodes(cst.Call) if model.call_name(c) in GRAPH_GRADIENTS]

@@ -13,8 +13,7 @@ _STEPS = frozenset({"apply_gradients", "apply", "minimize"})
 def _may_enter_tape(facts, expr: ast.expr) -> bool:
     if isinstance(expr, ast.Name):
         return True
-    return isinstance(expr, ast.Call) and facts.callee(expr) == "GradientTape" and \
-        facts.may_refer_to(expr.func, GRADIENT_TAPE_NAMES)
+    return isinstance(expr, ast.Call) and facts.may_call(expr, {"GradientTape"}, GRADIENT_TAPE_NAMES)
 
 
 class OptimizerStepInTape(Rule):
