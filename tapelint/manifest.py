@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -88,15 +87,21 @@ def _registry_is_real() -> bool:
 
 
 def signature() -> str:
-    import importlib.metadata
-
+    """What the catalog depends on: tapelint's version and sources, and the installed plugins (their
+    declarations, read off sys.path by :mod:`tapelint.entry_points`; importlib.metadata's entry
+    points only where those cannot be listed that way)."""
     from tapelint import __version__
     from tapelint.cache import package_fingerprint
+    from tapelint.entry_points import declared
 
-    plugins = []
-    for ep in importlib.metadata.entry_points(group="tapelint"):
-        dist = getattr(ep, "dist", None)
-        plugins.append((ep.name, ep.value, getattr(dist, "name", ""), getattr(dist, "version", "")))
+    found = declared()
+    plugins: list = list(found or ())
+    if found is None:
+        import importlib.metadata
+
+        for ep in importlib.metadata.entry_points(group="tapelint"):
+            dist = getattr(ep, "dist", None)
+            plugins.append((ep.name, ep.value, getattr(dist, "name", ""), getattr(dist, "version", "")))
     payload = json.dumps([__version__, package_fingerprint(), sorted(plugins)], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
@@ -126,6 +131,8 @@ def catalog(cache_dir: Path | None) -> Mapping[str, Any]:
 
 
 def _write(path: Path, text: str) -> None:
+    import tempfile
+
     from tapelint.cache import _prepare, _share
 
     try:

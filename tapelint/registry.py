@@ -6,12 +6,14 @@ import functools
 import importlib
 import pkgutil
 import re
+from typing import TYPE_CHECKING
 
-import pluggy
-
-from tapelint import hookspecs
+from tapelint.entry_points import none_installed
 from tapelint.errors import ConfigError
 from tapelint.rules.base import Rule
+
+if TYPE_CHECKING:
+    import pluggy
 
 RULE_MODULE = re.compile(r"^tl\d{3}_[a-z0-9_]+$")
 CODE_PATTERN = re.compile(r"^[A-Z]{1,4}[0-9]{3,4}$")
@@ -38,14 +40,19 @@ def builtin_rules() -> list[type[Rule]]:
 
 
 @functools.lru_cache(maxsize=1)
-def plugin_manager() -> pluggy.PluginManager:
+def plugin_manager() -> "pluggy.PluginManager":
+    import pluggy  # imported here: a run without plugins asks for none of this
+
+    from tapelint import hookspecs
+
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs.TapelintSpec)
-    pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
+    if not none_installed():  # importlib.metadata costs a fifth of a cached run: only where needed
+        pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
     return pm
 
 
-def _plugin_dist_names(pm: pluggy.PluginManager) -> dict[int, str]:
+def _plugin_dist_names(pm: "pluggy.PluginManager") -> dict[int, str]:
     names = {}
     for plugin, dist in pm.list_plugin_distinfo():
         names[id(plugin)] = f"{dist.project_name} {dist.version}"
@@ -79,6 +86,8 @@ def all_rules() -> dict[str, type[Rule]]:
 
 
 def plugin_output_formats() -> dict[str, object]:
+    if none_installed():  # nor the plugin manager
+        return {}
     formats: dict[str, object] = {}
     for result in plugin_manager().hook.tapelint_output_formats():
         formats.update(result or {})

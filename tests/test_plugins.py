@@ -162,3 +162,16 @@ def test_two_plugins_with_one_code_are_a_configuration_error(plugin_site, tmp_pa
     assert proc.returncode == 2
     assert proc.stderr.startswith("tapelint: error: rule code TPX001 of plugin ")
     assert "clash-plugin 1.0" in proc.stderr and ORIGIN in proc.stderr
+
+
+def test_a_plugin_installed_after_a_cached_run_is_seen_by_the_next_run(plugin_site, tmp_path):
+    # The rule catalog cached by the first run is keyed by the plugins installed: adding one (and
+    # taking it away again) is noticed without clearing the cache.
+    (tmp_path / "train.py").write_text(BUGGY)
+    without = run("check", "--output-format", "concise", cwd=tmp_path, path=[])
+    assert without.returncode == 0 and without.stdout == "", without.stderr
+    assert list((tmp_path / ".tapelint_cache").glob("rules-*.json"))
+    with_plugin = run("check", "--output-format", "concise", cwd=tmp_path, path=[plugin_site])
+    assert with_plugin.returncode == 1 and with_plugin.stdout.startswith("train.py:6:1: TPX001 "), with_plugin.stderr
+    again = run("check", "--output-format", "concise", "--select", "TPX", cwd=tmp_path, path=[])
+    assert again.returncode == 2 and "unknown rule code or prefix 'TPX'" in again.stderr
