@@ -23,7 +23,6 @@ import json
 import marshal
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -169,6 +168,8 @@ class Cache:
             _prepare(self.directory)
             current = _load(self.path)
             current.update(self.updates)
+            import tempfile  # only when something is written
+
             fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.directory)
             try:
                 with os.fdopen(fd, "wb") as stream:
@@ -212,6 +213,8 @@ def _prepare(directory: Path) -> None:
         target = directory / name
         if not target.exists():
             with _suppress():
+                import tempfile
+
                 fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".tmp", dir=directory)
                 with os.fdopen(fd, "w", encoding="utf-8") as stream:
                     stream.write(text)

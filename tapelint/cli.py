@@ -17,7 +17,6 @@ import json
 import os
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence, TextIO
 
@@ -163,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Exception as exc:  # a bug in tapelint: still one line, and exit 2
         if verbose:
+            import traceback
+
             traceback.print_exc()
         hint = "" if verbose else " (run with --verbose for a traceback)"
         _error(f"internal error: {type(exc).__name__}: {exc}{hint}")

@@ -9,7 +9,6 @@ before left.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import functools
 import os
@@ -25,11 +24,6 @@ from tapelint.rules.base import Rule
 
 if TYPE_CHECKING:
     import pathspec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 # Looked for in this order in each directory, as ruff does with .ruff.toml > ruff.toml > pyproject.toml.
 CONFIG_NAMES = (".tapelint.toml", "tapelint.toml", "pyproject.toml")
@@ -70,8 +64,10 @@ class PatternSet:
         if not self.patterns:
             return False
         key = relative_key(path, self.base, is_dir)
+        if not key:  # the base itself: no gitignore pattern matches it (nor need pathspec be imported)
+            return False
         by_name = self.name_matcher
-        if by_name is None or not key:
+        if by_name is None:
             return self.spec.match_file(key)
         # A bare name matches the path if it matches one of its directories or the path itself.
         parts = key.rstrip("/").split("/")
@@ -208,6 +204,8 @@ def resolve_selection(layers: Sequence[RuleSelection], catalog: Mapping[str, typ
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices``, or nothing."""
+    import difflib
+
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -247,6 +245,11 @@ def _has_tool_table(data: dict[str, Any]) -> bool:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):  # imported here: a run without a configuration file never needs it
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)

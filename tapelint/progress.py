@@ -4,7 +4,6 @@ with ``--quiet`` or ``--verbose`` (whose log lines would tear it), or on a dumb 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from typing import TextIO
 
@@ -42,6 +41,8 @@ class Progress:
         self._draw()
 
     def _draw(self) -> None:
+        import shutil
+
         width = max(20, min(shutil.get_terminal_size((80, 24)).columns, 100) - 1)
         counter = f" {self.done}/{self.total} {self.label}"
         bar = max(10, width - len(counter) - 3)

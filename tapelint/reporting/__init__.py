@@ -4,28 +4,35 @@ as the hook specification says)."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, TextIO
+from importlib import import_module
+from typing import Any, Callable, Sequence, TextIO
 
 from tapelint.diagnostics import Diagnostic
 from tapelint.errors import ConfigError
 from tapelint.reporting.context import ReportContext
-from tapelint.reporting.github import report_github
-from tapelint.reporting.json_format import report_json, report_json_lines
-from tapelint.reporting.junit import report_junit
-from tapelint.reporting.sarif import report_sarif
-from tapelint.reporting.statistics import report_statistics, report_statistics_json
 from tapelint.reporting.text import report_concise, report_text
 
 Formatter = Callable[[Sequence[Diagnostic], TextIO, ReportContext], None]
 
+
+def _imported_when_used(module: str, name: str) -> Formatter:
+    """A format whose module is imported on its first use: a run imports only the one it writes."""
+
+    def formatter(diagnostics: Sequence[Diagnostic], stream: TextIO, ctx: ReportContext) -> None:
+        getattr(import_module(f"tapelint.reporting.{module}"), name)(diagnostics, stream, ctx)
+
+    formatter.__name__ = formatter.__qualname__ = name
+    return formatter
+
+
 FORMATS: dict[str, Formatter] = {
     "text": report_text,
     "concise": report_concise,
-    "json": report_json,
-    "json-lines": report_json_lines,
-    "sarif": report_sarif,
-    "github": report_github,
-    "junit": report_junit,
+    "json": _imported_when_used("json_format", "report_json"),
+    "json-lines": _imported_when_used("json_format", "report_json_lines"),
+    "sarif": _imported_when_used("sarif", "report_sarif"),
+    "github": _imported_when_used("github", "report_github"),
+    "junit": _imported_when_used("junit", "report_junit"),
 }
 DEFAULT_FORMAT = "text"
 # Formats whose output is text for people; the others are for machines and never coloured.
@@ -49,6 +56,12 @@ def _plugin_adapter(fn: Callable) -> Formatter:
         fn(diagnostics, stream)
 
     return formatter
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("report_statistics", "report_statistics_json"):
+        return getattr(import_module("tapelint.reporting.statistics"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
