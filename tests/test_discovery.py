@@ -223,3 +223,15 @@ def test_bare_name_patterns_match_every_path_as_gitignore_does(tmp_path, pattern
             is_dir = path.is_dir()
             key = relative_key(path, base, is_dir)
             assert pattern_set.matches(path, is_dir) == spec.match_file(key), (base, key)
+
+
+@pytest.mark.parametrize("patterns", [["keep/build"], ["/build"], ["**/dist"], ["*", "!keep"], ["**"], ["/*"]])
+def test_no_pattern_matches_its_own_base_as_gitignore_says(tmp_path, patterns):
+    # PatternSet.matches answers for its base directory without pathspec (so a run from a directory
+    # with the default exclusions never imports it): what gitignore's rules give for the empty path.
+    import pathspec
+
+    from tapelint.config import PatternSet
+
+    assert PatternSet(tmp_path, tuple(patterns)).matches(tmp_path, True) is False
+    assert pathspec.GitIgnoreSpec.from_lines(patterns).match_file("") is False
