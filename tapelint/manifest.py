@@ -6,6 +6,12 @@ attributes, so the catalog's metadata is written to the cache directory the firs
 imported, keyed by the tapelint version, a fingerprint of its source files and the installed plugins'
 entry points, and read back by later runs. A :class:`RuleInfo` stands for its rule class: reading
 anything else from it (``docs()``, ``valid``...) or calling it imports the real class.
+
+The built-in rules' metadata also ships with the package (``tapelint/rules/_catalog.py``, written by
+``python -m tapelint.manifest``), with a digest of the rule modules it was written from: where no
+plugin is installed and the rule modules are the ones it describes, a run needs neither the cache nor
+an import of the rules to know them (a first run in a fresh clone, ``--no-cache``). Where they differ
+(a rule edited in a development install), the rules are imported as before.
 """
 
 from __future__ import annotations
@@ -107,20 +113,26 @@ def signature() -> str:
 
 
 def catalog(cache_dir: Path | None) -> Mapping[str, Any]:
-    """Every rule by code: :class:`RuleInfo` entries read from ``cache_dir`` when they are there and
-    current, else the real classes (and the metadata is written for next time)."""
+    """Every rule by code: :class:`RuleInfo` entries, from the package where only the built-in rules
+    are installed and its catalog is current, else read from ``cache_dir`` when they are there and
+    current; else the real classes (and the metadata is written to ``cache_dir`` for next time)."""
     from tapelint import registry
+    from tapelint.entry_points import none_installed
 
-    if cache_dir is None or not _registry_is_real():
+    if not _registry_is_real():
+        return registry.all_rules()
+    if none_installed():
+        builtin = builtin_catalog()
+        if builtin is not None:
+            return builtin
+    if cache_dir is None:
         return registry.all_rules()
     try:
         path = cache_dir / f"rules-{signature()}.json"
     except Exception:  # odd metadata of some installed distribution: do without
         return registry.all_rules()
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-        return {row["code"]: RuleInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in row.items()})
-                for row in rows}
+        return _entries(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError, KeyError):
         pass
     rules = registry.all_rules()
@@ -128,6 +140,55 @@ def catalog(cache_dir: Path | None) -> Mapping[str, Any]:
     if all("<locals>" not in row["qualname"] and row["module"] != "__main__" for row in rows):
         _write(path, json.dumps(rows, indent=1))
     return rules
+
+
+def _entries(rows: list[dict[str, Any]]) -> dict[str, RuleInfo]:
+    return {row["code"]: RuleInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in row.items()})
+            for row in rows}
+
+
+# -- the built-in rules' metadata, shipped in tapelint/rules/_catalog.py ---------------------------------
+_RULES = Path(__file__).resolve().parent / "rules"
+_BUILTIN_CATALOG = _RULES / "_catalog.py"
+
+
+def rules_digest() -> str:
+    """A digest of the rule modules (every module of ``tapelint/rules`` but the catalog): the built-in
+    rules' metadata is written in them."""
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(_RULES)):
+        if name.endswith(".py") and name != _BUILTIN_CATALOG.name:
+            digest.update(name.encode("utf-8") + b"\0" + (_RULES / name).read_bytes() + b"\0")
+    return digest.hexdigest()[:24]
+
+
+def builtin_catalog() -> dict[str, RuleInfo] | None:
+    """The built-in rules as ``tapelint/rules/_catalog.py`` describes them, where it was written from
+    the rule modules as they are now; None otherwise."""
+    try:
+        from tapelint.rules import _catalog
+
+        if _catalog.SOURCES != rules_digest():
+            return None
+        return _entries([dict(row) for row in _catalog.ROWS])
+    except (ImportError, AttributeError, OSError, TypeError, KeyError):
+        return None
+
+
+def builtin_catalog_text() -> str:
+    """What ``tapelint/rules/_catalog.py`` holds for the rule modules as they are now."""
+    import pprint
+
+    from tapelint import registry
+
+    rows = [describe(rule) for rule in registry.builtin_rules()]
+    return (
+        '"""The built-in rules\' metadata, so that a run knows them without importing them (see\n'
+        "tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is\n"
+        'current."""\n\n'
+        f"SOURCES = {rules_digest()!r}\n\n"
+        f"ROWS = {pprint.pformat(rows, width=110, sort_dicts=False)}\n"
+    )
 
 
 def _write(path: Path, text: str) -> None:
@@ -145,3 +206,7 @@ def _write(path: Path, text: str) -> None:
     except OSError:
         pass
 
+
+
+if __name__ == "__main__":
+    _BUILTIN_CATALOG.write_bytes(builtin_catalog_text().encode("utf-8"))  # bytes: one file everywhere

@@ -275,3 +275,32 @@ def test_a_catalog_entry_loads_the_registrys_own_class():
     for code, rule in registry.all_rules().items():
         entry = manifest.RuleInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in manifest.describe(rule).items()})
         assert entry.load() is rule, code
+
+
+def test_the_packaged_catalog_describes_the_rules_as_they_are():
+    from tapelint import manifest, registry
+    from tapelint.rules import _catalog
+
+    hint = "tapelint/rules/_catalog.py is out of date: run `python -m tapelint.manifest`"
+    assert _catalog.SOURCES == manifest.rules_digest(), hint
+    assert [dict(row) for row in _catalog.ROWS] == [manifest.describe(r) for r in registry.builtin_rules()], hint
+    assert {code: entry.load() for code, entry in manifest.builtin_catalog().items()} == \
+        {r.code: r for r in registry.builtin_rules()}
+
+
+def test_a_packaged_catalog_written_from_other_rule_modules_is_not_used(monkeypatch):
+    # A rule edited in a development install: its metadata may have changed, so the rules are imported.
+    from tapelint import manifest, registry
+
+    assert manifest.builtin_catalog() is not None
+    monkeypatch.setattr(manifest, "rules_digest", lambda: "edited")
+    assert manifest.builtin_catalog() is None
+    assert manifest.catalog(None) == registry.all_rules()
+
+
+def test_a_first_run_without_a_cache_on_a_file_without_trigger_words_imports_no_rule(project):
+    # pre-commit in a fresh clone (no cache yet, or --no-cache): the packaged catalog names the rules.
+    (project / "b.py").write_text(CLEAN + "print(1)\n")
+    for argv in (["check", "--no-cache", "b.py"], ["check", "b.py"]):
+        proc = _probe(project, *argv)
+        assert proc.returncode == 0 and "HEAVY [] RULES []" in proc.stderr, (argv, proc.stderr)
