@@ -426,11 +426,17 @@ def make_gate():
 '''
 
 
+def test_no_builtin_rule_needs_indirect_callers():
+    # Every built-in rule looks at the code holding its trigger words, what that code refers to (at any
+    # depth) and the direct callers of it; only a rule that reads the whole module (TL015) says
+    # otherwise, and it gets the whole file anyway.
+    assert {r.code for r in RULES if r.needs_indirect_callers} <= {r.code for r in RULES if r.needs_whole_module}
+
+
 def test_custom_gradient_rules_keep_direct_callers_only():
     # The custom-gradient rules look at a custom gradient, what it refers to and its calls: not at the
     # callers of its callers (`pipeline`), nor at subclasses of its class and their users.
-    rules = [r for r in RULES if not r.needs_indirect_callers]
-    assert {r.code for r in rules} == {"TL011", "TL012", "TL013", "TL019"}
+    rules = [r for r in RULES if r.code in ("TL011", "TL012", "TL013", "TL019")]
     source = CUSTOM_GRADIENTS
     narrow, _ = reduce_source(source, ["custom_gradient"], indirect_callers=False)
     wide, _ = reduce_source(source, ["custom_gradient"])
@@ -438,6 +444,52 @@ def test_custom_gradient_rules_keep_direct_callers_only():
     assert wide is None  # callers of callers and the subclass's users: nothing would be left out
     whole = same_both_ways(source, rules)
     assert [(code, row) for code, row, *_ in whole] == [("TL011", 6), ("TL019", 10), ("TL012", 22)]
+
+
+TAPE_CALLERS = '''\
+import tensorflow as tf
+
+def loss_of(w, x):
+    return tf.reduce_sum(w * x)
+
+def step(w, x):
+    with tf.GradientTape() as tape:
+        loss = loss_of(w, x)
+    return tape.gradient(loss, w)
+
+def train(n):
+    for _ in range(n):
+        step(tf.constant([1.0, 2.0]), tf.constant([3.0, 4.0]))
+
+def main():
+    train(10)
+    loss_of(tf.constant(1.0), tf.constant(2.0))
+
+class Trainer:
+    def fit(self, x):
+        return step({w}, x)
+
+class Tuned(Trainer):
+    def fit(self, x):
+        return super().fit(x) * 2
+
+def run():
+    return Tuned().fit(tf.constant([2.0]))
+'''
+
+
+@pytest.mark.parametrize("w,expected", [("tf.constant([1.0])", [("TL005", 9)]), ("x", [])])
+def test_tape_rules_keep_the_direct_callers_of_a_tape_function_only(w, expected):
+    # TL005 reads the direct callers of the function holding the tape: where every call passes a new
+    # tensor, `w` is unwatched (and where `Trainer.fit` passes its own argument, it may be a variable).
+    # The callers of those callers (`main`, `run`), the other callers of a function the tape calls
+    # (`main` again) and a subclass of a caller's class (`Tuned`) are not kept.
+    source = TAPE_CALLERS.replace("{w}", w)
+    narrow, _ = reduce_source(source, ["GradientTape", "minimize"], indirect_callers=False)
+    wide, _ = reduce_source(source, ["GradientTape", "minimize"])
+    assert narrow.kept == ("loss_of", "step", "train", "Trainer")
+    assert wide is None  # nothing would be left out
+    assert [(code, row) for code, row, *_ in same_both_ways(source)] == expected
 
 
 def test_custom_gradient_rules_still_follow_what_a_custom_gradient_refers_to_at_any_depth():

@@ -72,6 +72,7 @@ class TargetOutsideTape(Rule):
     """
 
     code = "TL001"
+    needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "target-outside-tape"
     summary = "The loss passed to tape.gradient is computed outside the tape's recording range"
     triggers = ("GradientTape", "minimize")

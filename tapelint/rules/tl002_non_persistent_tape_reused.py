@@ -56,6 +56,7 @@ class NonPersistentTapeReused(Rule):
     """
 
     code = "TL002"
+    needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "non-persistent-tape-reused"
     summary = "A non-persistent GradientTape is asked for gradients more than once"
     message = (

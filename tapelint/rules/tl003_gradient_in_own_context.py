@@ -53,6 +53,7 @@ class GradientInOwnContext(Rule):
     """
 
     code = "TL003"
+    needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "gradient-in-own-context"
     summary = "tape.gradient is called inside the tape's own with block"
     message = (

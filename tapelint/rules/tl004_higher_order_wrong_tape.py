@@ -61,6 +61,7 @@ class HigherOrderWrongTape(Rule):
     """
 
     code = "TL004"
+    needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "higher-order-wrong-tape"
     summary = "A second-order gradient is taken with the wrong tape, or from a gradient the tape did not record"
     message = (

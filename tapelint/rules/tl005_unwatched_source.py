@@ -83,6 +83,7 @@ class UnwatchedSource(Rule):
     """
 
     code = "TL005"
+    needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "unwatched-source"
     summary = "A gradient source is a tensor (or non-trainable variable) the tape never watches"
     message = (

@@ -89,6 +89,7 @@ class LeavesTensorflow(Rule):
     """
 
     code = "TL006"
+    needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "leaves-tensorflow"
     summary = "A value on the path from the gradient sources to the target leaves TensorFlow inside the tape"
     message = (

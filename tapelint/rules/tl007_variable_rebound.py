@@ -69,6 +69,7 @@ class VariableRebound(Rule):
     """
 
     code = "TL007"
+    needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "variable-rebound"
     summary = "A name holding a tf.Variable is rebound to a tensor computed from it"
     triggers = ("Variable", "add_weight", "add_variable")

@@ -65,6 +65,7 @@ class AssignInTape(Rule):
     """
 
     code = "TL008"
+    needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "assign-in-tape"
     summary = "A gradient source is assigned to while the tape records"
     message = (

@@ -66,6 +66,7 @@ class WeightsTransformedOutsideTape(Rule):
     """
 
     code = "TL009"
+    needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "weights-transformed-outside-tape"
     summary = "A gradient source is transformed before the tape records, and the result feeds the target"
     message = (

@@ -81,6 +81,7 @@ class LayerWeightOverwritten(Rule):
     """
 
     code = "TL010"
+    needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "layer-weight-overwritten"
     summary = "A Keras layer's weight attribute is assigned a tensor instead of being updated in place"
     triggers = ("kernel", "bias", "embeddings", "gamma", "beta", "moving_mean", "moving_variance",

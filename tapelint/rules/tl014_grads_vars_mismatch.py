@@ -83,6 +83,7 @@ class GradsVarsMismatch(Rule):
     """
 
     code = "TL014"
+    needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "grads-vars-mismatch"
     summary = "apply_gradients pairs gradients with other variables than they were computed for"
     message = (

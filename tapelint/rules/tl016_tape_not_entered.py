@@ -44,6 +44,7 @@ class TapeNotEntered(Rule):
     """
 
     code = "TL016"
+    needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "tape-not-entered"
     summary = "A GradientTape computes gradients but was never entered with `with`"
     message = (

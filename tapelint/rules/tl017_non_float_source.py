@@ -49,6 +49,7 @@ class NonFloatSource(Rule):
     """
 
     code = "TL017"
+    needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "non-float-source"
     summary = "A gradient source or target is an integer or boolean tensor"
     message = (

@@ -63,6 +63,7 @@ class OptimizerStepInTape(Rule):
     """
 
     code = "TL018"
+    needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "optimizer-step-in-tape"
     summary = "The optimizer step runs inside the with block of the tape whose gradients it applies"
     message = (
