@@ -25,9 +25,10 @@ the statements of its body that are not methods) and its methods. Kept are:
 
   Imported names are not followed: a use of ``tf`` says nothing about the code that uses it.
 
-  Where every active rule says it needs no indirect callers (``Rule.needs_indirect_callers``: the
-  custom-gradient rules, which look at a custom gradient, what it refers to and its calls), only the
-  defs and classes that hold a trigger word have their users kept: a caller of a caller, or the
+  Where every active rule says it needs no indirect callers (``Rule.needs_indirect_callers``: every
+  built-in rule, which looks at the code holding its trigger words, what that code refers to and its
+  direct callers; plugins' rules keep the wider default), only the defs and classes that hold a
+  trigger word have their users kept: a caller of a caller, the other callers of a kept callee, or the
   subclass of a kept class and its users, is left out.
 
 - of a class that is kept, the methods that hold a trigger word, that run without being named

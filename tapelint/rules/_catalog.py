@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '942b1ed0fd1f5672a84e8e7e'
+SOURCES = 'af8d56d99faeb22b34ff6089'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -105,7 +105,8 @@ class Rule:
     # The partial analysis also keeps, to a fixed point, every def and class that refers to kept code
     # (callers of callers, subclasses of a kept class). A rule that needs only the code holding its
     # trigger words, what that code refers to and the direct callers of it (a custom gradient and its
-    # calls) sets this False: where only such rules run, a file keeps far less.
+    # calls, a tape's function and its calls: every built-in rule) sets this False: where only such
+    # rules run, a file keeps less.
     needs_indirect_callers: ClassVar[bool] = True
     default_enabled: ClassVar[bool] = True
     valid: ClassVar[tuple[Valid, ...]] = ()
