@@ -312,6 +312,27 @@ def test_tl010_sees_a_built_in_weight_stored_across_gaps(store):
     assert "TL010" in kept("import tensorflow as tf\n" + store)
 
 
+LAYER = "import tensorflow as tf\nlayer = tf.keras.layers.Dense(2)\n"
+
+
+@pytest.mark.parametrize("source,expected", [
+    # a weight name as a parameter, a keyword, a local or a dict key: no attribute is stored
+    ("import tensorflow as tf\ndef conv(x, kernel, bias=None):\n    kernel = kernel * 2\n"
+     "    bias += 1\n    return tf.nn.conv2d(x, filters=kernel), {'kernel': kernel}\n", False),
+    ("import tensorflow as tf\nkernel: tf.Tensor = tf.zeros([2])\nlayer.kernel == kernel\n", False),
+    # attribute stores, however spelt
+    (LAYER + "layer . kernel *= 2.0\n", True),
+    (LAYER + "(layer.\n    bias) = tf.zeros([2])\n", True),
+    (LAYER + "(layer.  # the weight\n    bias) = tf.zeros([2])\n", True),
+    (LAYER + "layer.\\\n  gamma = tf.ones([2])\n", True),
+])
+def test_tl010_needs_a_weight_stored_as_an_attribute(source, expected):
+    assert_screen("TL010", Facts(source), source, expected)
+    if expected:
+        rule = registry.all_rules()["TL010"]
+        assert [d.code for d in linter.analyse(source, "t.py", [rule], partial=False)[1]] == ["TL010"], source
+
+
 def test_tl010_rules_out_weights_only_read_from_the_text_alone():
     # Neither a store of a built-in weight name nor a variable maker: decided without reading any line.
     f = Facts("import keras\nclass D(keras.layers.Dense):\n    def call(self, x):\n"

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'af8d56d99faeb22b34ff6089'
+SOURCES = '9b1fe2a2164e6e64da956faa'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

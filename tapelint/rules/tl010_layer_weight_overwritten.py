@@ -13,10 +13,26 @@ WEIGHT_NAMES = frozenset({
     "kernel", "bias", "embeddings", "gamma", "beta", "moving_mean", "moving_variance", "recurrent_kernel",
     "depthwise_kernel", "pointwise_kernel",
 })
-# A superset of the stores `x.kernel = ...`, `x.kernel op= ...`: a weight name followed by what may end
-# an assignment's target (spaces, closing brackets, line continuations and comments between).
+# A superset of the stores `x.kernel = ...`, `x.kernel op= ...` (the only ones the rule looks at: not
+# a tuple's item, an annotated store or a plain name): a weight name followed by `=` or `op=` (spaces,
+# closing brackets, line continuations and comments between) and preceded by a dot (see
+# _weight_attribute_stored).
 _WEIGHT_STORE = Pattern(tuple(sorted(WEIGHT_NAMES)),
-                        r"(?:[\s\\)\]]|#[^\n]*(?![^\n]))*(?:[,:]|(?:[-+*/%@&|^]|//|\*\*|>>|<<)?=(?!=))")
+                        r"(?:[\s\\)\]]|#[^\n]*(?![^\n]))*(?:[-+*/%@&|^]|//|\*\*|>>|<<)?=(?!=)")
+
+
+def _weight_attribute_stored(text: str) -> bool:
+    """Some `x.kernel = ...` or `x.kernel op= ...` may be in ``text``: a match of _WEIGHT_STORE with a
+    dot before it (spaces, line continuations and line breaks between), or, across a line break, a
+    line with a comment (that may hide the dot: `(x.  # note` then `kernel) = ...`)."""
+    for at in _WEIGHT_STORE.matches(text):
+        i, crossed = at - 1, False
+        while i >= 0 and text[i] in " \t\f\\\r\n":
+            crossed = crossed or text[i] == "\n"
+            i -= 1
+        if i >= 0 and (text[i] == "." or crossed and "#" in text[text.rfind("\n", 0, i) + 1:i + 1]):
+            return True
+    return False
 
 
 class LayerWeightOverwritten(Rule):
@@ -215,7 +231,7 @@ class Norm(keras.layers.Layer):
         # An attribute store `x.a = value` / `x.a op= value`, where `a` is a built-in weight name or
         # some `self.a = ...` can make `a` a variable (for `self.a`, one of the class around the store),
         # and the value can be a tensor (_may_be_tensor).
-        built_in = bool(_WEIGHT_STORE.search(facts.text))
+        built_in = _weight_attribute_stored(facts.text)
         if not (built_in or MAKER_CALL.search(facts.text)):
             return False
         weights = (WEIGHT_NAMES if built_in else frozenset()) | facts.self_variable_attributes
