@@ -4,11 +4,12 @@
 Every run asks whether plugins are installed: to key the rule catalog in the cache
 (:mod:`tapelint.manifest`) and to know whether plugin output formats exist. ``importlib.metadata``
 answers in 20 to 50 ms (its import, and reading every distribution's metadata, in a venv with
-TensorFlow), a fifth or more of a cached run. A plugin is declared in the ``[tapelint]`` section of its distribution's
-``entry_points.txt``, in a ``*.dist-info`` or ``*.egg-info`` directory of a ``sys.path`` directory,
-which is where ``importlib.metadata`` finds it too; listing those directories takes about 2 ms.
-Where that is not all ``importlib.metadata`` would look at (a zip file on ``sys.path``, a finder that
-provides distributions of its own), the answer is None and the caller asks ``importlib.metadata``.
+TensorFlow), a fifth or more of a cached run. A plugin is declared in the ``[tapelint]`` section of
+its distribution's ``entry_points.txt``, in a ``*.dist-info`` or ``*.egg-info`` directory of a
+``sys.path`` directory, which is where ``importlib.metadata`` finds it too; listing those directories
+takes about 2 ms. Where that is not all ``importlib.metadata`` would look at (a zip file on
+``sys.path``, a finder that provides distributions of its own), the answer is None and the caller asks
+``importlib.metadata``.
 """
 
 from __future__ import annotations

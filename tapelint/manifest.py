@@ -207,6 +207,5 @@ def _write(path: Path, text: str) -> None:
         pass
 
 
-
 if __name__ == "__main__":
     _BUILTIN_CATALOG.write_bytes(builtin_catalog_text().encode("utf-8"))  # bytes: one file everywhere
