@@ -6,7 +6,8 @@ Every run asks whether plugins are installed: to key the rule catalog in the cac
 answers in 20 to 50 ms (its import, and reading every distribution's metadata, in a venv with
 TensorFlow), a fifth or more of a cached run. A plugin is declared in the ``[tapelint]`` section of
 its distribution's ``entry_points.txt``, in a ``*.dist-info`` or ``*.egg-info`` directory of a
-``sys.path`` directory, which is where ``importlib.metadata`` finds it too; listing those directories
+``sys.path`` directory (or the ``EGG-INFO`` directory of an ``.egg`` one), which is where
+``importlib.metadata`` finds it too; listing those directories
 takes about 2 ms. Where that is not all ``importlib.metadata`` would look at (a zip file on
 ``sys.path``, a finder that provides distributions of its own), the answer is None and the caller asks
 ``importlib.metadata``.
@@ -44,8 +45,13 @@ def _declared_on(path: tuple[str, ...]) -> tuple[tuple[str, str], ...] | None:
             return None
         except OSError:  # missing or unreadable: nothing is found there either way
             continue
+        # What importlib.metadata takes for a distribution's metadata directory, case aside: a
+        # `*.dist-info` or `*.egg-info` entry, and an `EGG-INFO` entry of an `.egg` directory.
+        egg = os.path.basename(entry).lower().endswith(".egg")
         with entries:
-            names = sorted(e.name for e in entries if e.name.endswith((".dist-info", ".egg-info")))
+            names = sorted(e.name for e in entries
+                           if e.name.lower().endswith((".dist-info", ".egg-info"))
+                           or egg and e.name.lower() == "egg-info")
         for name in names:
             try:
                 with open(os.path.join(entry or ".", name, "entry_points.txt"), encoding="utf-8",

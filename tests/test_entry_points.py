@@ -45,6 +45,18 @@ def test_the_distributions_declaring_tapelint_entry_points_are_those_importlib_m
     assert not entry_points.none_installed()
 
 
+def test_an_egg_on_sys_path_and_any_case_of_the_suffixes_count_as_importlib_metadata_counts(tmp_path, monkeypatch):
+    egg = tmp_path / "legacy_pack-1.0-py3.11.egg"
+    (egg / "EGG-INFO").mkdir(parents=True)
+    (egg / "EGG-INFO" / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: legacy-pack\nVersion: 1.0\n")
+    (egg / "EGG-INFO" / "entry_points.txt").write_text("[tapelint]\nlegacy = legacy_pack\n")
+    site = tmp_path / "site"
+    _dist(site, "Upper-Pack", "[tapelint]\nupper = upper_pack\n", suffix=".DIST-INFO")
+    monkeypatch.setattr(sys, "path", [str(egg), str(site)])
+    assert sorted(Path(path).name for path, _text in entry_points.declared()) == ["EGG-INFO", "Upper_Pack-1.0.DIST-INFO"]
+    assert sorted(ep.name for ep in importlib.metadata.entry_points(group="tapelint")) == ["legacy", "upper"]
+
+
 def test_without_a_declaration_none_is_installed_as_importlib_metadata_says(tmp_path, monkeypatch):
     _dist(tmp_path, "unrelated", "[console_scripts]\ntapelint = m:f\n")
     monkeypatch.setattr(sys, "path", [str(tmp_path)])
