@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '9b1fe2a2164e6e64da956faa'
+SOURCES = '25840101aadaf88afb1b7d5a'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -72,8 +72,9 @@ class UnwatchedSource(Rule):
     ```
 
     ## Fix safety
-    When the source is a name bound before the tape's only `with` block, the fix inserts
-    `tape.watch(x)` as the block's first statement. It is safe: the rule fires only when the source is
+    When the source is a name bound before the tape's only `with` block, and the block sees that same
+    binding (not another `x` of an enclosing scope), the fix inserts `tape.watch(x)` as the block's
+    first statement. It is safe: the rule fires only when the source is
     certainly a tensor the tape does not watch, whose gradient is always `None`; watching it gives the
     gradient the call asks for and changes nothing else the block computes.
 
@@ -191,6 +192,20 @@ with tf.GradientTape() as tape:
 grad = tape.gradient(y, x)  # expect: TL005
 """
         ),
+        # Another function's own `x`: watching the `x` the block sees would not fix it (no fix offered).
+        Invalid(
+            """
+import tensorflow as tf
+
+def slope(y):
+    x = tf.constant(2.0)
+    return tape.gradient(y, x)  # expect: TL005
+
+x = tf.constant(3.0)
+with tf.GradientTape() as tape:
+    y = x * x
+"""
+        ),
         Invalid(
             """
 import tensorflow as tf
@@ -220,7 +235,18 @@ with tf.GradientTape(watch_accessed_variables=False) as tape:
     tape.watch(w)
     loss = scale * w ** 2
 dw, dscale = tape.gradient(loss, [w, scale])  # expect: TL005
-"""
+""",
+            fixed="""
+import tensorflow as tf
+
+scale = tf.Variable(2.0, trainable=False)
+w = tf.Variable(1.0)
+with tf.GradientTape(watch_accessed_variables=False) as tape:
+    tape.watch(scale)
+    tape.watch(w)
+    loss = scale * w ** 2
+dw, dscale = tape.gradient(loss, [w, scale])  # expect: TL005
+""",
         ),
         Invalid(
             """
@@ -245,7 +271,20 @@ def grad_of_square(x):
 
 print(grad_of_square(tf.constant(3.0)))
 print(grad_of_square(x=tf.constant([1.0, 2.0])))
-"""
+""",
+            fixed="""
+import tensorflow as tf
+
+@tf.function
+def grad_of_square(x):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = x * x
+    return tape.gradient(y, x)  # expect: TL005
+
+print(grad_of_square(tf.constant(3.0)))
+print(grad_of_square(x=tf.constant([1.0, 2.0])))
+""",
         ),
     )
 
@@ -313,6 +352,11 @@ print(grad_of_square(x=tf.constant([1.0, 2.0])))
         for b in source.bindings:
             if b.kind != "param" and (not model.before(b.node, with_node) or model.contains(with_node, b.node)):
                 return None
+        # The name in the `with` block must be the source's: a gradient taken in another function, of
+        # that function's own `x`, is not fixed by watching the `x` the block sees.
+        home = model.scopes.resolve_scope(element.value, model.scope_of(with_node))
+        if not source.bindings or any(b.scope is not home for b in source.bindings):
+            return None
         watch = cst.parse_statement(f"{tape.name}.watch({element.value})\n")
         new_body = body.with_changes(body=[watch] + list(body.body))
         return CstFix(f"Watch `{element.value}` at the top of the `with` block",
