@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '25840101aadaf88afb1b7d5a'
+SOURCES = 'c2efdbe228cdc7f30b2d1ecc'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -149,7 +149,18 @@ with tape:
     y = tf.reduce_sum(x ** 2)
 for i in range(3):
     g = tape.gradient(y, x)  # expect: TL002
-"""
+""",
+            fixed="""
+import tensorflow as tf
+
+x = tf.Variable([1.0, 2.0])
+tape = tf.GradientTape(persistent=True)
+with tape:
+    y = tf.reduce_sum(x ** 2)
+for i in range(3):
+    g = tape.gradient(y, x)  # expect: TL002
+del tape
+""",
         ),
         Invalid(
             """
@@ -162,7 +173,19 @@ def jac(f, x):
     j = t.jacobian(y, x)
     h = t.batch_jacobian(y, x)  # expect: TL002
     return j, h
-"""
+""",
+            fixed="""
+from tensorflow import GradientTape as GT
+
+def jac(f, x):
+    with GT(persistent=True) as t:
+        t.watch(x)
+        y = f(x)
+    j = t.jacobian(y, x)
+    h = t.batch_jacobian(y, x)  # expect: TL002
+    del t
+    return j, h
+""",
         ),
     )
 
