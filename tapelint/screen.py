@@ -124,7 +124,9 @@ GRADIENT_TAPE_NAMES = frozenset({N.GRADIENT_TAPE})
 
 # Read on the text with strings and comments blanked (tapelint.logical_lines). What may follow a name a
 # store binds: `w =`, `w -=`, `w: T =`, `w :=`, `w, v =`, `(w) =`, `[w] =`.
-TARGET_TAIL = re.compile(r"[\s\\)\]]*(?:[,:]|(?:[-+*/%@&|^]|//|\*\*|>>|<<)?=(?!=))")
+# `=` or an augmented assignment's `op=`, not `==`.
+ASSIGNMENT = r"(?:[-+*/%@&|^]|//|\*\*|>>|<<)?=(?!=)"
+TARGET_TAIL = re.compile(r"[\s\\)\]]*(?:[,:]|" + ASSIGNMENT + ")")
 # What may follow a name that is a whole value, or an element of a tuple value: `= w`, `= v, w`, `= (w)`.
 VALUE_TAIL = re.compile(r"[ \t\f\\)\]]*(?:[,;\n]|\Z)")
 # A logical line is read alone only while the lines read stay under this share of the text: past it,

@@ -5,7 +5,7 @@ import ast
 import libcst as cst
 
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen import MAKER_CALL, TARGET_TAIL, Pattern, last_name
+from tapelint.screen import ASSIGNMENT, MAKER_CALL, TARGET_TAIL, Pattern, last_name
 from tapelint.semantic.values import Kind
 
 # Weights of built-in Keras layers, by attribute name.
@@ -17,8 +17,7 @@ WEIGHT_NAMES = frozenset({
 # a tuple's item, an annotated store or a plain name): a weight name followed by `=` or `op=` (spaces,
 # closing brackets, line continuations and comments between) and preceded by a dot (see
 # _weight_attribute_stored).
-_WEIGHT_STORE = Pattern(tuple(sorted(WEIGHT_NAMES)),
-                        r"(?:[\s\\)\]]|#[^\n]*(?![^\n]))*(?:[-+*/%@&|^]|//|\*\*|>>|<<)?=(?!=)")
+_WEIGHT_STORE = Pattern(tuple(sorted(WEIGHT_NAMES)), r"(?:[\s\\)\]]|#[^\n]*(?![^\n]))*" + ASSIGNMENT)
 
 
 def _weight_attribute_stored(text: str) -> bool:
