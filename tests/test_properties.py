@@ -759,9 +759,9 @@ def test_tf_programs_lint_and_fix_cleanly():
             raise AssertionError(f"{error}\n\nA smallest failing program, in lines:\n{small!r}") from exc
 
     check()
-    examples = max(1, int(examples * SCALE))
-    assert seen["programs"] == examples
-    assert seen["fixed programs"] >= examples // 3, seen
+    drawn = max(1, int(examples * SCALE))
+    assert seen["programs"] == drawn
+    assert seen["fixed programs"] >= drawn // 3, seen
     assert {code for code in FIXING_RULES if seen[f"fixed {code}"]} == FIXING_RULES, seen
     assert sum(seen[r.code] > 0 for r in RULES) >= 12, seen
 
