@@ -22,9 +22,10 @@ class SyntaxErrorPseudoRule(Rule):
     The interpreter will refuse the file too.
 
     It is reported in every file whose code makes a `tf.GradientTape` or uses `tf.custom_gradient`
-    (a mention in a docstring or comment does not count), and in every file tapelint parses. Other files are parsed only where their text holds what some enabled
-    rule looks for (`w = tf.Variable(...)` rebound from itself, a `layer.kernel` assigned): a syntax
-    error in a file unrelated to autodiff is not reported. That pre-filter is what makes tapelint fast.
+    (a mention in a docstring or comment does not count), and in every file tapelint parses. Other
+    files are parsed only where their text holds what some enabled rule looks for
+    (`w = tf.Variable(...)` rebound from itself, a `layer.kernel` assigned): a syntax error in a file
+    unrelated to autodiff is not reported. That pre-filter is what makes tapelint fast.
 
     ## How to silence it
     It is always reported, whatever `select` and `ignore` say. Fix the file, or exclude it
