@@ -277,17 +277,18 @@ def _lint_task(item: tuple) -> tuple[int, tuple]:
     if same is not None and content == same:
         return index, ("same", st.st_mtime_ns, st.st_size, content, ())
     active = _WORKER.prefilters[codes].active(data)
-    del data
     if not active:
         return index, ("lint", st.st_mtime_ns, st.st_size, content, ())
     _WORKER.analysed += 1
     from tapelint.manifest import real
 
     active = [real(rule) for rule in active]
-    return index, ("lint", st.st_mtime_ns, st.st_size, content, encode(_lint_one(absolute, display, active)))
+    found = _lint_one(absolute, display, active, data)
+    return index, ("lint", st.st_mtime_ns, st.st_size, content, encode(found))
 
 
-def _lint_one(absolute: str, display: str, rules: Sequence) -> list[Diagnostic]:
+def _lint_one(absolute: str, display: str, rules: Sequence, data: bytes | None = None) -> list[Diagnostic]:
+    """``data``: the bytes the pre-filter chose ``rules`` from (the file is not read again)."""
     from tapelint.runner import lint_one
 
-    return lint_one(Path(absolute), display, rules, _WORKER.verbose)
+    return lint_one(Path(absolute), display, rules, _WORKER.verbose, data=data, prefiltered=data is not None)

@@ -144,6 +144,7 @@ def analyse(
     *,
     verbose: bool = False,
     partial: bool | None = None,
+    prefiltered: bool = False,
 ) -> tuple[cst.Module | None, list[Diagnostic]]:
     """Like :func:`lint_source`, also returning the parsed module that the diagnostics' fixes refer
     to (None when the file was not parsed).
@@ -151,9 +152,10 @@ def analyse(
     With ``partial`` (the default unless :func:`set_partial` turned it off) the rules see only the
     parts of the file they can report on (:mod:`tapelint.partial`); the findings are those of the
     whole file. Whenever a finding carries a fix, the whole file is analysed and its module returned,
-    so a fix always applies to the file's full text."""
+    so a fix always applies to the file's full text. ``prefiltered``: ``rules`` are already those
+    whose trigger words the file holds (the engine's byte-level pre-filter chose them)."""
     with collector_paused():
-        return _analyse(source, filename, rules, verbose, partial)
+        return _analyse(source, filename, rules, verbose, partial, prefiltered)
 
 
 @contextmanager
@@ -173,8 +175,8 @@ def collector_paused():
 
 
 def _analyse(source: str, filename: str, rules: Sequence[type[Rule]], verbose: bool,
-             partial: bool | None) -> tuple[cst.Module | None, list[Diagnostic]]:
-    active = triggered(rules, source)
+             partial: bool | None, prefiltered: bool = False) -> tuple[cst.Module | None, list[Diagnostic]]:
+    active = list(rules) if prefiltered else triggered(rules, source)
     if not active:
         return None, []
     if partial is None:

@@ -18,7 +18,7 @@ from tapelint import notebook
 from tapelint.fixer import WriteError, fix_source, with_edits, write_atomic
 from tapelint.linter import analyse, parse_error
 from tapelint.rules.base import Rule
-from tapelint.source import SourceError, read_source, read_source_file
+from tapelint.source import SourceError, decode, read_source, read_source_file
 
 
 def run(files: Sequence[Path], settings: Settings) -> list[Diagnostic]:
@@ -32,8 +32,12 @@ def run(files: Sequence[Path], settings: Settings) -> list[Diagnostic]:
     return diagnostics
 
 
-def lint_one(path: Path, display_name: str, rules: Sequence[type[Rule]], verbose: bool = False) -> list[Diagnostic]:
+def lint_one(path: Path, display_name: str, rules: Sequence[type[Rule]], verbose: bool = False, *,
+             data: bytes | None = None, prefiltered: bool = False) -> list[Diagnostic]:
     """One file's diagnostics, each fix with its text edits (what JSON output shows).
+
+    ``data``: the file's bytes, where the caller has read them already; ``prefiltered``: ``rules``
+    are those whose trigger words the file holds (:mod:`tapelint.prefilter`).
 
     This is ``linter.lint_file`` plus ``fixer.with_edits``, which needs the parsed module that
     ``lint_file`` does not return. The pipeline reports its own failures; anything that still escapes
@@ -42,10 +46,10 @@ def lint_one(path: Path, display_name: str, rules: Sequence[type[Rule]], verbose
         if notebook.is_notebook(path):
             return notebook.lint_notebook(path, display_name, rules, verbose=verbose)
         try:
-            source = read_source(path)
+            source = read_source(path) if data is None else decode(data)
         except SourceError as exc:
             return [parse_error(display_name, str(exc), exc.row, exc.column)]
-        module, diagnostics = analyse(source, display_name, rules, verbose=verbose)
+        module, diagnostics = analyse(source, display_name, rules, verbose=verbose, prefiltered=prefiltered)
         return with_edits(diagnostics, source, module)
     except Exception as exc:  # one broken file must not end the run
         return [_internal_error(display_name, exc, verbose)]

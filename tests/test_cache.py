@@ -43,9 +43,9 @@ def lint_calls(monkeypatch):
     calls: list[str] = []
     real = engine._lint_one
 
-    def counting(absolute, display, rules):
+    def counting(absolute, display, rules, data=None):
         calls.append(display)
-        return real(absolute, display, rules)
+        return real(absolute, display, rules, data)
 
     monkeypatch.setattr(engine, "_lint_one", counting)
     return calls
@@ -71,6 +71,21 @@ def test_a_hit_gives_the_same_diagnostics_without_linting(project, capsys, lint_
     lint_calls.clear()
     assert tapelint(capsys) == first
     assert lint_calls == []
+
+
+def test_the_cached_answer_is_for_the_bytes_whose_digest_is_stored(project, capsys, monkeypatch):
+    """A file is read once: the content the pre-filter and the linter see is the content digested, so
+    an edit made while the run reads files cannot pair one version's digest with another's findings."""
+    from tapelint import runner
+
+    def second_read(path):
+        (project / "a.py").write_text(CLEAN)  # what a second read would see: an edit meanwhile
+        raise AssertionError("the file was read again")
+
+    monkeypatch.setattr(runner, "read_source", second_read)
+    code, out = tapelint(capsys)
+    assert code == 1 and {d["code"] for d in json.loads(out)} == {"TL002"}
+    assert (project / "a.py").read_text() == BUGGY
 
 
 def test_the_cache_directory_is_marked_and_ignored_by_git(project, capsys):
