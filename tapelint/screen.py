@@ -22,7 +22,7 @@ from __future__ import annotations
 import ast
 import bisect
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from functools import cached_property, lru_cache
 
 from tapelint.logical_lines import LogicalLines
@@ -73,10 +73,6 @@ class Pattern:
     def offsets(self, text: str) -> list[int]:
         """Where it matches (the offsets of the words)."""
         return list(self._matches(text))
-
-    def matches(self, text: str) -> Iterator[int]:
-        """Where it matches, found one at a time (word by word, not in text order)."""
-        return self._matches(text)
 
     def lines(self, text: str) -> set[int]:
         """The (1-based) lines where it matches."""

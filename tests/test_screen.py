@@ -325,6 +325,9 @@ LAYER = "import tensorflow as tf\nlayer = tf.keras.layers.Dense(2)\n"
     (LAYER + "(layer.\n    bias) = tf.zeros([2])\n", True),
     (LAYER + "(layer.  # the weight\n    bias) = tf.zeros([2])\n", True),
     (LAYER + "layer.\\\n  gamma = tf.ones([2])\n", True),
+    (LAYER + "(layer.  # the weight\n\n  \\\n  bias) = tf.zeros([2])\n", True),
+    # other attributes whose names start with a weight name
+    (LAYER + "layer.kernel_size = 3\nlayer.kernels = [tf.zeros([2])]\nlayer.bias_ = tf.zeros([2])\n", False),
 ])
 def test_tl010_needs_a_weight_stored_as_an_attribute(source, expected):
     assert_screen("TL010", Facts(source), source, expected)

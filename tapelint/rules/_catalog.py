@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'c67eef5a12fe85a3df427f1e'
+SOURCES = '0062e8004a769622a70b988e'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import ast
+import re
 
 import libcst as cst
 
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen import ASSIGNMENT, MAKER_CALL, TARGET_TAIL, Pattern, last_name
+from tapelint.screen import ASSIGNMENT, MAKER_CALL, TARGET_TAIL, last_name
 from tapelint.semantic.values import Kind
 
 # Weights of built-in Keras layers, by attribute name.
@@ -14,24 +15,22 @@ WEIGHT_NAMES = frozenset({
     "depthwise_kernel", "pointwise_kernel",
 })
 # A superset of the stores `x.kernel = ...`, `x.kernel op= ...` (the only ones the rule looks at: not
-# a tuple's item, an annotated store or a plain name): a weight name followed by `=` or `op=` (spaces,
-# closing brackets, line continuations and comments between) and preceded by a dot (see
-# _weight_attribute_stored).
-_WEIGHT_STORE = Pattern(tuple(sorted(WEIGHT_NAMES)), r"(?:[\s\\)\]]|#[^\n]*(?![^\n]))*" + ASSIGNMENT)
+# a tuple's item, an annotated store or a plain name): a weight name with a dot before it (spaces,
+# line continuations and line breaks between) and `=` or `op=` after it (spaces, closing brackets,
+# line continuations and comments between); or, across line breaks, with a comment on the last line
+# before it that is not blank, as the comment may hide the dot (`(x.  # note` then `kernel) = ...`).
+# Each starts with a literal character (`.`, `#`) that the search skips to: several times faster than
+# finding every `kernel` of TensorFlow's sources and reading what is around it.
+_WEIGHT = r"(?:" + "|".join(sorted(WEIGHT_NAMES)) + r")(?![A-Za-z0-9_])"
+_STORED = r"(?:[\s\\)\]]|#[^\n]*(?![^\n]))*" + ASSIGNMENT
+_DOTTED_WEIGHT_STORE = re.compile(r"\.[ \t\f\\\r\n]*" + _WEIGHT + _STORED)
+_COMMENTED_WEIGHT_STORE = re.compile(r"#[^\n]*\n[ \t\f\\\r\n]*" + _WEIGHT + _STORED)
 
 
 def _weight_attribute_stored(text: str) -> bool:
-    """Some `x.kernel = ...` or `x.kernel op= ...` may be in ``text``: a match of _WEIGHT_STORE with a
-    dot before it (spaces, line continuations and line breaks between), or, across a line break, a
-    line with a comment (that may hide the dot: `(x.  # note` then `kernel) = ...`)."""
-    for at in _WEIGHT_STORE.matches(text):
-        i, crossed = at - 1, False
-        while i >= 0 and text[i] in " \t\f\\\r\n":
-            crossed = crossed or text[i] == "\n"
-            i -= 1
-        if i >= 0 and (text[i] == "." or crossed and "#" in text[text.rfind("\n", 0, i) + 1:i + 1]):
-            return True
-    return False
+    """Some `x.kernel = ...` or `x.kernel op= ...` may be in ``text`` (see _DOTTED_WEIGHT_STORE)."""
+    return _DOTTED_WEIGHT_STORE.search(text) is not None or (
+        "#" in text and _COMMENTED_WEIGHT_STORE.search(text) is not None)
 
 
 class LayerWeightOverwritten(Rule):
