@@ -211,7 +211,9 @@ def _analyse(source: str, filename: str, rules: Sequence[type[Rule]], verbose: b
 
         words = {w for r in active for w in (*r.triggers, *getattr(r, "requires", ()))}
         indirect = any(getattr(r, "needs_indirect_callers", True) for r in active)
-        reduction, compiled = reduce_source(source, sorted(words), tree, indirect_callers=indirect)
+        named = any(getattr(r, "needs_named_methods", True) for r in active)
+        reduction, compiled = reduce_source(source, sorted(words), tree, indirect_callers=indirect,
+                                            named_methods=named)
         if reduction is not None:
             parsed = parse(reduction.text, filename, compiled=True)
             if not isinstance(parsed, Diagnostic) and verify(parsed, reduction):

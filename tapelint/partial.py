@@ -35,7 +35,10 @@ the statements of its body that are not methods) and its methods. Kept are:
   (dunders, Keras's ``call``/``build``/``train_step``..., unittest's ``setUp``), whose name the kept
   code says (``self.loss_fn(...)``, a property, ``tf.function(self.step)``), that store an attribute
   the kept code says (``self.w = tf.Variable(...)``), or that call a kept method or a wanted name.
-  A method that holds a trigger word keeps its class. Trigger words count in the code only, not in
+  A method that holds a trigger word keeps its class. Where every active rule says it needs no
+  methods named elsewhere (``Rule.needs_named_methods``: the custom-gradient rules, which look into
+  another method only where the code applying ``custom_gradient`` names it), only the names said by
+  the code holding a trigger word keep methods. Trigger words count in the code only, not in
   strings and comments (a docstring that mentions ``tf.GradientTape`` keeps nothing).
 
 A blanked statement's lines are left out of the text, and so are the blank and comment lines between
@@ -164,14 +167,16 @@ class _Unit:
 
 
 def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = None, *,
-                  indirect_callers: bool = True) -> tuple[Reduction | None, bool]:
+                  indirect_callers: bool = True, named_methods: bool = True) -> tuple[Reduction | None, bool]:
     """The partial text of ``source`` for rules triggered by ``words``, or None when the whole file
     must be analysed: it does not compile (the whole-file parse reports the error), it uses line
     separators other than ``\\n``/``\\r\\n``, or nothing would be left out. The second item says
     whether CPython compiled the whole text (so the whole-file parse need not again); ``tree`` is
     that compiled text, where the caller has it already. Without ``indirect_callers``
     (``Rule.needs_indirect_callers``), the defs and classes that load a kept one's name are kept only
-    for those that hold a trigger word (their direct callers), not for everything kept."""
+    for those that hold a trigger word (their direct callers), not for everything kept. Without
+    ``named_methods`` (``Rule.needs_named_methods``), a kept class keeps the methods that the code
+    holding a trigger word names, not every method that any kept code names."""
     if "\r" in source.replace("\r\n", "\n"):
         return None, tree is not None  # lone CR line ends: keep the one well-trodden path
     if tree is None:
@@ -213,6 +218,7 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
     done: set[int] = set()  # kept units and relevant statements whose names are in the sets below
     mentioned: set[str] = set()  # names the kept code loads or binds
     said: set[str] = set()  # every identifier of the kept code's code, attributes included (`self.step`)
+    named: set[str] = set()  # the identifiers whose methods are kept: `said`, or the seeds' only
     wanted: set[str] = set()  # names whose users are kept too: kept defs, relevant module bindings
     called: set[str] = set()  # names of kept methods: their callers (`self.f(...)`) are kept too
     functions: set[str] = set()  # functions defined in the kept code, at any depth
@@ -226,6 +232,8 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
             done.add(id(u))
             mentioned |= u.names()
             said |= u.identifiers()
+            if named_methods or id(u) in seeds:
+                named |= u.identifiers()
             functions |= u.functions()
             calls_matter = indirect_callers or id(u) in seeds
             if u.owner is not None:
@@ -252,7 +260,7 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
                 continue
             # (a method naming its own class, `super(Model, self)`, does not call it)
             if (m.words() & wanted and m.names() & wanted - {m.owner.name}) or _wraps(m, wrap, functions) or (
-                    id(m.owner) in kept and (_implicit(m.name) or m.name in said or m.identifiers() & called
+                    id(m.owner) in kept and (_implicit(m.name) or m.name in named or m.identifiers() & called
                                              or m.stored_attributes() & said)):
                 kept.add(id(m))
                 changed = True

@@ -515,3 +515,83 @@ def test_custom_gradient_rules_still_follow_what_a_custom_gradient_refers_to_at_
         ''')
     rules = [r for r in RULES if not r.needs_indirect_callers]
     assert [(code, row) for code, row, *_ in same_both_ways(source, rules)] == [("TL011", 4)]
+
+
+NAMED_METHODS = '''\
+import tensorflow as tf
+
+class Scaler(tf.keras.layers.Layer):
+    def build(self, shape):
+        self._create(shape)
+
+    def _create(self, shape):
+        self.w = tf.Variable(tf.ones(shape))
+
+    def call(self, x):
+        @tf.custom_gradient
+        def scale(x):
+            def grad(dy):
+                return dy * self.w
+            return x * self.w, grad
+        return self.helper(scale(x))
+
+    def helper(self, y):
+        return self.deeper(y) + 1.0
+
+    def deeper(self, y):
+        return y * 2.0
+
+    def fit(self, x):
+        with tf.GradientTape() as tape:
+            loss = self.call(x)
+        return tape.gradient(loss, self.trainable_variables)
+'''
+
+
+def test_custom_gradient_rules_keep_only_the_methods_their_own_code_names():
+    # `call` applies custom_gradient and names `helper`, which names `deeper`: the custom-gradient rules
+    # keep `helper` (named by the code holding the trigger word), `_create` (it stores `self.w`, which
+    # the custom gradient reads: TL012 depends on it) and `fit` (it calls `call`), not `deeper`; rules
+    # that follow calls into methods at any depth keep it.
+    rules = [r for r in RULES if r.code in ("TL011", "TL012", "TL013", "TL019")]
+    assert not any(r.needs_named_methods for r in rules)
+    narrow, _ = reduce_source(NAMED_METHODS, ["custom_gradient"], indirect_callers=False, named_methods=False)
+    wide, _ = reduce_source(NAMED_METHODS, ["custom_gradient"], indirect_callers=False)
+    lines = NAMED_METHODS.splitlines()
+    kept = {lines[row - 1].strip() for row in narrow.rows}
+    assert {"def _create(self, shape):", "def helper(self, y):", "def fit(self, x):"} <= kept
+    assert "def deeper(self, y):" not in kept
+    assert wide is None  # following every method named: nothing would be left out
+    assert [(code, row) for code, row, *_ in same_both_ways(NAMED_METHODS, rules)] == [("TL012", 13)]
+    # every rule: the tape rules keep what they follow (`deeper`), and the findings are the whole file's
+    assert [(code, row) for code, row, *_ in same_both_ways(NAMED_METHODS)] == [("TL012", 13)]
+
+
+def test_only_the_custom_gradient_rules_need_no_methods_named_elsewhere():
+    assert {r.code for r in RULES if not r.needs_named_methods} == {"TL011", "TL012", "TL013", "TL019"}
+
+
+CUSTOM_GRADIENT_RULES = [r for r in RULES if not r.needs_named_methods]
+
+
+@pytest.mark.parametrize("source", [read_source(p) for p in FILES] + [textwrap.dedent(e) for _, _, e in EXAMPLES],
+                         ids=lambda s: s.strip().splitlines()[-1][:30] if s.strip() else "empty")
+def test_the_custom_gradient_rules_alone_find_what_the_whole_file_finds(source):
+    # With only these rules active the narrower closure runs (with every rule, the tape rules widen it).
+    same_both_ways(source, CUSTOM_GRADIENT_RULES)
+
+
+def test_a_method_the_custom_gradient_code_names_is_kept_with_its_findings():
+    # `_forward` holds no trigger word: only `call` names it, applying custom_gradient to it (TL013 then
+    # reports its return, which is not a pair).
+    source = textwrap.dedent('''\
+        import tensorflow as tf
+
+        class Clip(tf.keras.layers.Layer):
+            def _forward(self, x):
+                return tf.clip_by_value(x, -1.0, 1.0)
+
+            def call(self, x):
+                return tf.custom_gradient(self._forward)(x)
+        ''')
+    assert [(code, row) for code, row, *_ in same_both_ways(source, CUSTOM_GRADIENT_RULES)] == [("TL013", 5)]

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '0062e8004a769622a70b988e'
+SOURCES = 'c72bd956b8ead6c6ef116c4c'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

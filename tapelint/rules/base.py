@@ -111,6 +111,11 @@ class Rule:
     # calls, a tape's function and its calls: every built-in rule) sets this False: where only such
     # rules run, a file keeps less.
     needs_indirect_callers: ClassVar[bool] = True
+    # Of a kept class, the partial analysis also keeps every method whose name the kept code says
+    # (`self.helper(...)`, a property), to any depth. A rule that reads another method of the class only
+    # where the code holding its trigger words names it (`tf.custom_gradient(self.m)`), and otherwise
+    # only the methods that store attributes the kept code reads (always kept), sets this False.
+    needs_named_methods: ClassVar[bool] = True
     default_enabled: ClassVar[bool] = True
     valid: ClassVar[tuple[Valid, ...]] = ()
     invalid: ClassVar[tuple[Invalid, ...]] = ()

@@ -89,6 +89,7 @@ class CustomGradientReturn(Rule):
 
     triggers = ("custom_gradient",)
     needs_indirect_callers = False  # a custom gradient, what it refers to and its calls
+    needs_named_methods = False  # methods: the one `custom_gradient` is applied to, its attribute stores
 
     valid = (
         Valid(
