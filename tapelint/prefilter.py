@@ -83,9 +83,16 @@ class Prefilter:
                 memo[word] = found
             return found
 
-        return [r for r in self.rules
-                if (not r.triggers or any(has(w) for w in r.triggers))
-                and all(has(w) for w in getattr(r, "requires", ()))]
+        # Each search of a word that is not there reads the whole file: the words all must hold are
+        # searched first (`GradientTape` is rare), and a word another rule has found already settles
+        # a rule's triggers without searching the others.
+        out = []
+        for r in self.rules:
+            if not all(has(w) for w in getattr(r, "requires", ())):
+                continue
+            if not r.triggers or any(memo.get(w) for w in r.triggers) or any(has(w) for w in r.triggers):
+                out.append(r)
+        return out
 
     def active_in_text(self, text: str) -> list[type[Rule]]:
         return triggered(self.rules, text)
