@@ -364,8 +364,9 @@ class Facts:
         known = self._unaliased.get(name)
         if known is None:
             # Only an import that says `as name` binds it by alias: without those words in the text,
-            # the imports need not be read.
-            aliased = "_aliases" in self.__dict__ or re.search(r"(?<![A-Za-z0-9_])as[\s\\]+" + re.escape(name) +
+            # the imports need not be read. (The word `as` is matched before the look back at what
+            # precedes it: a pattern that starts with a literal is searched for fast.)
+            aliased = "_aliases" in self.__dict__ or re.search(r"as(?<![A-Za-z0-9_]as)[\s\\]+" + re.escape(name) +
                                                                 r"(?![A-Za-z0-9_])", self.text)
             known = self._unaliased[name] = self._aliases.get(name, name) if aliased else name
         return known
@@ -443,6 +444,11 @@ class Facts:
         return False
 
     @cached_property
+    def calls_maker(self) -> bool:
+        """The text may call a variable maker (MAKER_CALL): without one, there are no variable names."""
+        return MAKER_CALL.search(self.text)
+
+    @cached_property
     def maker_names(self) -> frozenset[str]:
         """Names a call of a variable maker is made through: the makers' own and their import aliases."""
         return VARIABLE_MAKERS | set(self.aliases_of(VARIABLE_MAKERS))
@@ -452,7 +458,7 @@ class Facts:
         """Last names (`w` of `w` and of `self.w`) that some assignment binds to what can be a
         variable, followed through assignments of one name to another, to a fixed point."""
         names: set[str] = set()
-        if not MAKER_CALL.search(self.text):
+        if not self.calls_maker:
             return frozenset()
         searched: set[str] = set()
         while True:

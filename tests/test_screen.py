@@ -569,6 +569,7 @@ ALIAS_CASES = [
     "from tensorflow import custom_gradient as cg, GradientTape as T\n",
     "from foo import bar as Variable\nw = Variable(1.0)\n",
     "import numpy as np\nwith open('f') as Variable:\n    pass\n",
+    "from tensorflow import Variable\n# a bias Variable, not an alias\nw = Variable(1.0)\n",
 ]
 
 

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'c72bd956b8ead6c6ef116c4c'
+SOURCES = 'a09d485ba9cb2712076ec499'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -6,7 +6,7 @@ import re
 import libcst as cst
 
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen import ASSIGNMENT, MAKER_CALL, TARGET_TAIL, last_name
+from tapelint.screen import ASSIGNMENT, TARGET_TAIL, last_name
 from tapelint.semantic.values import Kind
 
 # Weights of built-in Keras layers, by attribute name.
@@ -230,7 +230,7 @@ class Norm(keras.layers.Layer):
         # some `self.a = ...` can make `a` a variable (for `self.a`, one of the class around the store),
         # and the value can be a tensor (_may_be_tensor).
         built_in = _weight_attribute_stored(facts.text)
-        if not (built_in or MAKER_CALL.search(facts.text)):
+        if not (built_in or facts.calls_maker):
             return False
         weights = (WEIGHT_NAMES if built_in else frozenset()) | facts.self_variable_attributes
         if not weights:
