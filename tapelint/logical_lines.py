@@ -46,6 +46,7 @@ class LogicalLines:
         self.text = text
         self._marks: list[int] = [0]  # offsets where the bracket depth is known, sorted
         self._depths: list[int] = [0]
+        self._parents: dict[int, int] = {}  # logical line start -> its block's header's (-1: none)
 
     @cached_property
     def code(self) -> str | None:
@@ -123,6 +124,61 @@ class LogicalLines:
             return start, len(code)
         return start, end - 1 if code[end - 1] == "\r" else end
 
+    def enclosing(self, start: int) -> list[int] | None:
+        """Start offsets of the headers of the compound statements whose blocks hold the logical line
+        starting at ``start``, innermost first, read from indentation; None where an indentation holds
+        a tab or a form feed (columns are then the tokenizer's business) or it is not Python's."""
+        out: list[int] = []
+        line = start
+        while True:
+            parent = self._parent(line)
+            if parent is None:
+                return None
+            if parent < 0:
+                return out
+            out.append(parent)
+            line = parent
+
+    def _parent(self, start: int) -> int | None:
+        """The start of the header whose block holds the logical line starting at ``start``, -1 at the
+        top level: going back, the nearest logical line indented less (blank lines, comments and
+        strings say nothing, and in valid code no line of a block is indented less than its
+        statements). A sibling's answer, once known, is the line's too."""
+        known = self._parents.get(start)
+        if known is not None:
+            return known
+        code = self.code
+        assert code is not None
+        indent = _indentation(self.text, start)  # the text's: a line may start with a (blanked) string
+        if indent is None:
+            return None
+        siblings = [start]
+        parent = -1 if indent == 0 else None
+        line, depth = start, 0  # no bracket is open where a logical line starts
+        while parent is None:
+            if line == 0:
+                return None  # an indented first line
+            previous = code.rfind("\n", 0, line - 1) + 1
+            depth -= _net(code, previous, line)
+            if depth < 0:
+                return None
+            line = previous
+            if depth or _continued(code, line - 1) or _blank(code, line):
+                continue  # inside brackets, after a backslash, or blank (comments and strings too)
+            level = _indentation(self.text, line)
+            if level is None:
+                return None
+            if level > indent:
+                continue  # in a nested block
+            if level < indent:
+                parent = line
+            else:
+                parent = self._parents.get(line)
+                siblings.append(line)
+        for sibling in siblings:
+            self._parents[sibling] = parent
+        return parent
+
     def _depth(self, offset: int) -> int:
         """Bracket depth at ``offset``, counted from the nearest offset already known."""
         i = bisect.bisect_right(self._marks, offset) - 1
@@ -173,6 +229,21 @@ def _continued(code: str, newline: int) -> bool:
     """The line that ends at the newline at ``newline`` ends with a backslash (before a CR, if any)."""
     before = newline - 1 if newline >= 1 and code[newline - 1] == "\r" else newline
     return before >= 1 and code[before - 1] == "\\"
+
+
+def _indentation(text: str, line: int) -> int | None:
+    """How many spaces the line starting at ``line`` is indented by; None where a tab or form feed
+    takes part (the tokenizer's columns)."""
+    i = line
+    while text.startswith(" ", i):
+        i += 1
+    return None if text.startswith(("\t", "\f"), i) else i - line
+
+
+def _blank(code: str, line: int) -> bool:
+    """The line starting at ``line`` holds no code (in the blanked code: comments and strings neither)."""
+    end = code.find("\n", line)
+    return not (code[line:] if end < 0 else code[line:end]).strip()
 
 
 def _net(code: str, start: int, end: int) -> int:

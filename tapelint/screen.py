@@ -212,15 +212,49 @@ class Facts:
                     self._local = False
                     return None
                 self._word_lines[key] = found
-        if new:
-            self._local_chars += sum(end - start for start, end in new)
-            compiled = None if self._local_chars > _LOCAL_SHARE * len(self.text) else self._lines.statements(new)
-            if compiled is None:
-                self._local = False
-                return None
-            self._line_statements.update(compiled)
+        if not self._read(new):
+            self._local = False
+            return None
         spans = sorted({span for key in keys for span in self._word_lines[key]})
         return _flatten([stmt for span in spans for stmt in self._line_statements[span]])
+
+    def withs_around(self, words: Iterable[str]) -> list[ast.With | ast.AsyncWith] | None:
+        """The `with` statements whose body holds code where one of ``words`` occurs (or whose own
+        logical line does), their headers found from the indentation of the lines before the words
+        (:meth:`LogicalLines.enclosing`) and each compiled alone, with an empty body; None where the
+        lines are not read alone (the caller then looks at the whole tree)."""
+        if self._local_statements(()) is None:
+            return None
+        lines = self._lines
+        starts: set[int] = set()
+        for word in words:
+            for at in lines.occurrences(word):
+                span = lines.span(at)
+                around = None if span is None else lines.enclosing(span[0])
+                if around is None:
+                    self._local = False
+                    return None
+                starts.add(span[0])
+                starts.update(around)
+        new: list[tuple[int, int]] = []
+        spans = self._spans_at(sorted(starts), new)
+        if spans is None or not self._read(new):
+            self._local = False
+            return None
+        return [s for span in sorted(set(spans)) for s in self._line_statements[span]
+                if isinstance(s, (ast.With, ast.AsyncWith))]
+
+    def _read(self, new: list[tuple[int, int]]) -> bool:
+        """Compile the logical lines ``new`` (each alone); False where they do not compile so, or the
+        lines read would be too much of the text."""
+        if not new:
+            return True
+        self._local_chars += sum(end - start for start, end in new)
+        compiled = None if self._local_chars > _LOCAL_SHARE * len(self.text) else self._lines.statements(new)
+        if compiled is None:
+            return False
+        self._line_statements.update(compiled)
+        return True
 
     def _spans_at(self, offsets: Iterable[int], new: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
         """The logical lines holding ``offsets``; those not read before are added to ``new``."""

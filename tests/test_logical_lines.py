@@ -124,3 +124,92 @@ def test_strings_and_comments_are_the_tokens_cpythons_tokenizer_finds():
     for text in _sources():
         strings, _ = check.tokens(text)
         assert [m.span() for m in _STRING_OR_COMMENT.finditer(text)] == strings
+
+
+BLOCKS = textwrap.dedent('''\
+    import tensorflow as tf
+
+    class Trainer:
+        """A docstring that mentions
+    with tape:  (at column 0, in the string)
+        """
+
+        @tf.function
+        def step(self, x):
+            with tf.GradientTape() as tape:
+                y = f(x,
+    1)  # a continuation line at column 0
+                z = y + \\
+    2
+    # a comment at column 0
+                if z:
+                    pass
+                else:
+                    def inner():
+                        with tape: self.opt.minimize(z, [x], tape=tape)
+                        return tape.gradient(z, x)
+                    for i in range(2):
+                        self.opt.apply_gradients([(z, x)])
+            self.opt.apply(z)
+            return z
+    async def run(t):
+        async with t:
+            await t.apply(1)
+    ''')
+
+
+def _with_ancestors(tree: ast.Module) -> dict[ast.stmt, set[int]]:
+    """Every statement -> the lines of the `with` statements whose body holds it (at any depth)."""
+    out: dict[ast.stmt, set[int]] = {}
+
+    def visit(body, withs):
+        for stmt in body:
+            out[stmt] = set(withs)
+            inner = withs | {stmt.lineno} if isinstance(stmt, (ast.With, ast.AsyncWith)) else withs
+            for field in ("body", "orelse", "finalbody"):
+                visit(getattr(stmt, field, []), inner)
+            for handler in getattr(stmt, "handlers", []):
+                visit(handler.body, inner)
+            for case in getattr(stmt, "cases", []):
+                visit(case.body, inner)
+
+    visit(tree.body, frozenset())
+    return out
+
+
+def _sources() -> list[str]:
+    from tapelint import registry
+
+    root = Path(__file__).resolve().parent.parent
+    texts = [p.read_text(encoding="utf-8") for p in sorted((root / "fixtures").rglob("*.py"))]
+    texts += [textwrap.dedent(e.code) for r in registry.all_rules().values() if r.origin == "tapelint"
+              for e in (*r.all_invalid(), *r.all_valid())]
+    return [BLOCKS, *texts, *(p.read_text(encoding="utf-8") for p in sorted((root / "tapelint").rglob("*.py")))]
+
+
+@pytest.mark.parametrize("source", _sources(), ids=lambda s: s.strip().splitlines()[0][:30] if s.strip() else "-")
+def test_the_blocks_around_a_statement_are_those_of_cpythons_tree(source):
+    # Read from indentation: the headers around each statement's logical line, of which the `with`
+    # statements are exactly those whose body holds the statement in CPython's tree.
+    lines = LogicalLines(source)
+    if lines.code is None:
+        pytest.skip("not read from logical lines")
+    starts = [0] + [i + 1 for i, c in enumerate(source) if c == "\n"]
+    for stmt, withs in _with_ancestors(ast.parse(source)).items():
+        start = starts[stmt.lineno - 1]
+        around = lines.enclosing(start)
+        assert around is not None, stmt.lineno
+        rows = {bisect.bisect_right(starts, at) for at in around}
+        found = {row for row in rows | {stmt.lineno}
+                 if source[starts[row - 1]:].lstrip().startswith(("with", "async with"))}
+        # A statement on its `with`'s own line (`with t: step()`) may be the body or the `with` itself:
+        # withs_around reads that line either way.
+        own = {stmt.lineno} & found
+        assert found == withs | own, (stmt.lineno, sorted(rows))
+
+
+def test_the_blocks_around_a_statement_in_tab_indented_code_are_not_read():
+    source = "with t:\n\tif x:\n\t\topt.minimize(y)\n"
+    lines = LogicalLines(source)
+    assert lines.enclosing(source.index("\t\topt")) is None
+    assert lines.enclosing(0) == []

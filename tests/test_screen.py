@@ -811,3 +811,33 @@ def test_variable_screens_look_at_the_class_and_scope_of_a_store(case, mode):
             assert passed, rule.code  # a screen passes wherever its rule reports ...
         elif not expected:
             assert not passed, rule.code  # ... and these are what looking at the class or scope rules out
+
+
+# (with unrelated code after it, so that the lines read stay a small share of the text)
+TAPE_STEP = "import tensorflow as tf\n\ndef fit(opt, model, x, w):\n    {body}\n" + "".join(
+    f"\n\ndef unrelated_{i}(a, b):\n    return [a * {i} for _ in range(b)]\n" for i in range(30))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("body,expected", [
+    # a step in the body of the tape's `with`, at any depth
+    ("with tf.GradientTape() as tape:\n        loss = model(x)\n"
+     "        opt.minimize(loss, [w], tape=tape)", True),
+    ("tape = tf.GradientTape()\n    with tape:\n        if x:\n            pass\n        else:\n"
+     "            def inner():\n                opt.apply_gradients([(x, w)])", True),
+    ("with tf.GradientTape() as tape: opt.apply(x)", True),
+    ("with tf.GradientTape() as tape:\n        y = f(x,\n1)  # a continuation at column 0\n"
+     "# a comment at column 0\n        opt.apply(y)", True),
+    # steps outside every `with` that can enter a tape
+    ("with tf.GradientTape() as tape:\n        loss = model(x)\n    g = tape.gradient(loss, [w])\n"
+     "    with tf.name_scope('step'):\n        opt.apply_gradients(zip(g, [w]))", False),
+    ("with tf.GradientTape() as tape:\n        loss = model(x)\n    opt.minimize(loss, [w], tape=tape)", False),
+    ("with tf.GradientTape() as tape:\n        step = 'opt.apply_gradients(x)'  # in a string\n"
+     "        # opt.minimize(loss) in a comment\n        loss = model(x)", False),
+])
+def test_tl018_reads_the_withs_around_each_step_from_indentation(mode, body, expected):
+    source = TAPE_STEP.format(body=body)
+    f = facts_in(mode, source)
+    assert_screen("TL018", f, source, expected)
+    if mode == "lines":
+        assert not f.compiled  # decided from the logical lines, without compiling the whole text

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'a09d485ba9cb2712076ec499'
+SOURCES = '8ed0b9691c1e112f4a0d83d7'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

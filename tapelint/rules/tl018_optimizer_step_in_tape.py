@@ -189,6 +189,11 @@ class Trainer(tf.keras.Model):
         # `with t:` (the semantic model's only two ways to a tape's `with`).
         if not facts.makes_tape:
             return False
+        # Read from logical lines: the `with` statements around each step's name (a superset of those
+        # whose body calls a step), where the lines can be read so.
+        around = facts.withs_around(_STEPS)
+        if around is not None:
+            return any(_may_enter_tape(facts, item.context_expr) for node in around for item in node.items)
         for node in facts.withs:
             if not any(_may_enter_tape(facts, item.context_expr) for item in node.items):
                 continue
