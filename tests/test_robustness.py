@@ -6,6 +6,7 @@ crash (including a segfault in the native parser) would lose that finding and fa
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -179,3 +180,44 @@ def test_a_crashing_rule_is_isolated(monkeypatch):
     diags = linter.lint_source(GOOD, "good.py", rules)
     assert [(d.code, d.location.row) for d in diags] == [("TL999", 1), ("TL002", 8)]
     assert diags[0].message == "rule TL998 (boom) crashed on this file: ValueError: kaboom"
+
+
+@pytest.mark.parametrize("source", [
+    "x = 1\n",
+    "return 1\n",  # the compiler's error, not the parser's: no TL000, as whole-file analysis
+    "def f(a, a):\n    pass\n",  # the symbol table's errors: not the parser's either
+    "nonlocal x\n",
+    "def f():\n    global x\n    x: int = 1\n",
+    "x = (\n",
+    "f(**x, *y)\n",
+    "x = 1\x00\n",
+    "def f(:\n",
+    "with tf.GradientTape() as t\n    pass\n",
+])
+def test_tl000_is_reported_exactly_where_cpythons_parser_rejects_the_text(source):
+    # The parse is first checked without building a syntax tree (the symbol table); where that fails,
+    # the tree decides: the verdict is always ast.parse's.
+    try:
+        ast.parse(source)
+        rejected = False
+    except (SyntaxError, ValueError):
+        rejected = True
+    error = linter.syntax_error(source, "t.py")
+    assert (error is not None) == rejected
+    if rejected:
+        assert error.code == "TL000"
+
+
+@pytest.mark.parametrize("tail,expected", [
+    ("def f(:\n    pass\n", ["TL000"]),
+    ("def g(a, a):\n    return a\n", []),  # parsed by CPython (its symbol table objects): not TL000
+    ("def g(a):\n    return a\n", []),
+])
+def test_a_file_that_makes_a_tape_but_passes_no_screen_is_still_checked_for_syntax(tail, expected):
+    # No rule can report here (a tape never differentiated), so nothing is parsed: the text is only
+    # checked, as a whole-file analysis would find it.
+    source = "import tensorflow as tf\n\ntape = tf.GradientTape()\n\n" + tail
+    rules = list(registry.all_rules().values())
+    partial = [d.code for d in linter.analyse(source, "t.py", rules)[1]]
+    whole = [d.code for d in linter.analyse(source, "t.py", rules, partial=False)[1]]
+    assert partial == whole == expected
