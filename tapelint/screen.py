@@ -194,13 +194,8 @@ class Facts:
         """Every statement, nested ones included, of the logical lines where one of ``words`` occurs
         in the code (followed by what ``tail`` matches, if given) or ``where`` matches the text; None
         where they are not read alone (the caller then looks at the whole tree)."""
-        if not self.local:
+        if self._readable_lines() is None:
             return None
-        if self._lines is None:
-            self._lines = LogicalLines(self.text)
-            if self._lines.code is None:
-                self._local = False
-                return None
         keys = [(word, tail) for word in words] + ([(where, None)] if where is not None else [])
         new: list[tuple[int, int]] = []
         for key in keys:
@@ -223,9 +218,9 @@ class Facts:
         logical line does), their headers found from the indentation of the lines before the words
         (:meth:`LogicalLines.enclosing`) and each compiled alone, with an empty body; None where the
         lines are not read alone (the caller then looks at the whole tree)."""
-        if self._local_statements(()) is None:
+        lines = self._readable_lines()
+        if lines is None:
             return None
-        lines = self._lines
         starts: set[int] = set()
         for word in words:
             for at in lines.occurrences(word):
@@ -243,6 +238,17 @@ class Facts:
             return None
         return [s for span in sorted(set(spans)) for s in self._line_statements[span]
                 if isinstance(s, (ast.With, ast.AsyncWith))]
+
+    def _readable_lines(self) -> LogicalLines | None:
+        """The logical lines of the text, where questions are still answered from them (see the class)."""
+        if not self.local:
+            return None
+        if self._lines is None:
+            self._lines = LogicalLines(self.text)
+            if self._lines.code is None:
+                self._local = False
+                return None
+        return self._lines
 
     def _read(self, new: list[tuple[int, int]]) -> bool:
         """Compile the logical lines ``new`` (each alone); False where they do not compile so, or the
