@@ -221,22 +221,21 @@ class Facts:
         lines = self._readable_lines()
         if lines is None:
             return None
-        starts: set[int] = set()
+        new: list[tuple[int, int]] = []
+        spans: set[tuple[int, int]] = set()
         for word in words:
             for at in lines.occurrences(word):
-                span = lines.span(at)
-                around = None if span is None else lines.enclosing(span[0])
-                if around is None:
+                own = self._spans_at([at], new)
+                around = None if own is None else lines.enclosing(own[0][0])
+                headers = None if around is None else self._spans_at(around, new)
+                if headers is None:
                     self._local = False
                     return None
-                starts.add(span[0])
-                starts.update(around)
-        new: list[tuple[int, int]] = []
-        spans = self._spans_at(sorted(starts), new)
-        if spans is None or not self._read(new):
+                spans.update(own + headers)
+        if not self._read(new):
             self._local = False
             return None
-        return [s for span in sorted(set(spans)) for s in self._line_statements[span]
+        return [s for span in sorted(spans) for s in self._line_statements[span]
                 if isinstance(s, (ast.With, ast.AsyncWith))]
 
     def _readable_lines(self) -> LogicalLines | None:
