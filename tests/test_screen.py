@@ -453,6 +453,16 @@ TL015_GRAPH = {
     "import tensorflow as tf\nclass M(tf.Module):\n    g = tf.gradients(y, x)\n": True,
     "import tensorflow as tf\nclass M(tf.Module):\n    def g(self, y, x):\n        def h():\n"
     "            return 1\n        return h\nz = tf.hessians(y, x)\n": True,
+    # a function whose name is used other than to call it may be traced (the rule's graph seeds)
+    "import tensorflow as tf\ndef make(y, x):\n    def test(self):\n        return tf.gradients(y, x)\n"
+    "    return test\n": False,
+    "import tensorflow as tf\ndef grads(y, x):\n    return tf.gradients(y, x)\nds = ds.map(grads)\n": False,
+    "import tensorflow as tf\nclass M:\n    def g(self, y, x):\n        return tf.gradients(y, x)\n"
+    "    def h(self):\n        return self.g\n": False,
+    "import tensorflow as tf\nasync def grads(y, x):\n    return tf.gradients(y, x)\nhandlers = [grads]\n": False,
+    "import tensorflow as tf\ndef grads(y, x):\n    return tf.gradients(y, x)\nz = grads(y, x)\n": True,
+    "import tensorflow as tf\ndef grads(y, x):\n    return tf.gradients(y, x)\ngrads.calls = 0\n": True,
+    "import tensorflow as tf\ndef grads(y, x):\n    return tf.gradients(y, x)\nz = (grads)(y, x)\n": True,
 }
 
 

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '8ed0b9691c1e112f4a0d83d7'
+SOURCES = '64dc083c3b509ca1bd934bbe'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -259,8 +259,10 @@ for step in range(100):
 
 def _called_outside_graph_functions(tree: ast.Module, wanted) -> bool:
     """Some call ``wanted`` accepts lies in code that runs outside every decorated function, method of
-    a class with a base class and lambda (at the top level, in a class body, or in other functions):
-    the rule's ``_GraphFunctions`` seeds, which hold every function nested in them too."""
+    a class with a base class, function whose name the code uses other than to call it, and lambda
+    (at the top level, in a class body, or in other functions): the rule's ``_GraphFunctions`` seeds,
+    which hold every function nested in them too."""
+    passed = _named_as_values(tree)
     todo: list[tuple[ast.AST, bool, ast.ClassDef | None]] = [(stmt, False, None) for stmt in tree.body]
     while todo:  # (node, inside a graph function, the class whose body holds the node)
         node, graph, cls = todo.pop()
@@ -274,7 +276,7 @@ def _called_outside_graph_functions(tree: ast.Module, wanted) -> bool:
                 outer.append(node.returns)
             todo += [(part, graph, None) for part in outer]
             inner = graph or isinstance(node, ast.Lambda) or bool(node.decorator_list) or \
-                (cls is not None and bool(cls.bases))
+                (cls is not None and bool(cls.bases)) or node.name in passed
             todo += [(part, inner, None) for part in ([node.body] if isinstance(node, ast.Lambda) else node.body)]
         elif isinstance(node, ast.ClassDef):
             todo += [(part, graph, None) for part in (*node.decorator_list, *node.bases, *node.keywords)]
@@ -284,6 +286,26 @@ def _called_outside_graph_functions(tree: ast.Module, wanted) -> bool:
         else:
             todo += [(child, graph, cls) for child in ast.iter_child_nodes(node)]
     return False
+
+
+def _named_as_values(tree: ast.Module) -> set[str]:
+    """The names the code uses other than as what a call calls (`return inner`, `dataset.map(fn)`,
+    `obj.f` not called), where the rule's ``_GraphFunctions`` counts them too: a name or attribute
+    that is neither a call's function nor (a name) the object of an attribute. The rule counts more
+    (parameters, keywords, import aliases), never fewer."""
+    called: set[int] = set()
+    objects: set[int] = set()
+    names: list[ast.Name | ast.Attribute] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            called.add(id(node.func))
+        elif isinstance(node, ast.Attribute):
+            objects.add(id(node.value))
+            names.append(node)
+        elif isinstance(node, ast.Name):
+            names.append(node)
+    return {n.id if isinstance(n, ast.Name) else n.attr for n in names
+            if id(n) not in called and not (isinstance(n, ast.Name) and id(n) in objects)}
 
 
 def _mode_checked(model, node, checks) -> bool:
