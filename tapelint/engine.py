@@ -123,7 +123,8 @@ def run(files: Sequence[Path], settings: Settings, options: Options | None = Non
         catalog = {rule.code: rule for rules in rulesets.values() for rule in rules}
         jobs = options.jobs or default_jobs()
         now = time.time_ns()
-        done = dict(_run_tasks(tasks, catalog, jobs, options.partial, settings.verbose, progress, stats))
+        done = dict(_run_tasks(tasks, catalog, jobs, options.partial, settings.verbose, progress, stats,
+                                digests=cache is not None))
         for index, absolute, _display, _codes, _same in tasks:
             status, mtime_ns, size, content, encoded = done[index]
             if status == "same":  # unchanged content under a new time: the cached answer, re-stamped
@@ -155,18 +156,19 @@ def _has_internal_error(encoded: tuple) -> bool:
 
 # -- running the tasks -----------------------------------------------------------------------------------
 def _run_tasks(tasks: list[tuple], catalog: dict[str, Any], jobs: int, partial: bool, verbose: bool,
-               progress: Any, stats: Stats) -> list[tuple[int, tuple]]:
+               progress: Any, stats: Stats, digests: bool = True) -> list[tuple[int, tuple]]:
+    """``digests``: whether each file's content digest is computed (only a cache stores it)."""
     work = list(tasks)
     if jobs <= 1 or len(work) < SMALL_RUN:
-        return _in_process(work, catalog, partial, verbose, progress, stats)
-    return _in_workers(work, catalog, jobs, partial, verbose, progress, stats)
+        return _in_process(work, catalog, partial, verbose, progress, stats, digests)
+    return _in_workers(work, catalog, jobs, partial, verbose, progress, stats, digests)
 
 
-def _in_process(work, catalog, partial, verbose, progress, stats) -> list[tuple[int, tuple]]:
+def _in_process(work, catalog, partial, verbose, progress, stats, digests=True) -> list[tuple[int, tuple]]:
     from tapelint import linter
 
     previous = linter.partial_enabled()
-    _init_worker(catalog, partial, verbose)
+    _init_worker(catalog, partial, verbose, digests=digests)
     try:
         out = []
         for item in work:
@@ -178,7 +180,7 @@ def _in_process(work, catalog, partial, verbose, progress, stats) -> list[tuple[
         linter.set_partial(previous)
 
 
-def _in_workers(work, catalog, jobs, partial, verbose, progress, stats) -> list[tuple[int, tuple]]:
+def _in_workers(work, catalog, jobs, partial, verbose, progress, stats, digests=True) -> list[tuple[int, tuple]]:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -194,7 +196,7 @@ def _in_workers(work, catalog, jobs, partial, verbose, progress, stats) -> list[
     out: list[tuple[int, tuple]] = []
     finished: set[int] = set()
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                               initargs=(catalog, partial, verbose, True))
+                               initargs=(catalog, partial, verbose, True, digests))
     try:
         pending = {pool.submit(_lint_batch, batch): n for n, batch in enumerate(batches)}
         while pending:
@@ -218,7 +220,7 @@ def _in_workers(work, catalog, jobs, partial, verbose, progress, stats) -> list[
     pool.shutdown(wait=True)
     leftover = [item for n, batch in enumerate(batches) if n not in finished for item in batch]
     if leftover:  # a worker died (the native parser can crash a process): finish here
-        out.extend(_in_process(leftover, catalog, partial, verbose, progress, stats))
+        out.extend(_in_process(leftover, catalog, partial, verbose, progress, stats, digests))
     return out
 
 
@@ -228,12 +230,14 @@ class _WorkerState:
     rulesets: dict[tuple[str, ...], tuple] = {}
     prefilters: dict[tuple[str, ...], Any] = {}
     analysed: int = 0
+    digests: bool = True
 
 
 _WORKER = _WorkerState()
 
 
-def _init_worker(catalog: dict[str, Any], partial: bool, verbose: bool, worker: bool = False) -> None:
+def _init_worker(catalog: dict[str, Any], partial: bool, verbose: bool, worker: bool = False,
+                 digests: bool = True) -> None:
     from tapelint import linter
 
     if worker:  # the parent handles Ctrl-C and stops the workers
@@ -247,6 +251,7 @@ def _init_worker(catalog: dict[str, Any], partial: bool, verbose: bool, worker: 
     _WORKER.rulesets = {}
     _WORKER.prefilters = {}
     _WORKER.analysed = 0
+    _WORKER.digests = digests
 
 
 def _lint_batch(batch: Iterable[tuple]) -> tuple[list[tuple[int, tuple]], int]:
@@ -257,7 +262,8 @@ def _lint_batch(batch: Iterable[tuple]) -> tuple[list[tuple[int, tuple]], int]:
 
 def _lint_task(item: tuple) -> tuple[int, tuple]:
     """(index, (status, mtime_ns, size, digest, encoded diagnostics)) for one file; status "same"
-    when its content is the cached one (``same`` is that content's digest)."""
+    when its content is the cached one (``same`` is that content's digest). The digest is None
+    where no cache stores it."""
     from tapelint.cache import digest, encode
 
     index, absolute, display, codes, same = item
@@ -273,7 +279,7 @@ def _lint_task(item: tuple) -> tuple[int, tuple]:
             data = stream.read()
     except OSError:
         return index, ("lint", None, None, None, encode(_lint_one(absolute, display, rules)))
-    content = digest(data)
+    content = digest(data) if _WORKER.digests else None
     if same is not None and content == same:
         return index, ("same", st.st_mtime_ns, st.st_size, content, ())
     active = _WORKER.prefilters[codes].active(data)

@@ -181,6 +181,23 @@ def test_no_cache_writes_nothing_and_reads_nothing(project, capsys, lint_calls):
     assert lint_calls == ["a.py"]
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_no_cache_digests_nothing(project, capsys, monkeypatch, jobs):
+    """Only a cache stores a file's digest: without one, no file is hashed (in workers either)."""
+    for index in range(engine.SMALL_RUN):  # enough files for workers
+        (project / f"m{index}.py").write_text(BUGGY)
+
+    def no_digest(data):
+        raise AssertionError("a file was hashed")
+
+    monkeypatch.setattr(cache, "digest", no_digest)
+    code = cli.main(["check", "--jobs", jobs, "--output-format", "json", "--no-cache"])
+    found = json.loads(capsys.readouterr()[0])
+    assert code == 1 and len(found) == engine.SMALL_RUN + 1 and {d["code"] for d in found} == {"TL002"}
+    assert cli.main(["check", "--jobs", jobs, "--output-format", "json"]) == 2  # a cache hashes them
+    assert "a file was hashed" in capsys.readouterr()[1]
+
+
 def test_cache_dir_option_and_environment(project, capsys, tmp_path, monkeypatch):
     tapelint(capsys, "--cache-dir", "elsewhere")
     assert (project / "elsewhere" / "CACHEDIR.TAG").is_file()
