@@ -273,6 +273,40 @@ def test_tl007_needs_a_variable_made_by_name_and_rebound_from_itself():
     ''')
 
 
+TL007_REBINDINGS = {
+    # the value rebinding a variable -> whether the rule can take it for a tensor made from the variable:
+    # arithmetic on it, or a call through an imported name with it as a positional argument
+    "w = w * 2.0": True,
+    "w = -w": True,
+    "w = (w + 1.0) ** 2": True,
+    "w = tf.identity(w)": True,
+    "w = tf.math.exp(w)": True,
+    "w = not w": False,
+    "w = helper(w)": False,
+    "w = self._untrack(w)": False,
+    "w = tf.identity(*w)": False,
+    "w = tf.identity(x=w)": False,
+    "w = [w, 1.0]": False,
+    "w = w if ok else 0.0": False,
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("statement", TL007_REBINDINGS)
+def test_tl007_needs_a_rebinding_the_rule_can_take_for_a_tensor(statement, mode):
+    source = (f"import tensorflow as tf\n\ndef helper(v):\n    return v\n\n"
+              f"def step(self, x, ok):\n    w = tf.Variable(1.0)\n    {statement}\n    return w\n")
+    attribute = ("import tensorflow as tf\n\nclass Step(tf.Module):\n    def __init__(self):\n"
+                 "        self.w = tf.Variable(1.0)\n\n    def step(self, x, ok):\n"
+                 f"        {statement.replace('w', 'self.w')}\n")
+    expected = TL007_REBINDINGS[statement]
+    for text in (source, attribute):
+        assert_screen("TL007", facts_in(mode, text), text, expected)
+        if expected:  # the table is the rule's: where the screen passes, these the rule reports
+            found = linter.analyse(text, "t.py", [registry.all_rules()["TL007"]], partial=False)[1]
+            assert [d.code for d in found] == ["TL007"]
+
+
 def test_tl010_needs_a_weight_assigned_what_can_be_a_tensor():
     assert "TL010" in kept('''
         import tensorflow as tf

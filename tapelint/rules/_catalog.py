@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '64dc083c3b509ca1bd934bbe'
+SOURCES = '890f27f1b5a66c0e9ac619ce'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

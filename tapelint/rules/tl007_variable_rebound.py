@@ -236,7 +236,7 @@ class Momentum(tf.Module):
                     continue
             else:
                 continue
-            if value is not None and not any(last_name(e) == name for e in ast.walk(value)):
+            if value is not None and not any(last_name(e) == name for e in _operands(facts, value)):
                 continue
             if from_lines:  # the scope or class around the statement is read from the whole tree
                 facts.read_whole()
@@ -311,6 +311,26 @@ class Momentum(tf.Module):
         else:
             message = self.rebound.format(name=name, value=model.code(value), suggestion=suggestion)
         return Finding(node, message, fix)
+
+
+def _operands(facts, value: ast.expr) -> list[ast.expr]:
+    """What `_operand_named` can find the rebound name among, read from CPython's tree: the leaves of
+    arithmetic, or the positional arguments of a call through an imported name (a call the semantic
+    model can take for a TensorFlow op: `self._untrack(self.w)` is none)."""
+    if isinstance(value, ast.BinOp) or (isinstance(value, ast.UnaryOp) and not isinstance(value.op, ast.Not)):
+        leaves, stack = [], [value]
+        while stack:
+            e = stack.pop()
+            if isinstance(e, ast.BinOp):
+                stack += [e.left, e.right]
+            elif isinstance(e, ast.UnaryOp) and not isinstance(e.op, ast.Not):
+                stack.append(e.operand)
+            else:
+                leaves.append(e)
+        return leaves
+    if isinstance(value, ast.Call) and isinstance(value.func, (ast.Name, ast.Attribute)) and facts.imported(value.func):
+        return [a for a in value.args if not isinstance(a, ast.Starred)]
+    return []
 
 
 def _is_self_attr(expr, attr: str) -> bool:
