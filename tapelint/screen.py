@@ -379,19 +379,28 @@ class Facts:
         as the semantic model's ``qualified_name`` gives them) through an import of its root name
         somewhere in the module. The model resolves a name only where every binding of it in its scope
         is the same import; this takes every import of the name, a superset."""
+        return any(name in qualified for name in self._qualified_names(expr))
+
+    def may_refer_under(self, expr: ast.expr, prefixes: tuple[str, ...]) -> bool:
+        """``expr`` may refer to a canonical name that starts with one of ``prefixes`` (as
+        :meth:`may_refer_to`: `tf.math.exp` and `K.ops.exp` are under `tensorflow.` and `keras.ops.`)."""
+        return any(name.startswith(prefixes) for name in self._qualified_names(expr))
+
+    def _qualified_names(self, expr: ast.expr) -> list[str]:
+        """The canonical names ``expr`` can have through the imports of its root name."""
         attributes: list[str] = []
         while isinstance(expr, ast.Attribute):
             attributes.append(expr.attr)
             expr = expr.value
         if not isinstance(expr, ast.Name):
-            return False
+            return []
+        out = []
         for name in self._import_bindings.get(expr.id, ()):
             name = N.canonical(name)
             for attribute in reversed(attributes):
                 name = N.canonical(f"{name}.{attribute}")
-            if name in qualified:
-                return True
-        return False
+            out.append(name)
+        return out
 
     def may_call(self, call: ast.Call, names: frozenset[str] | set[str], qualified: frozenset[str]) -> bool:
         """``call`` calls something named one of ``names`` (through `as` aliases) that an import can

@@ -317,7 +317,10 @@ def test_tl010_needs_a_weight_assigned_what_can_be_a_tensor():
                 return super().call(x)
     ''')
     assert "TL010" in kept("import tensorflow as tf\nlayer.kernel = tf.clip_by_norm(layer.kernel, 1.0)\n")
-    assert "TL010" in kept("import tensorflow as tf\nself.kernel = tf.Variable(self.kernel)\n")
+    assert "TL010" in kept("import tensorflow as tf\nclass Tied(tf.keras.layers.Dense):\n"
+                           "    def tie(self):\n        self.kernel = tf.Variable(self.kernel)\n")
+    # `self` outside a class is no layer
+    assert "TL010" not in kept("import tensorflow as tf\nself.kernel = tf.Variable(self.kernel)\n")
     # creating weights, tying them, keeping hyper-parameters named like weights
     assert "TL010" not in kept('''
         import tensorflow as tf
@@ -334,6 +337,42 @@ def test_tl010_needs_a_weight_assigned_what_can_be_a_tensor():
                 self.beta = tf.Variable(tf.zeros(shape[-1:]))
                 self.moving_mean = self.kernel
     ''')
+
+
+TL010_CLASSES = {
+    # the class around `self.<weight> = <tensor>` -> whether the rule can take the attribute for a weight:
+    # the class may derive from a Keras class, or makes the attribute with `self.add_weight(...)`
+    ("class G:\n", "self.kernel = fzset(kernel)"): False,
+    ("class G:\n", "self.bias = tf.zeros([2])"): False,
+    ("class G(six.with_metaclass(Meta)):\n", "self.kernel = tf.zeros([2])"): False,
+    ("class G(Generic[T]):\n", "self.kernel = tf.zeros([2])"): False,
+    ("class G(registry.Base):\n", "self.kernel = tf.zeros([2])"): False,
+    ("class G(tf.keras.layers.Dense):\n", "self.kernel = tf.zeros([2])"): True,
+    ("class G(Dense):\n", "self.bias = self.bias * 2.0"): True,
+    ("class G(Base):\n", "self.kernel = tf.zeros([2])"): True,
+    ("class G:\n    def build(self):\n        self.w = self.add_weight(shape=())\n", "self.w = self.w * 2.0"): True,
+    ("class G:\n    def build(self):\n        self.kernel = self.add_weight(shape=())\n",
+     "self.kernel = tf.zeros([2])"): True,
+    # ... and a value the rule can take for a tensor: a call is one only under `tensorflow.`/`keras.ops.`
+    ("class G(Dense):\n", "self.embeddings = Embedding(10, 2)"): False,
+    ("class G(Dense):\n", "self.kernel = fzset(kernel)"): False,
+    ("class G(Dense):\n", "self.kernel = ops.zeros([2])"): True,
+    ("class G(Dense):\n", "self.kernel = tf.math.exp(kernel)"): True,
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("header, store", TL010_CLASSES)
+def test_tl010_needs_a_class_whose_attribute_can_be_a_weight(header, store, mode):
+    source = ("import tensorflow as tf\nfrom keras.layers import Dense\nfrom utils import fzset, six, Meta, Generic, T\n"
+              "from keras import ops\nfrom keras_hub.layers import Embedding\n"
+              "registry = load()\n\nclass Base(tf.keras.layers.Dense):\n    pass\n\n"
+              f"{header}    def step(self, kernel):\n        {store}\n")
+    expected = TL010_CLASSES[(header, store)]
+    assert_screen("TL010", facts_in(mode, source), source, expected)
+    if expected:  # the table is the rule's: where the screen passes, these the rule reports
+        found = linter.analyse(source, "t.py", [registry.all_rules()["TL010"]], partial=False)[1]
+        assert [d.code for d in found] == ["TL010"]
 
 
 @pytest.mark.parametrize("store", [

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '890f27f1b5a66c0e9ac619ce'
+SOURCES = 'b5ca6608d6de6e990ae70b1a'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

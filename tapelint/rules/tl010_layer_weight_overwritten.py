@@ -7,6 +7,7 @@ import libcst as cst
 
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
 from tapelint.screen import ASSIGNMENT, TARGET_TAIL, last_name
+from tapelint.semantic.names import VARIABLE_METHODS
 from tapelint.semantic.values import Kind
 
 # Weights of built-in Keras layers, by attribute name.
@@ -25,6 +26,10 @@ _WEIGHT = r"(?:" + "|".join(sorted(WEIGHT_NAMES)) + r")(?![A-Za-z0-9_])"
 _STORED = r"(?:[\s\\)\]]|#[^\n]*(?![^\n]))*" + ASSIGNMENT
 _DOTTED_WEIGHT_STORE = re.compile(r"\.[ \t\f\\\r\n]*" + _WEIGHT + _STORED)
 _COMMENTED_WEIGHT_STORE = re.compile(r"#[^\n]*\n[ \t\f\\\r\n]*" + _WEIGHT + _STORED)
+
+
+# What the canonical name of a call whose result the semantic model takes for a tensor starts with.
+_TENSOR_CALLS = ("tensorflow.", "keras.ops.")
 
 
 def _weight_attribute_stored(text: str) -> bool:
@@ -248,15 +253,19 @@ class Norm(keras.layers.Layer):
             if not (isinstance(target, ast.Attribute) and target.attr in weights and
                     (value is None or _may_be_tensor(facts, value, target.attr))):
                 continue
-            # `self.a`, `a` not a built-in weight name: `a` must be made a variable in the class around;
-            # a name's value: an assignment the statement can see.
-            of_class = target.attr not in WEIGHT_NAMES and isinstance(target.value, ast.Name) and target.value.id == "self"
-            if not of_class and not isinstance(value, ast.Name):
+            # `self.a`: the class around must be one the rule reads weights of (_may_hold_weight), and
+            # where `a` is not a built-in weight name, `a` must be made a variable there; a name's value:
+            # an assignment the statement can see.
+            on_self = isinstance(target.value, ast.Name) and target.value.id == "self"
+            of_class = on_self and target.attr not in WEIGHT_NAMES
+            if not on_self and not isinstance(value, ast.Name):
                 return True
             if from_lines:  # the scope or class around the statement is read from the whole tree
                 facts.read_whole()
                 return cls.screen(facts)
             if isinstance(value, ast.Name) and not facts.may_be_assigned(value.id, store):
+                continue
+            if on_self and not _may_hold_weight(facts, facts.class_around(store), target.attr):
                 continue
             if not of_class or target.attr in facts.attributes_made_variables_in(facts.class_around(store)):
                 return True
@@ -379,19 +388,35 @@ class Norm(keras.layers.Layer):
 
 
 def _may_be_tensor(facts, value: ast.expr, attr: str) -> bool:
-    """What `_tensor_value` can accept: arithmetic; a name some assignment binds; a call through an
-    imported name, but not `self.add_weight(...)` nor a variable constructor that is not given the
-    weight itself (`tf.Variable(...)` creates a weight, it does not overwrite one)."""
+    """What `_tensor_value` can accept: arithmetic; a name some assignment binds; a call of what an
+    import can make a TensorFlow function or a `keras.ops` op (the only calls whose result the semantic
+    model takes for a tensor), but not a variable constructor that is not given the weight itself
+    (`tf.Variable(...)` creates a weight, it does not overwrite one)."""
     if isinstance(value, (ast.BinOp, ast.UnaryOp)):
         return True
     if isinstance(value, ast.Name):
         return facts.assigns(value.id)
-    if not isinstance(value, ast.Call) or not facts.imported(value.func):
+    if not isinstance(value, ast.Call) or not facts.may_refer_under(value.func, _TENSOR_CALLS):
         return False
     if facts.callee(value) in ("Variable", "ResourceVariable", "variable") and not _has_ops_part(facts, value.func):
         mentioned = {last_name(e) for a in (*value.args, *value.keywords) for e in ast.walk(a)}
         return attr in mentioned or not mentioned.isdisjoint(WEIGHT_NAMES)
     return True
+
+
+def _may_hold_weight(facts, cls: ast.ClassDef | None, attr: str) -> bool:
+    """`self.<attr>` in ``cls`` can be a weight to the rule (`_class_weight`): a method of the class
+    stores `self.<attr> = ....add_weight(...)`, or the class may derive from a Keras class (a base that
+    is a name, or a dotted name through an import: not `object`-less classes, calls, subscripts)."""
+    if cls is None:
+        return False
+    if any(isinstance(b, ast.Name) or (isinstance(b, ast.Attribute) and facts.imported(b)) for b in cls.bases):
+        return True
+    return any(isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+               and isinstance(node.value.func, ast.Attribute) and node.value.func.attr in VARIABLE_METHODS
+               and any(isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name)
+                       and t.value.id == "self" for t in node.targets)
+               for node in ast.walk(cls))
 
 
 def _has_ops_part(facts, func: ast.expr) -> bool:
