@@ -293,10 +293,15 @@ class Facts:
             return self.stores
         out: list[ast.stmt | ast.NamedExpr] = [
             s for s in statements if isinstance(s, (ast.Assign, ast.AnnAssign, ast.AugAssign))]
-        if ":=" in self.text:
+        if self._walrus:
             out += [n for s in statements for e in _own_expressions(s) for n in ast.walk(e)
                     if isinstance(n, ast.NamedExpr)]
         return out
+
+    @cached_property
+    def _walrus(self) -> bool:
+        """The text may hold an assignment expression (searched once: stores are asked for often)."""
+        return ":=" in self.text
 
     def syntax_tree(self) -> ast.Module | None:
         """The syntax tree, or None where the text does not compile."""
@@ -315,7 +320,7 @@ class Facts:
         """Every Assign, AnnAssign, AugAssign and walrus."""
         out: list[ast.stmt | ast.NamedExpr] = [
             s for s in self.statements if isinstance(s, (ast.Assign, ast.AnnAssign, ast.AugAssign))]
-        if ":=" in self.text:
+        if self._walrus:
             out += [n for n in ast.walk(self.tree) if isinstance(n, ast.NamedExpr)]
         return out
 
