@@ -21,7 +21,8 @@ the statements of its body that are not methods) and its methods. Kept are:
   - a ``def``/``class`` that passes a function of the kept code to ``tf.function`` (the model treats
     every function of that name as traced);
   - a top-level statement that binds a name the kept code uses, or loads a name the kept code
-    binds, becomes relevant in turn (its names are followed as the kept code's are).
+    binds, becomes relevant in turn (its names are followed as the kept code's are); so does one that
+    holds a trigger word, binding anything or not (`register(tf.custom_gradient(f))`).
 
   Imported names are not followed: a use of ``tf`` says nothing about the code that uses it.
 
@@ -214,7 +215,9 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
 
     kept = {id(u) for u in (*defs, *members) if u.holds_any(seed_words) or _GLOBAL.search(u.text)}
     seeds = set(kept)
-    relevant = {id(u) for u in modules if u.binds and u.holds_any(seed_words)}
+    # A statement holding a trigger word has what it names followed, binding anything or not
+    # (`register(tf.custom_gradient(f))` applies custom_gradient to `f`).
+    relevant = {id(u) for u in modules if u.holds_any(seed_words)}
     done: set[int] = set()  # kept units and relevant statements whose names are in the sets below
     mentioned: set[str] = set()  # names the kept code loads or binds
     said: set[str] = set()  # every identifier of the kept code's code, attributes included (`self.step`)

@@ -581,6 +581,26 @@ def test_the_custom_gradient_rules_alone_find_what_the_whole_file_finds(source):
     same_both_ways(source, CUSTOM_GRADIENT_RULES)
 
 
+def test_a_module_level_statement_applying_custom_gradient_keeps_what_it_names():
+    # The statement binds nothing; what it names is followed all the same (stop 14's code left `f`
+    # out and lost this TL011).
+    source = textwrap.dedent('''\
+        import tensorflow as tf
+
+        def helper():
+            return 1
+
+        def f(x):
+            def grad(dy):
+                return dy, dy
+            return x * 2, grad
+
+        register(tf.custom_gradient(f))
+        ''')
+    for rules in (RULES, CUSTOM_GRADIENT_RULES):
+        assert [(code, row) for code, row, *_ in same_both_ways(source, rules)] == [("TL011", 8)]
+
+
 def test_a_method_the_custom_gradient_code_names_is_kept_with_its_findings():
     # `_forward` holds no trigger word: only `call` names it, applying custom_gradient to it (TL013 then
     # reports its return, which is not a pair).
