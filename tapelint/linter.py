@@ -230,8 +230,10 @@ def _analyse(source: str, filename: str, rules: Sequence[type[Rule]], verbose: b
         words = {w for r in active for w in (*r.triggers, *getattr(r, "requires", ()))}
         indirect = any(getattr(r, "needs_indirect_callers", True) for r in active)
         named = any(getattr(r, "needs_named_methods", True) for r in active)
+        depths = [getattr(r, "callee_depth", None) for r in active]
+        depth = None if None in depths else max(depths)
         reduction, compiled = reduce_source(source, sorted(words), tree, indirect_callers=indirect,
-                                            named_methods=named)
+                                            named_methods=named, callee_depth=depth)
         if reduction is not None:
             parsed = parse(reduction.text, filename, compiled=True)
             if not isinstance(parsed, Diagnostic) and verify(parsed, reduction):

@@ -42,6 +42,12 @@ the statements of its body that are not methods) and its methods. Kept are:
   the code holding a trigger word keep methods. Trigger words count in the code only, not in
   strings and comments (a docstring that mentions ``tf.GradientTape`` keeps nothing).
 
+Where every active rule reads the bodies of the functions the kept code refers to only so many
+references away (``Rule.callee_depth``: the custom-gradient rules read the forward function the
+applying code names and the gradient function the forward names), a kept top-level function further
+away, or named only by a caller or another statement kept for what it names, keeps its header
+(decorators, parameters) and gets `...` for a body: its name still resolves as in the whole file.
+
 A blanked statement's lines are left out of the text, and so are the blank and comment lines between
 top-level statements; ``Reduction.rows`` maps each line of the text to its row in the file (columns
 do not change), and the semantic model reports positions through it. Names are the names the code
@@ -168,7 +174,8 @@ class _Unit:
 
 
 def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = None, *,
-                  indirect_callers: bool = True, named_methods: bool = True) -> tuple[Reduction | None, bool]:
+                  indirect_callers: bool = True, named_methods: bool = True,
+                  callee_depth: int | None = None) -> tuple[Reduction | None, bool]:
     """The partial text of ``source`` for rules triggered by ``words``, or None when the whole file
     must be analysed: it does not compile (the whole-file parse reports the error), it uses line
     separators other than ``\\n``/``\\r\\n``, or nothing would be left out. The second item says
@@ -177,7 +184,9 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
     (``Rule.needs_indirect_callers``), the defs and classes that load a kept one's name are kept only
     for those that hold a trigger word (their direct callers), not for everything kept. Without
     ``named_methods`` (``Rule.needs_named_methods``), a kept class keeps the methods that the code
-    holding a trigger word names, not every method that any kept code names."""
+    holding a trigger word names, not every method that any kept code names. With ``callee_depth``
+    (``Rule.callee_depth``), a kept top-level function more than that many references from the code
+    holding a trigger word, or referred to only by other kept code, keeps its header and `...`."""
     if "\r" in source.replace("\r\n", "\n"):
         return None, tree is not None  # lone CR line ends: keep the one well-trodden path
     if tree is None:
@@ -269,6 +278,9 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
                 changed = True
         changed = changed or any(id(u) not in done for u in (*defs, *members) if id(u) in kept)
 
+    stubs = [] if callee_depth is None else _stubs(
+        defs, members, modules, kept, seeds, relevant, wanted, wrap, functions, seed_words, callee_depth, lines)
+
     blank = [u for u in defs if id(u) not in kept]
     for header in defs:
         if header.owner is None and id(header) in kept:
@@ -277,7 +289,7 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
             if not header.node.body and len(dropped) == len(methods):  # a class body keeps a statement
                 dropped = dropped[1:]
             blank += dropped
-    if not blank:
+    if not blank and not stubs:
         return None, True
 
     # The blanked statements' lines are left out of the text, and so are the blank and comment lines
@@ -288,6 +300,12 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
     for u in blank:
         drop[u.first:u.last + 1] = b"\x01" * (u.last - u.first + 1)
         for i in range(u.first, u.last + 1):
+            out[i] = "\r" if lines[i].endswith("\r") else ""
+    for u, body in stubs:  # the body's first line holds `...`, its indentation kept; the rest goes
+        line = lines[body]
+        out[body] = line[:len(line) - len(line.lstrip(" \t\f"))] + "..." + ("\r" if line.endswith("\r") else "")
+        drop[body + 1:u.last + 1] = b"\x01" * (u.last - body)
+        for i in range(body + 1, u.last + 1):
             out[i] = "\r" if lines[i].endswith("\r") else ""
     dropped_lines = sum(drop)
     covered = bytearray(len(lines))
@@ -303,6 +321,64 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
     text = "\n".join(out[i - 1] for i in rows)
     kept_names = tuple(u.name for u in defs if id(u) in kept)
     return Reduction(text, kept_names, len(lines) - dropped_lines, len(lines), tuple(rows)), True
+
+
+def _stubs(defs: list[_Unit], members: list[_Unit], modules: list[_Unit], kept: set[int], seeds: set[int],
+           relevant: set[int], wanted: set[str], wrap: re.Pattern, functions: set[str],
+           seed_words: tuple[str, ...], depth: int, lines: list[str]) -> list[tuple[_Unit, int]]:
+    """The kept top-level functions whose bodies no rule reads (``Rule.callee_depth``), each with the
+    index of its body's first line. Read are: the code holding a trigger word, the methods and classes
+    kept, and the module-level statements holding a trigger word (`g = tf.custom_gradient(f)`), and what
+    they refer to up to ``depth`` references away; and the callers and wrappers that were kept for
+    referring to kept code (their own references are not followed)."""
+    budget: dict[int, int] = {}
+    todo: list[tuple[_Unit, int]] = []
+    for u in (*defs, *members, *modules):
+        if id(u) not in kept and id(u) not in relevant:
+            continue
+        source = id(u) in seeds or u.owner is not None or isinstance(u.node, ast.ClassDef) or (
+            not u.is_def and u.holds_any(seed_words))  # (all of those are relevant)
+        if source:
+            budget[id(u)] = depth
+            todo.append((u, depth))
+    by_name: dict[str, list[_Unit]] = {}
+    for u in defs:
+        if id(u) in kept:
+            by_name.setdefault(u.name, []).append(u)
+    while todo:
+        u, left = todo.pop()
+        if left <= 0 or budget.get(id(u), -1) > left:
+            continue
+        for name in u.names():
+            for d in by_name.get(name, ()):
+                if budget.get(id(d), -1) < left - 1:
+                    budget[id(d)] = left - 1
+                    todo.append((d, left - 1))
+    out = []
+    for u in defs:
+        if id(u) not in kept or id(u) in budget or not isinstance(u.node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if (u.words() & wanted and u.names() & wanted) or _wraps(u, wrap, functions):
+            continue  # a caller or a wrapper of kept code: read
+        body = u.node.body[0].lineno - 1
+        header_end = max([u.node.lineno - 1] + [e.end_lineno - 1 for e in _header_parts(u.node)])
+        if body <= header_end or lines[body - 1].rstrip("\r").endswith("\\"):
+            continue  # the body starts on the header's line: nothing to leave out
+        out.append((u, body))
+    return out
+
+
+def _header_parts(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.AST]:
+    """What a function's header holds: decorators, parameters' defaults and annotations, the return
+    annotation."""
+    args = node.args
+    parts: list[ast.AST] = [*node.decorator_list, *args.defaults, *(d for d in args.kw_defaults if d is not None)]
+    for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+        if a is not None:
+            parts.append(a)
+    if node.returns is not None:
+        parts.append(node.returns)
+    return [p for p in parts if getattr(p, "end_lineno", None) is not None]
 
 
 # Methods that run without being named in the code: Python's and Keras's hooks, unittest's fixtures.

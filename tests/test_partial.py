@@ -601,6 +601,84 @@ def test_a_module_level_statement_applying_custom_gradient_keeps_what_it_names()
         assert [(code, row) for code, row, *_ in same_both_ways(source, rules)] == [("TL011", 8)]
 
 
+STUBS = '''\
+import tensorflow as tf
+
+
+def leaf(x):
+    return x + 1
+
+
+@register
+def helper(x):
+    return leaf(x) * 2 + tiny(x) + slashed(x) + later(x)
+
+
+def grad_fn(dy):
+    return dy, helper(dy)
+
+
+def forward(x, y):
+    return tf.identity(x) * y, grad_fn
+
+
+f = tf.custom_gradient(forward)
+
+
+def uses(x):
+    return f(x, y=tf.constant(1.0)) + compute(x)
+
+
+def compute(
+    y,
+):
+    """Not read: only a caller names it."""
+    total = 0.0
+    for i in range(3):
+        total += i * y
+    return total
+
+
+def tiny(x): return x
+
+
+def slashed(x): \\
+    return x
+
+
+async def later(x):
+    await x
+    return x
+'''
+
+
+def test_only_the_custom_gradient_rules_read_callees_to_a_depth():
+    assert {r.code: r.callee_depth for r in RULES if r.callee_depth is not None} == {
+        "TL011": 2, "TL012": 2, "TL013": 2, "TL019": 2}
+
+
+def test_custom_gradient_rules_keep_far_callees_as_headers():
+    # Read: what applies custom_gradient (`f = ...`), the forward function it names, the gradient
+    # function that names, and the caller of `f`. A function further away (`helper`, `leaf`) or named
+    # only by the caller (`compute`) keeps its header (decorators, a header over several lines) and
+    # `...`; one whose body starts on the header's line stays as it is.
+    reduction, _ = reduce_source(STUBS, ["custom_gradient"], indirect_callers=False, named_methods=False,
+                                 callee_depth=2)
+    text = reduction.text
+    assert "def leaf(x):\n    ...\n" in text
+    assert "@register\ndef helper(x):\n    ...\n" in text
+    assert "def compute(\n    y,\n):\n    ...\n" in text
+    assert text.endswith("async def later(x):\n    ...")
+    assert "return dy, helper(dy)" in text and "return f(x, y=tf.constant(1.0)) + compute(x)" in text
+    assert "def tiny(x): return x" in text and "def slashed(x): \\\n    return x" in text
+    assert "total" not in text and "x + 1" not in text
+    assert reduction.kept == ("leaf", "helper", "grad_fn", "forward", "uses", "compute", "tiny", "slashed", "later")
+    rows = dict(zip(text.split("\n"), reduction.rows))
+    assert rows["    return f(x, y=tf.constant(1.0)) + compute(x)"] == 25
+    assert [(code, row) for code, row, *_ in same_both_ways(STUBS, CUSTOM_GRADIENT_RULES)] == [("TL019", 25)]
+    assert reduce_source(STUBS, ["custom_gradient"], indirect_callers=False, named_methods=False)[0] is None
+
+
 def test_a_method_the_custom_gradient_code_names_is_kept_with_its_findings():
     # `_forward` holds no trigger word: only `call` names it, applying custom_gradient to it (TL013 then
     # reports its return, which is not a pair).

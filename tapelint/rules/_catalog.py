@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'b5ca6608d6de6e990ae70b1a'
+SOURCES = '325e9a56666b47dd55c2c713'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -116,6 +116,13 @@ class Rule:
     # where the code holding its trigger words names it (`tf.custom_gradient(self.m)`), and otherwise
     # only the methods that store attributes the kept code reads (always kept), sets this False.
     needs_named_methods: ClassVar[bool] = True
+    # A top-level function that kept code refers to is kept whole, to any depth of calls. A rule that
+    # reads a referred function's body only so many references away from the code holding its trigger
+    # words (the custom-gradient rules: the forward function that code names, and the gradient function
+    # the forward names: 2), and from other kept code (callers, module-level statements) only that the
+    # name is a function of the module, sets this: where only such rules run, a function further away
+    # keeps its header and `...` for a body.
+    callee_depth: ClassVar[int | None] = None
     default_enabled: ClassVar[bool] = True
     valid: ClassVar[tuple[Valid, ...]] = ()
     invalid: ClassVar[tuple[Invalid, ...]] = ()

@@ -102,6 +102,7 @@ class CustomGradientVariables(Rule):
     triggers = ("custom_gradient",)
     needs_indirect_callers = False  # a custom gradient, what it refers to and its calls
     needs_named_methods = False  # methods: the one `custom_gradient` is applied to, its attribute stores
+    callee_depth = 2  # bodies read: the forward function the applying code names, the gradient it names
 
     valid = (
         Valid(
