@@ -185,10 +185,7 @@ def _in_workers(work, catalog, jobs, partial, verbose, progress, stats, digests=
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    # Batches small enough to balance the load (a few files hold most of the work), large enough
-    # that sending them costs nothing.
-    size = max(1, min(32, len(work) // (jobs * 8) or 1))
-    batches = [work[i:i + size] for i in range(0, len(work), size)]
+    batches = _batches(work, jobs)
     workers = min(jobs, len(batches))
     stats.workers = workers
     method = "fork" if sys.platform.startswith("linux") else "spawn"
@@ -222,6 +219,22 @@ def _in_workers(work, catalog, jobs, partial, verbose, progress, stats, digests=
     if leftover:  # a worker died (the native parser can crash a process): finish here
         out.extend(_in_process(leftover, catalog, partial, verbose, progress, stats, digests))
     return out
+
+
+def _batches(work: list[tuple], jobs: int) -> list[list[tuple]]:
+    """The tasks in batches small enough to balance the load (a few files hold most of the work),
+    large enough that sending them costs nothing; the largest files first, so that the last batches,
+    whichever worker takes them, are small files and the workers finish together."""
+    work = sorted(work, key=_size, reverse=True)
+    size = max(1, min(32, len(work) // (jobs * 8) or 1))
+    return [work[i:i + size] for i in range(0, len(work), size)]
+
+
+def _size(item: tuple) -> int:
+    try:
+        return os.stat(item[1]).st_size
+    except OSError:
+        return 0
 
 
 class _WorkerState:

@@ -52,6 +52,23 @@ def test_workers_are_used_and_results_keep_file_order(tree):
     assert key == sorted(key, key=lambda k: (k[0], k[1].row, k[1].column, k[2]))
 
 
+def test_workers_take_the_largest_files_first_in_balanced_batches(tmp_path):
+    # The last batches hold the smallest files, so the workers finish together; each task once; a file
+    # that cannot be read (it is reported later) counts as empty.
+    sizes = [5, 900, 40, 0, 7000, 12, 300] * 10
+    work = []
+    for i, size in enumerate(sizes):
+        path = tmp_path / f"f{i}.py"
+        path.write_text("x" * size)
+        work.append((i, str(path), path.name, ("TL001",), None))
+    work.append((len(work), str(tmp_path / "gone.py"), "gone.py", ("TL001",), None))
+    batches = engine._batches(work, jobs=2)
+    order = [item for batch in batches for item in batch]
+    assert sorted(order) == sorted(work)
+    assert [sizes[i] if i < len(sizes) else 0 for i, *_ in order] == sorted(sizes + [0], reverse=True)
+    assert {len(b) for b in batches[:-1]} == {4}  # 71 tasks, 2 workers: 71 // 16 = 4 a batch
+
+
 def test_a_few_files_are_linted_without_workers(tree):
     settings = config.resolve_settings(config.Overrides(), registry.all_rules(), cwd=tree, isolated=True)
     files = discovery.discover(["buggy/tl002_gan_single_tape.py", "plain"], settings)[: engine.SMALL_RUN - 1]
