@@ -360,25 +360,14 @@ def _stubs(defs: list[_Unit], members: list[_Unit], modules: list[_Unit], kept: 
             continue
         if (u.words() & wanted and u.names() & wanted) or _wraps(u, wrap, functions):
             continue  # a caller or a wrapper of kept code: read
-        body = u.node.body[0].lineno - 1
-        header_end = max([u.node.lineno - 1] + [e.end_lineno - 1 for e in _header_parts(u.node)])
-        if body <= header_end or lines[body - 1].rstrip("\r").endswith("\\"):
-            continue  # the body starts on the header's line: nothing to leave out
+        first = u.node.body[0]
+        body = first.lineno - 1
+        # (col_offset counts UTF-8 bytes: where the text before it is not blank, slicing as many
+        # characters leaves it not blank either)
+        if lines[body][:first.col_offset].strip() or lines[body - 1].rstrip("\r").endswith("\\"):
+            continue  # the body starts on a line of the header: nothing to leave out
         out.append((u, body))
     return out
-
-
-def _header_parts(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.AST]:
-    """What a function's header holds: decorators, parameters' defaults and annotations, the return
-    annotation."""
-    args = node.args
-    parts: list[ast.AST] = [*node.decorator_list, *args.defaults, *(d for d in args.kw_defaults if d is not None)]
-    for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
-        if a is not None:
-            parts.append(a)
-    if node.returns is not None:
-        parts.append(node.returns)
-    return [p for p in parts if getattr(p, "end_lineno", None) is not None]
 
 
 # Methods that run without being named in the code: Python's and Keras's hooks, unittest's fixtures.

@@ -611,7 +611,7 @@ def leaf(x):
 
 @register
 def helper(x):
-    return leaf(x) * 2 + tiny(x) + slashed(x) + later(x)
+    return leaf(x) * 2 + tiny(x) + slashed(x) + closed(x) + later(x)
 
 
 def grad_fn(dy):
@@ -646,6 +646,11 @@ def slashed(x): \\
     return x
 
 
+def closed(
+    x,
+): return x
+
+
 async def later(x):
     await x
     return x
@@ -661,7 +666,7 @@ def test_custom_gradient_rules_keep_far_callees_as_headers():
     # Read: what applies custom_gradient (`f = ...`), the forward function it names, the gradient
     # function that names, and the caller of `f`. A function further away (`helper`, `leaf`) or named
     # only by the caller (`compute`) keeps its header (decorators, a header over several lines) and
-    # `...`; one whose body starts on the header's line stays as it is.
+    # `...`; one whose body starts on a line of its header (its last, `): return x`) stays as it is.
     reduction, _ = reduce_source(STUBS, ["custom_gradient"], indirect_callers=False, named_methods=False,
                                  callee_depth=2)
     text = reduction.text
@@ -671,8 +676,10 @@ def test_custom_gradient_rules_keep_far_callees_as_headers():
     assert text.endswith("async def later(x):\n    ...")
     assert "return dy, helper(dy)" in text and "return f(x, y=tf.constant(1.0)) + compute(x)" in text
     assert "def tiny(x): return x" in text and "def slashed(x): \\\n    return x" in text
+    assert "def closed(\n    x,\n): return x" in text
     assert "total" not in text and "x + 1" not in text
-    assert reduction.kept == ("leaf", "helper", "grad_fn", "forward", "uses", "compute", "tiny", "slashed", "later")
+    assert reduction.kept == ("leaf", "helper", "grad_fn", "forward", "uses", "compute", "tiny", "slashed", "closed",
+                              "later")
     rows = dict(zip(text.split("\n"), reduction.rows))
     assert rows["    return f(x, y=tf.constant(1.0)) + compute(x)"] == 25
     assert [(code, row) for code, row, *_ in same_both_ways(STUBS, CUSTOM_GRADIENT_RULES)] == [("TL019", 25)]
