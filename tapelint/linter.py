@@ -225,15 +225,9 @@ def _analyse(source: str, filename: str, rules: Sequence[type[Rule]], verbose: b
     # A rule without trigger words runs on every file and may look anywhere in it; so may one that
     # says it needs the whole module.
     if partial and not any(getattr(r, "needs_whole_module", False) or not r.triggers for r in active):
-        from tapelint.partial import reduce_source, verify
+        from tapelint.partial import reduce_for, verify
 
-        words = {w for r in active for w in (*r.triggers, *getattr(r, "requires", ()))}
-        indirect = any(getattr(r, "needs_indirect_callers", True) for r in active)
-        named = any(getattr(r, "needs_named_methods", True) for r in active)
-        depths = [getattr(r, "callee_depth", None) for r in active]
-        depth = None if None in depths else max(depths)
-        reduction, compiled = reduce_source(source, sorted(words), tree, indirect_callers=indirect,
-                                            named_methods=named, callee_depth=depth)
+        reduction, compiled = reduce_for(source, active, tree)
         if reduction is not None:
             parsed = parse(reduction.text, filename, compiled=True)
             if not isinstance(parsed, Diagnostic) and verify(parsed, reduction):

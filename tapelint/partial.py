@@ -173,6 +173,19 @@ class _Unit:
         return self._stored
 
 
+def reduce_for(source: str, rules: Iterable, tree: ast.Module | None = None) -> tuple[Reduction | None, bool]:
+    """:func:`reduce_source` for ``rules``: their trigger and required words, and the least that every
+    one of them lets the reduction keep (``Rule.needs_indirect_callers``, ``needs_named_methods``,
+    ``callee_depth``)."""
+    rules = list(rules)
+    words = sorted({w for r in rules for w in (*r.triggers, *getattr(r, "requires", ()))})
+    depths = [getattr(r, "callee_depth", None) for r in rules]
+    return reduce_source(source, words, tree,
+                         indirect_callers=any(getattr(r, "needs_indirect_callers", True) for r in rules),
+                         named_methods=any(getattr(r, "needs_named_methods", True) for r in rules),
+                         callee_depth=None if None in depths else max(depths))
+
+
 def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = None, *,
                   indirect_callers: bool = True, named_methods: bool = True,
                   callee_depth: int | None = None) -> tuple[Reduction | None, bool]:
