@@ -5,7 +5,7 @@
 Runs ``tapelint check --no-cache --jobs 1`` on the trees in this process, with a timer around each
 stage of a file's way (the pre-filter, the screens, CPython's whole-text compiles, the reduction to
 the parts the rules see, libcst's parse, the semantic model and the rules), and prints one table of
-seconds. Stages nest (the screens' compiles are inside the screens; the parse and the model run in
+seconds, and the lines libcst parses. Stages nest (the screens' compiles are inside the screens; the parse and the model run in
 `run_deep`'s thread), so the rows do not add up to the total. Compare runs of two checkouts
 alternately (``PYTHONPATH=/tmp/before python bench/lint_stages.py``): the figures move with the
 machine's load.
@@ -54,6 +54,17 @@ def main(argv: list[str]) -> int:
         for part in path:
             owner = getattr(owner, part)
         _wrap(totals, owner, name, label)
+    import tapelint.linter
+
+    lines = 0
+    parse = tapelint.linter.parse  # (timed by now)
+
+    def counted(text, *args, **kwargs):
+        nonlocal lines
+        lines += text.count("\n") + 1
+        return parse(text, *args, **kwargs)
+
+    tapelint.linter.parse = counted
     from tapelint.cli import main as tapelint
 
     trees = argv or [str(p) for p in _default_trees()]
@@ -64,6 +75,7 @@ def main(argv: list[str]) -> int:
     for _module, _attribute, label in STAGES:
         print(f"| {label} | {totals.get(label, 0.0):.2f} |")
     print(f"| the whole run, start-up included | {total:.2f} |")
+    print(f"\nLines libcst parses (the texts handed to it, reduced or whole): {lines}")
     return 0
 
 

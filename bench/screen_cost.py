@@ -3,8 +3,10 @@ stages of the files some screen passes.
 
     python bench/screen_cost.py [TREE]     # default: /tmp/tapelint-bench-trees (made by lint_speed.py)
 
-Prints three markdown tables. Screens: per rule, the files whose words reach it, those it compiled
-first (the syntax tree was built for it), those it passed, and its time. Stages, over the files some
+Prints four markdown tables. Screens: per rule, the files whose words reach it, those it compiled
+first (the syntax tree was built for it), those it passed, and its time, in order (a screen that runs
+first pays for what later ones reuse); then each costly screen's own cost, what running all screens
+without it saves. Stages, over the files some
 screen passes: the partial reduction, libcst's parse of the kept text, the semantic model, the rules.
 Reading every file that holds a trigger word: CPython's syntax check through its symbol table (what
 reporting a syntax error in each would cost), its syntax tree, and the blanking pass of
@@ -25,7 +27,7 @@ from pathlib import Path
 from tapelint.linter import parse, screened
 from tapelint.logical_lines import LogicalLines
 from tapelint.manifest import real
-from tapelint.partial import reduce_source
+from tapelint.partial import reduce_for
 from tapelint.prefilter import Prefilter
 from tapelint.registry import builtin_rules
 from tapelint.screen import Facts, compile_tree
@@ -44,6 +46,7 @@ def main() -> int:
     stages: collections.Counter = collections.Counter()
     triggered = analysed = 0
     sources: list[str] = []
+    actives: list[list] = []
     gc.disable()
     for path in sorted(tree.rglob("*.py")):
         active = prefilter.active(path.read_bytes())
@@ -52,6 +55,7 @@ def main() -> int:
         triggered += 1
         source = read_source(path)
         sources.append(source)
+        actives.append(active)
         facts = Facts(source)
         for rule in active:
             was_compiled = facts.compiled
@@ -65,9 +69,8 @@ def main() -> int:
         if not kept:
             continue
         analysed += 1
-        words = sorted({w for r in kept for w in (*r.triggers, *getattr(r, "requires", ()))})
         t0 = time.perf_counter()
-        reduction, _ = reduce_source(source, words, facts.syntax_tree())
+        reduction, _ = reduce_for(source, kept, facts.syntax_tree())  # as the linter reduces
         t1 = time.perf_counter()
         module = parse(reduction.text if reduction else source, str(path), compiled=True)
         t2 = time.perf_counter()
@@ -87,6 +90,23 @@ def main() -> int:
     print("| stage, files that pass a screen | time (s) |\n|---|---:|")
     for stage, seconds in stages.items():
         print(f"| {stage} | {seconds:.2f} |")
+    # Screens share what they read of a file (its blanked text, logical lines, variable names): a rule's
+    # own cost is what leaving its screen out saves, the others still run.
+    def all_screens(without: str | None = None) -> float:  # the best of three runs
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            for source, active in zip(sources, actives):
+                screened([r for r in active if r.code != without], Facts(source))
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    every = all_screens()
+    print("\n| rule, screen time over 0.01 s | all screens without it (s) | its own cost (s) |\n|---|---:|---:|")
+    print(f"| (none left out) | {every:.2f} | |")
+    for code in sorted(c for c in reached if screen_time[c] > 0.01):
+        without = all_screens(code)
+        print(f"| {code} | {without:.2f} | {every - without:.2f} |")
     print(f"\n| every file that holds a trigger word ({len(sources)}) | time (s) |\n|---|---:|")
     for reading, read in (("syntax check (symbol table)", lambda text: symtable.symtable(text, "<x>", "exec")),
                           ("syntax tree (ast)", compile_tree),
