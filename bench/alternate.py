@@ -36,7 +36,9 @@ def main(argv: list[str]) -> int:
                         help="a checkout of tapelint (repeat: each is run in every round)")
     parser.add_argument("--tree", type=Path, default=Path("/tmp/tapelint-bench-trees"))
     parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--ruff", default=shutil.which("ruff") or "ruff")
+    # The ruff of this interpreter's environment first (as lint_speed.py finds it), then PATH's.
+    parser.add_argument("--ruff", default=shutil.which("ruff", path=str(Path(sys.executable).parent))
+                        or shutil.which("ruff") or "ruff")
     args = parser.parse_args(argv)
 
     commands = [(f"tapelint, {c}", [sys.executable, "-c", _RUN.format(root=str(c.resolve())),
