@@ -65,3 +65,15 @@ def test_any_rules_and_text_choose_what_the_text_test_chooses(pieces, specs):
     assert _codes(Prefilter(rules).active(text.encode())) == expected
     # the order of the rules (so of the words searched before) changes nothing but the order
     assert _codes(Prefilter(rules[::-1]).active(text.encode())) == expected[::-1]
+
+
+def test_the_rules_about_variables_trigger_on_every_spelling_of_a_variable_maker():
+    # The semantic model takes these calls' results for variables; a file whose only maker is one of
+    # them (`K.variable(...)` in tf.keras code) must reach the rules. `keras.backend.variable` was missed.
+    from tapelint.semantic import names as N
+
+    makers = {name.rsplit(".", 1)[-1] for name in N.VARIABLE_FACTORIES} | set(N.VARIABLE_METHODS)
+    assert "variable" in makers
+    for code in ("TL007", "TL010"):
+        rule = registry.all_rules()[code]
+        assert {m for m in makers if not any(t in m for t in rule.triggers)} == set(), code

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '325e9a56666b47dd55c2c713'
+SOURCES = '00ea3f744d424070d6f9da24'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',
@@ -87,7 +87,7 @@ ROWS = [{'code': 'TL001',
              'gradients become None; update the variable in place with `assign_sub`/`assign_add`/`assign`',
   'default_enabled': True,
   'origin': 'tapelint',
-  'triggers': ['Variable', 'add_weight', 'add_variable'],
+  'triggers': ['Variable', 'variable', 'add_weight', 'add_variable'],
   'requires': [],
   'needs_whole_module': False,
   'module': 'tapelint.rules.tl007_variable_rebound',
@@ -134,7 +134,8 @@ ROWS = [{'code': 'TL001',
                'moving_variance',
                'add_weight',
                'add_variable',
-               'Variable'],
+               'Variable',
+               'variable'],
   'requires': [],
   'needs_whole_module': False,
   'module': 'tapelint.rules.tl010_layer_weight_overwritten',

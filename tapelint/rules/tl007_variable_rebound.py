@@ -72,7 +72,8 @@ class VariableRebound(Rule):
     needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "variable-rebound"
     summary = "A name holding a tf.Variable is rebound to a tensor computed from it"
-    triggers = ("Variable", "add_weight", "add_variable")
+    # Every variable maker's name holds one (`keras.backend.variable` too: tf.keras code spells it `K.variable`).
+    triggers = ("Variable", "variable", "add_weight", "add_variable")
     message = (
         "the name is no longer a tf.Variable after this line: the next tape won't watch it and gradients "
         "become None; update the variable in place with `assign_sub`/`assign_add`/`assign`"
@@ -141,6 +142,30 @@ class Linear(tf.Module):
         ),
     )
     invalid = (
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow.keras import backend as K
+
+def train(dataset):
+    w = K.variable(tf.zeros([3, 1]))
+    for x, y in dataset:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((tf.matmul(x, w) - y) ** 2)
+        w = w - 0.1 * tape.gradient(loss, w)  # expect: TL007
+""",
+            fixed="""
+import tensorflow as tf
+from tensorflow.keras import backend as K
+
+def train(dataset):
+    w = K.variable(tf.zeros([3, 1]))
+    for x, y in dataset:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((tf.matmul(x, w) - y) ** 2)
+        w.assign_sub(0.1 * tape.gradient(loss, w))  # expect: TL007
+""",
+        ),
         Invalid(
             """
 import tensorflow as tf

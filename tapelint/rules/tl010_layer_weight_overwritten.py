@@ -104,7 +104,7 @@ class LayerWeightOverwritten(Rule):
     name = "layer-weight-overwritten"
     summary = "A Keras layer's weight attribute is assigned a tensor instead of being updated in place"
     triggers = ("kernel", "bias", "embeddings", "gamma", "beta", "moving_mean", "moving_variance",
-                "add_weight", "add_variable", "Variable")
+                "add_weight", "add_variable", "Variable", "variable")
     message = (
         "a Keras layer weight is assigned a tensor: Keras 3 raises, tf.keras silently stops tracking the "
         "variable, and the layer no longer trains it; update it in place with `.assign(...)`"
@@ -177,6 +177,20 @@ class TiedOutput(tf.keras.layers.Layer):
         ),
     )
     invalid = (
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow.keras import backend as K
+
+class Decayed(tf.keras.layers.Layer):
+    def build(self, input_shape):
+        self.scale = K.variable(1.0)
+
+    def call(self, x):
+        self.scale = self.scale * 0.99  # expect: TL010
+        return x * self.scale
+"""
+        ),
         Invalid(
             """
 import tensorflow as tf
