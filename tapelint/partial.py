@@ -6,8 +6,10 @@ the statements of its body that are not methods) and its methods. Kept are:
 
 - every top-level statement that is not a ``def`` or ``class`` (imports, constants, script code:
   rules resolve names through them and report in them);
-- the ``def``\\ s and ``class``\\ es whose text holds a trigger word of an active rule (or a name an
-  import binds to something spelt with one, ``from tensorflow import GradientTape as GT``), or a
+- the ``def``\\ s and ``class``\\ es whose code holds a trigger word of an active rule, as the end
+  of an identifier (`ResourceVariable` holds `Variable`; `trainable_variables` does not hold
+  `variable`), or a name an import binds to something so spelt
+  (``from tensorflow import GradientTape as GT``), or a
   ``global`` statement (it rebinds a module-level name other code reads);
 - and, to a fixed point, what those depend on or what depends on them, through every way the
   semantic model relates code across top-level statements:
@@ -124,14 +126,14 @@ class _Unit:
         return self._functions
 
     def holds_any(self, words: Iterable[str]) -> bool:
-        """One of ``words`` is part of an identifier of the code (not of a string or comment): a
-        trigger word in a docstring says nothing about what the code does."""
+        """An identifier of the code (not of a string or comment: a trigger word in a docstring says
+        nothing about what the code does) ends with one of ``words`` (see :func:`_spells`)."""
         words = [w for w in words if w in self.text]
         if not words:
             return False
         if self._code is None:
             self._scan()
-        return any(w.strip(".(") in self._code for w in words)
+        return any(w.strip(".(") + " " in self._code for w in words)
 
     def _scan(self) -> None:
         names, functions, code, stored = set(), set(), set(), set()
@@ -158,7 +160,7 @@ class _Unit:
                 code.add(node.arg)
         self._names, self._functions, self._stored = frozenset(names), frozenset(functions), frozenset(stored)
         self._identifiers = frozenset(names | functions | code)
-        self._code = " ".join(self._identifiers)
+        self._code = " ".join(self._identifiers) + " "  # each identifier followed by a space: see holds_any
 
     def identifiers(self) -> frozenset[str]:
         """Every identifier of the code: names, attributes, keywords, parameters, imported names."""
@@ -218,7 +220,7 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
 
     # A name an import binds to something spelt with a trigger word is a trigger word too, and so is
     # one bound to `function` for the tf.function edge.
-    aliases = {alias for u in modules for name, alias in u.aliases if any(w in name for w in words)}
+    aliases = {alias for u in modules for name, alias in u.aliases if _spells(name.rsplit(".", 1)[-1], words)}
     seed_words = words + tuple(sorted(aliases))
     wrappers = {"function"} | {alias for u in modules for name, alias in u.aliases
                                if name.rsplit(".", 1)[-1] == "function"}
@@ -381,6 +383,13 @@ def _stubs(defs: list[_Unit], members: list[_Unit], modules: list[_Unit], kept: 
             continue  # the body starts on a line of the header: nothing to leave out
         out.append((u, body))
     return out
+
+
+def _spells(identifier: str, words: Iterable[str]) -> bool:
+    """``identifier`` ends with one of ``words``: the names the model knows a construct by end with
+    its rule's trigger word (`ResourceVariable`, `apply_gradients`, `recurrent_kernel`, `K.variable`),
+    while a word inside a longer name is another thing (`trainable_variables`, `kernel_size`)."""
+    return any(identifier.endswith(w.strip(".(")) for w in words)
 
 
 # Methods that run without being named in the code: Python's and Keras's hooks, unittest's fixtures.

@@ -169,6 +169,30 @@ def test_an_import_alias_of_a_trigger_word_is_a_trigger_word():
         ''') == ("f",)
 
 
+def test_a_trigger_word_counts_at_the_end_of_an_identifier_only():
+    # The model knows a construct by a name ending with its rule's word (`ResourceVariable`,
+    # `K.variable`, `recurrent_kernel`); inside a longer name the word is another thing.
+    source = '''\
+        from keras.backend import variable as make
+        from tensorflow.python.ops import variables as variables_lib
+        def resource():
+            return ResourceVariable(1.0)
+        def backend():
+            return K.variable(1.0)
+        def aliased():
+            return make(1.0)
+        def weights(layer):
+            return layer.recurrent_kernel
+        def listed(model):
+            return model.trainable_variables
+        def lib():
+            return variables_lib.global_variables_initializer()
+        def size(layer):
+            return layer.kernel_size
+        '''
+    assert _kept(source, ("Variable", "variable", "kernel")) == ("resource", "backend", "aliased", "weights")
+
+
 def test_nothing_to_leave_out_means_the_whole_file():
     assert reduce_source("import tensorflow as tf\nwith tf.GradientTape() as t:\n    pass\n", ["GradientTape"]) == (None, True)
     assert reduce_source("def f(:\n", ["GradientTape"]) == (None, False)
