@@ -32,7 +32,9 @@ the statements of its body that are not methods) and its methods. Kept are:
   built-in rule, which looks at the code holding its trigger words, what that code refers to and its
   direct callers; plugins' rules keep the wider default), only the defs and classes that hold a
   trigger word have their users kept: a caller of a caller, the other callers of a kept callee, or the
-  subclass of a kept class and its users, is left out.
+  subclass of a kept class and its users, is left out; so are the users of a module-level name that
+  only other kept code names (a type alias in a callee's annotations), while those of a name the code
+  holding a trigger word uses, or that a statement holding one binds, are kept.
 
 - of a class that is kept, the methods that hold a trigger word, that run without being named
   (dunders, Keras's ``call``/``build``/``train_step``..., unittest's ``setUp``), whose name the kept
@@ -48,7 +50,9 @@ Where every active rule reads the bodies of the functions the kept code refers t
 references away (``Rule.callee_depth``: the custom-gradient rules read the forward function the
 applying code names and the gradient function the forward names), a kept top-level function further
 away, or named only by a caller or another statement kept for what it names, keeps its header
-(decorators, parameters) and gets `...` for a body: its name still resolves as in the whole file.
+(decorators, parameters) and gets `...` for a body: its name still resolves as in the whole file. So
+do the kept methods of a class further away; a class whose code holds a trigger word or uses kept code
+is read whole (its methods set the attributes that code reads).
 
 A blanked statement's lines are left out of the text, and so are the blank and comment lines between
 top-level statements; ``Reduction.rows`` maps each line of the text to its row in the file (columns
@@ -249,6 +253,8 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
     wanted: set[str] = set()  # names whose users are kept too: kept defs, relevant module bindings
     called: set[str] = set()  # names of kept methods: their callers (`self.f(...)`) are kept too
     functions: set[str] = set()  # functions defined in the kept code, at any depth
+    seed_mentioned: set[str] = set()  # names the code holding a trigger word loads or binds
+    bound: set[int] = set()  # relevant statements whose bindings are in `wanted`
 
     changed = True
     while changed:
@@ -271,12 +277,21 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
             elif u.is_def:
                 if calls_matter:
                     wanted.add(u.name)
-            else:
-                wanted |= u.binds
+            if id(u) in seeds or (not u.is_def and u.holds_any(seed_words)):
+                seed_mentioned |= u.names()
         for u in modules:
             if id(u) not in relevant and u.binds and (u.binds & mentioned or u.names() & wanted):
                 relevant.add(id(u))
                 changed = True
+            # The users of what a relevant statement binds are kept, as callers are: without indirect
+            # callers, only where the code holding a trigger word uses it, the statement holds one, or
+            # it uses what such code binds (not a type alias that a kept callee's annotations name).
+            if id(u) in relevant and id(u) not in bound and (
+                    indirect_callers or u.binds & seed_mentioned or u.holds_any(seed_words) or u.names() & wanted):
+                bound.add(id(u))
+                if not u.binds <= wanted:
+                    wanted |= u.binds
+                    changed = True
         for u in defs:
             if id(u) not in kept and (u.name in mentioned or (u.words() & wanted and u.names() & wanted)
                                       or _wraps(u, wrap, functions)):
@@ -341,17 +356,30 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
 def _stubs(defs: list[_Unit], members: list[_Unit], modules: list[_Unit], kept: set[int], seeds: set[int],
            relevant: set[int], wanted: set[str], wrap: re.Pattern, functions: set[str],
            seed_words: tuple[str, ...], depth: int, lines: list[str]) -> list[tuple[_Unit, int]]:
-    """The kept top-level functions whose bodies no rule reads (``Rule.callee_depth``), each with the
-    index of its body's first line. Read are: the code holding a trigger word, the methods and classes
-    kept, and the module-level statements holding a trigger word (`g = tf.custom_gradient(f)`), and what
-    they refer to up to ``depth`` references away; and the callers and wrappers that were kept for
-    referring to kept code (their own references are not followed)."""
+    """The kept top-level functions and methods whose bodies no rule reads (``Rule.callee_depth``),
+    each with the index of its body's first line. Read are: the code holding a trigger word, the
+    classes holding it or a caller or wrapper of kept code (whole), and the module-level statements
+    holding a trigger word (`g = tf.custom_gradient(f)`), and what they refer to up to ``depth``
+    references away (a class reached: its methods too); and the callers and wrappers that were kept
+    for referring to kept code (their own references are not followed)."""
+    def uses_kept_code(u: _Unit) -> bool:  # a caller or a wrapper of kept code: read
+        return bool(u.words() & wanted and u.names() & wanted) or _wraps(u, wrap, functions)
+
+    methods: dict[int, list[_Unit]] = {}  # a kept class's header -> its kept methods
+    for m in members:
+        if id(m) in kept:
+            methods.setdefault(id(m.owner), []).append(m)
+    # A class is read whole where its code holds a trigger word or uses kept code (its methods store
+    # the attributes that code reads), or as far as the references reach.
+    read = {id(m.owner) for m in members if id(m) in kept and (id(m) in seeds or uses_kept_code(m))}
+    read |= {id(u) for u in defs if id(u) in seeds and isinstance(u.node, ast.ClassDef)}
     budget: dict[int, int] = {}
     todo: list[tuple[_Unit, int]] = []
     for u in (*defs, *members, *modules):
         if id(u) not in kept and id(u) not in relevant:
             continue
-        source = id(u) in seeds or u.owner is not None or isinstance(u.node, ast.ClassDef) or (
+        cls = u.owner if u.owner is not None else u if isinstance(u.node, ast.ClassDef) else None
+        source = id(u) in seeds or (cls is not None and id(cls) in read) or (
             not u.is_def and u.holds_any(seed_words))  # (all of those are relevant)
         if source:
             budget[id(u)] = depth
@@ -366,15 +394,16 @@ def _stubs(defs: list[_Unit], members: list[_Unit], modules: list[_Unit], kept: 
             continue
         for name in u.names():
             for d in by_name.get(name, ()):
-                if budget.get(id(d), -1) < left - 1:
-                    budget[id(d)] = left - 1
-                    todo.append((d, left - 1))
+                for reached in (d, *methods.get(id(d), ())):  # a class reached: its methods too
+                    if budget.get(id(reached), -1) < left - 1:
+                        budget[id(reached)] = left - 1
+                        todo.append((reached, left - 1))
     out = []
-    for u in defs:
+    for u in (*defs, *members):
         if id(u) not in kept or id(u) in budget or not isinstance(u.node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-        if (u.words() & wanted and u.names() & wanted) or _wraps(u, wrap, functions):
-            continue  # a caller or a wrapper of kept code: read
+        if uses_kept_code(u) or (u.owner is not None and id(u.owner) in read):
+            continue
         first = u.node.body[0]
         body = first.lineno - 1
         # (col_offset counts UTF-8 bytes: where the text before it is not blank, slicing as many

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '00ea3f744d424070d6f9da24'
+SOURCES = 'e2334e52b317904812b5674e'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

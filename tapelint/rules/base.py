@@ -109,7 +109,8 @@ class Rule:
     # (callers of callers, subclasses of a kept class). A rule that needs only the code holding its
     # trigger words, what that code refers to and the direct callers of it (a custom gradient and its
     # calls, a tape's function and its calls: every built-in rule) sets this False: where only such
-    # rules run, a file keeps less.
+    # rules run, a file keeps less (and the users of a module-level name are kept only where the code
+    # holding the trigger words uses it, not where only other kept code does).
     needs_indirect_callers: ClassVar[bool] = True
     # Of a kept class, the partial analysis also keeps every method whose name the kept code says
     # (`self.helper(...)`, a property), to any depth. A rule that reads another method of the class only
@@ -120,8 +121,8 @@ class Rule:
     # reads a referred function's body only so many references away from the code holding its trigger
     # words (the custom-gradient rules: the forward function that code names, and the gradient function
     # the forward names: 2), and from other kept code (callers, module-level statements) only that the
-    # name is a function of the module, sets this: where only such rules run, a function further away
-    # keeps its header and `...` for a body.
+    # name is a function of the module, sets this: where only such rules run, a function further away,
+    # and each method of a class further away, keeps its header and `...` for a body.
     callee_depth: ClassVar[int | None] = None
     default_enabled: ClassVar[bool] = True
     valid: ClassVar[tuple[Valid, ...]] = ()
