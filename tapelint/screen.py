@@ -33,6 +33,10 @@ from tapelint.source import compile_quietly
 # (`tf.Variable`, `resource_variable_ops.ResourceVariable`, `keras.backend.variable`), and the
 # methods `self.add_weight(...)`/`add_variable(...)`.
 VARIABLE_MAKERS = frozenset({"Variable", "ResourceVariable", "variable", "add_weight", "add_variable"})
+# The trigger words of the rules about variables: every maker, called or imported under another name,
+# holds one. `keras.backend.variable` (`K.variable(...)` in tf.keras code) counts only so: the word alone
+# is in the prose of most of TensorFlow's files.
+VARIABLE_TRIGGERS = ("Variable", "variable(", "variable as", "add_weight", "add_variable")
 
 
 def last_name(expr: ast.expr) -> str | None:

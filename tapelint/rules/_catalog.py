@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'e2334e52b317904812b5674e'
+SOURCES = '9871cc9548008fb4ccf79475'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',
@@ -87,7 +87,7 @@ ROWS = [{'code': 'TL001',
              'gradients become None; update the variable in place with `assign_sub`/`assign_add`/`assign`',
   'default_enabled': True,
   'origin': 'tapelint',
-  'triggers': ['Variable', 'variable', 'add_weight', 'add_variable'],
+  'triggers': ['Variable', 'variable(', 'variable as', 'add_weight', 'add_variable'],
   'requires': [],
   'needs_whole_module': False,
   'module': 'tapelint.rules.tl007_variable_rebound',
@@ -132,10 +132,11 @@ ROWS = [{'code': 'TL001',
                'beta',
                'moving_mean',
                'moving_variance',
-               'add_weight',
-               'add_variable',
                'Variable',
-               'variable'],
+               'variable(',
+               'variable as',
+               'add_weight',
+               'add_variable'],
   'requires': [],
   'needs_whole_module': False,
   'module': 'tapelint.rules.tl010_layer_weight_overwritten',

@@ -6,7 +6,7 @@ import libcst as cst
 
 from tapelint.diagnostics import Applicability
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
-from tapelint.screen import TARGET_TAIL, last_name
+from tapelint.screen import TARGET_TAIL, VARIABLE_TRIGGERS, last_name
 from tapelint.semantic.values import Kind
 
 _IN_PLACE = {cst.SubtractAssign: "assign_sub", cst.AddAssign: "assign_add"}
@@ -72,8 +72,7 @@ class VariableRebound(Rule):
     needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "variable-rebound"
     summary = "A name holding a tf.Variable is rebound to a tensor computed from it"
-    # Every variable maker's name holds one (`keras.backend.variable` too: tf.keras code spells it `K.variable`).
-    triggers = ("Variable", "variable", "add_weight", "add_variable")
+    triggers = VARIABLE_TRIGGERS
     message = (
         "the name is no longer a tf.Variable after this line: the next tape won't watch it and gradients "
         "become None; update the variable in place with `assign_sub`/`assign_add`/`assign`"

@@ -6,7 +6,7 @@ import re
 import libcst as cst
 
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen import ASSIGNMENT, TARGET_TAIL, last_name
+from tapelint.screen import ASSIGNMENT, TARGET_TAIL, VARIABLE_TRIGGERS, last_name
 from tapelint.semantic.names import VARIABLE_METHODS
 from tapelint.semantic.values import Kind
 
@@ -103,8 +103,7 @@ class LayerWeightOverwritten(Rule):
     needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "layer-weight-overwritten"
     summary = "A Keras layer's weight attribute is assigned a tensor instead of being updated in place"
-    triggers = ("kernel", "bias", "embeddings", "gamma", "beta", "moving_mean", "moving_variance",
-                "add_weight", "add_variable", "Variable", "variable")
+    triggers = ("kernel", "bias", "embeddings", "gamma", "beta", "moving_mean", "moving_variance", *VARIABLE_TRIGGERS)
     message = (
         "a Keras layer weight is assigned a tensor: Keras 3 raises, tf.keras silently stops tracking the "
         "variable, and the layer no longer trains it; update it in place with `.assign(...)`"
