@@ -37,6 +37,8 @@ VARIABLE_MAKERS = frozenset({"Variable", "ResourceVariable", "variable", "add_we
 # holds one. `keras.backend.variable` (`K.variable(...)` in tf.keras code) counts only so: the word alone
 # is in the prose of most of TensorFlow's files.
 VARIABLE_TRIGGERS = ("Variable", "variable(", "variable as", "add_weight", "add_variable")
+# What the canonical name of every call whose result the semantic model takes for a tensor starts with.
+TENSOR_CALLS = ("tensorflow.", "keras.ops.")
 
 
 def last_name(expr: ast.expr) -> str | None:

@@ -288,6 +288,9 @@ TL007_REBINDINGS = {
     "w = tf.identity(x=w)": False,
     "w = [w, 1.0]": False,
     "w = w if ok else 0.0": False,
+    "w = tf.keras.ops.exp(w)": True,  # keras.ops: a tensor
+    "w = tf.keras.backend.variable(w)": False,  # a new variable, not a tensor
+    "w = tf.keras.layers.Dense(4)(w)": False,  # a call of a call: nothing the model names
 }
 
 
@@ -305,6 +308,26 @@ def test_tl007_needs_a_rebinding_the_rule_can_take_for_a_tensor(statement, mode)
         if expected:  # the table is the rule's: where the screen passes, these the rule reports
             found = linter.analyse(text, "t.py", [registry.all_rules()["TL007"]], partial=False)[1]
             assert [d.code for d in found] == ["TL007"]
+
+
+TL007_OTHER_OPERANDS = [
+    # the rebound target is not among the operands, only something named like it
+    ("def step(self, lr):\n    w = tf.Variable(1.0)\n    w = self.w * 2.0\n", "w = self.w"),
+    ("def step(self, w):\n    w = tf.Variable(1.0)\n    w = tf.identity(other.w)\n", "other.w"),
+    ("class Opt(tf.Module):\n    def __init__(self, lr):\n        self.lr = tf.Variable(lr)\n"
+     "    def decay(self, lr):\n        self.lr = tf.identity(lr)\n", "a local `lr`"),
+    ("class Opt(tf.Module):\n    def __init__(self, lr):\n        self.lr = tf.Variable(lr)\n"
+     "    def decay(self, other):\n        self.lr = other.lr * 0.5\n", "another object's `lr`"),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("body, why", TL007_OTHER_OPERANDS, ids=[w for _, w in TL007_OTHER_OPERANDS])
+def test_tl007_needs_the_rebound_name_itself_among_the_operands(body, why, mode):
+    # Stop 15's screen compared last names: `self.lr = backend.variable(lr, ...)` in each optimizer of
+    # tf.keras's optimizer_v1.py sent it to libcst (693 lines parsed, no finding).
+    source = "import tensorflow as tf\n\n" + body
+    assert_screen("TL007", facts_in(mode, source), source, False)
 
 
 def test_tl010_needs_a_weight_assigned_what_can_be_a_tensor():

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '9871cc9548008fb4ccf79475'
+SOURCES = 'bc249ade148fb9d4fdd663b0'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

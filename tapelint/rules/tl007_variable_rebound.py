@@ -6,7 +6,7 @@ import libcst as cst
 
 from tapelint.diagnostics import Applicability
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
-from tapelint.screen import TARGET_TAIL, VARIABLE_TRIGGERS, last_name
+from tapelint.screen import TARGET_TAIL, TENSOR_CALLS, VARIABLE_TRIGGERS
 from tapelint.semantic.values import Kind
 
 _IN_PLACE = {cst.SubtractAssign: "assign_sub", cst.AddAssign: "assign_add"}
@@ -260,7 +260,7 @@ class Momentum(tf.Module):
                     continue
             else:
                 continue
-            if value is not None and not any(last_name(e) == name for e in _operands(facts, value)):
+            if value is not None and not any(_same(e, target) for e in _operands(facts, value)):
                 continue
             if from_lines:  # the scope or class around the statement is read from the whole tree
                 facts.read_whole()
@@ -337,10 +337,20 @@ class Momentum(tf.Module):
         return Finding(node, message, fix)
 
 
+def _same(expr: ast.expr, target: ast.expr) -> bool:
+    """``expr`` is the rebound ``target`` (a name, or `self.<attr>`), as `_operand_named` matches it:
+    `self.lr = tf.identity(lr)` reads the local `lr`, not the attribute."""
+    if isinstance(target, ast.Name):
+        return isinstance(expr, ast.Name) and expr.id == target.id
+    return isinstance(expr, ast.Attribute) and expr.attr == target.attr and isinstance(expr.value, ast.Name) \
+        and expr.value.id == "self"
+
+
 def _operands(facts, value: ast.expr) -> list[ast.expr]:
     """What `_operand_named` can find the rebound name among, read from CPython's tree: the leaves of
-    arithmetic, or the positional arguments of a call through an imported name (a call the semantic
-    model can take for a TensorFlow op: `self._untrack(self.w)` is none)."""
+    arithmetic, or the positional arguments of a call that an import can make a TensorFlow function or
+    a `keras.ops` op (the calls the semantic model takes for tensors: `self._untrack(self.w)` and
+    `K.variable(w)` are none)."""
     if isinstance(value, ast.BinOp) or (isinstance(value, ast.UnaryOp) and not isinstance(value.op, ast.Not)):
         leaves, stack = [], [value]
         while stack:
@@ -352,7 +362,7 @@ def _operands(facts, value: ast.expr) -> list[ast.expr]:
             else:
                 leaves.append(e)
         return leaves
-    if isinstance(value, ast.Call) and isinstance(value.func, (ast.Name, ast.Attribute)) and facts.imported(value.func):
+    if isinstance(value, ast.Call) and facts.may_refer_under(value.func, TENSOR_CALLS):
         return [a for a in value.args if not isinstance(a, ast.Starred)]
     return []
 

@@ -6,7 +6,7 @@ import re
 import libcst as cst
 
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen import ASSIGNMENT, TARGET_TAIL, VARIABLE_TRIGGERS, last_name
+from tapelint.screen import ASSIGNMENT, TARGET_TAIL, TENSOR_CALLS, VARIABLE_TRIGGERS, last_name
 from tapelint.semantic.names import VARIABLE_METHODS
 from tapelint.semantic.values import Kind
 
@@ -28,8 +28,6 @@ _DOTTED_WEIGHT_STORE = re.compile(r"\.[ \t\f\\\r\n]*" + _WEIGHT + _STORED)
 _COMMENTED_WEIGHT_STORE = re.compile(r"#[^\n]*\n[ \t\f\\\r\n]*" + _WEIGHT + _STORED)
 
 
-# What the canonical name of a call whose result the semantic model takes for a tensor starts with.
-_TENSOR_CALLS = ("tensorflow.", "keras.ops.")
 
 
 def _weight_attribute_stored(text: str) -> bool:
@@ -409,7 +407,7 @@ def _may_be_tensor(facts, value: ast.expr, attr: str) -> bool:
         return True
     if isinstance(value, ast.Name):
         return facts.assigns(value.id)
-    if not isinstance(value, ast.Call) or not facts.may_refer_under(value.func, _TENSOR_CALLS):
+    if not isinstance(value, ast.Call) or not facts.may_refer_under(value.func, TENSOR_CALLS):
         return False
     if facts.callee(value) in ("Variable", "ResourceVariable", "variable") and not _has_ops_part(facts, value.func):
         mentioned = {last_name(e) for a in (*value.args, *value.keywords) for e in ast.walk(a)}
