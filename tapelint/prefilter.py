@@ -14,6 +14,7 @@ EBCDIC code page) is decoded first and the words are looked for in its text.
 from __future__ import annotations
 
 import codecs
+import difflib
 import re
 from typing import Sequence
 
@@ -51,14 +52,21 @@ class Prefilter:
     def __init__(self, rules: Sequence[type[Rule]]) -> None:
         self.rules = tuple(rules)
         words = {w for r in self.rules for w in (*r.triggers, *getattr(r, "requires", ()))}
-        self._bytes = {w: w.encode("utf-8") for w in words}
+        self._words = frozenset(words)
         # A word that contains another cannot occur where that one does not ("apply_gradients" and
-        # "gradients"): the shorter one is searched for first and settles both.
-        self._parts = {w: [p for p in words if p != w and p in w] for w in words}
+        # "gradients"): the shorter one is searched for first and settles both. So do the runs of
+        # characters words share (`radient` of `GradientTape` and `custom_gradient`, `ariable` of
+        # `Variable` and `add_variable`): each is searched once, where a word holding it is asked for,
+        # and where it is absent (as in most files) the words are too.
+        runs = _shared_runs(words) - words
+        probes = {r for r in runs if not any(o != r and o in r for o in runs | words)}  # the shortest
+        searched = words | probes
+        self._bytes = {w: w.encode("utf-8") for w in searched}
+        self._parts = {w: sorted((p for p in searched if p != w and p in w), key=len) for w in searched}
 
     @property
     def words(self) -> frozenset[str]:
-        return frozenset(self._bytes)
+        return self._words
 
     def active(self, data: bytes) -> list[type[Rule]]:
         """The rules whose trigger words ``data`` (a file's raw bytes) contains."""
@@ -96,6 +104,21 @@ class Prefilter:
 
     def active_in_text(self, text: str) -> list[type[Rule]]:
         return triggered(self.rules, text)
+
+
+_SHARED_RUN = 6  # a shorter run (`apply` of `.apply(` and `apply_gradients`) is in too many files to settle much
+
+
+def _shared_runs(words: set[str]) -> set[str]:
+    """The longest run of characters each two of ``words`` share, where it is at least _SHARED_RUN long."""
+    runs = set()
+    ordered = sorted(words)
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1:]:
+            match = difflib.SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
+            if match.size >= _SHARED_RUN:
+                runs.add(a[match.a:match.a + match.size])
+    return runs
 
 
 def triggered(rules: Sequence[type[Rule]], text: str) -> list[type[Rule]]:

@@ -80,3 +80,13 @@ def test_the_rules_about_variables_trigger_on_every_spelling_of_a_variable_maker
         assert [s for s in spellings if not Prefilter([rule]).active(s.encode())] == [], code
     # The word alone, as in prose, does not make a file worth reading for them.
     assert Prefilter([registry.all_rules()["TL007"]]).active(b"# the variable holds the state\n") == []
+
+
+def test_runs_words_share_are_searched_once_and_settle_them():
+    prefilter = Prefilter(RULES)
+    assert {"radient", "ariable", "moving_"} <= set(prefilter._bytes) - prefilter.words
+    # texts holding a shared run and not the words, the words and not the run's other holders, both
+    for text in ["gradient descent\n", "radient", "moving_average = 1\n", "moving_mean\n", "a variable\n",
+                 "v = K.variable(1.0)\n", "from keras.backend import variable as make\n", "ResourceVariable\n",
+                 "with tf.GradientTape() as t:\n    pass\n", "@tf.custom_gradient\ndef f(x): ...\n", ""]:
+        assert _codes(prefilter.active(text.encode())) == _codes(triggered(RULES, text)), text
