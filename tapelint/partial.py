@@ -372,7 +372,8 @@ def _stubs(defs: list[_Unit], members: list[_Unit], modules: list[_Unit], kept: 
     # A class is read whole where its code holds a trigger word or uses kept code (its methods store
     # the attributes that code reads), or as far as the references reach.
     read = {id(m.owner) for m in members if id(m) in kept and (id(m) in seeds or uses_kept_code(m))}
-    read |= {id(u) for u in defs if id(u) in seeds and isinstance(u.node, ast.ClassDef)}
+    read |= {id(u) for u in defs if id(u) in kept and isinstance(u.node, ast.ClassDef)
+             and (id(u) in seeds or uses_kept_code(u))}  # (a subclass of kept code: its header uses it)
     budget: dict[int, int] = {}
     todo: list[tuple[_Unit, int]] = []
     for u in (*defs, *members, *modules):

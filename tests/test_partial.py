@@ -799,6 +799,22 @@ class Memory:
         for slot in self.slots:
             total += slot
         return total
+
+
+class Scaled:
+    @tf.custom_gradient
+    def scaled(self, x):
+        def grad(dy):
+            return dy
+        return x * 2.0, grad
+
+
+class Doubled(Scaled):
+    def __init__(self):
+        self.factor = 2.0
+
+    def __call__(self, x):
+        return self.scaled(x) * self.factor
 '''
 
 
@@ -810,9 +826,10 @@ def test_custom_gradient_rules_keep_the_methods_of_far_classes_as_headers():
     reduction, _ = reduce_source(CLASS_STUBS, ["custom_gradient"], indirect_callers=False, named_methods=False,
                                  callee_depth=2)
     text = reduction.text
-    assert reduction.kept == ("identity", "Cell", "make_state", "new_memory", "Memory")
+    assert reduction.kept == ("identity", "Cell", "make_state", "new_memory", "Memory", "Scaled", "Doubled")
     assert "self.state = make_state()" in text and "return identity(x) * self.state" in text
     assert "return new_memory().read()" in text and "return Memory()" in text
     assert "class Memory:\n    def __init__(self):\n        ...\n" in text
     assert "slots" not in text and "total" not in text
+    assert "self.factor = 2.0" in text  # a subclass of a class holding a custom gradient: read whole
     same_both_ways(CLASS_STUBS, CUSTOM_GRADIENT_RULES)
