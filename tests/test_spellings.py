@@ -56,8 +56,14 @@ def _backend_variable(text: str) -> str:
         "tf.Variable(", "K.variable(")
 
 
+def _keras_variable(text: str) -> str:
+    # Keras 3's own variables: `keras.Variable(...)`
+    return text.replace(_IMPORT_TF, "import tensorflow as tf\nimport keras\n").replace("tf.Variable(", "keras.Variable(")
+
+
 SPELLINGS = {"renamed": _renamed, "compat": _compat, "from-imports": _from_imports,
-             "internal-modules": _internal_modules, "keras": _keras, "backend-variable": _backend_variable}
+             "internal-modules": _internal_modules, "keras": _keras, "backend-variable": _backend_variable,
+             "keras-variable": _keras_variable}
 
 
 def _cases():
