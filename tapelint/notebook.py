@@ -26,13 +26,14 @@ import re
 from dataclasses import dataclass, field
 from json.decoder import scanstring
 from pathlib import Path
-from typing import Iterator, Sequence
-
-import libcst as cst
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from tapelint.diagnostics import Diagnostic, Edit, Fix, Location
 from tapelint.rules.base import Rule
 from tapelint.source import SourceError
+
+if TYPE_CHECKING:  # (libcst is imported where a cell is parsed: a notebook the screens rule out needs none)
+    import libcst as cst
 
 SUFFIX = ".ipynb"
 # The line that separates two cells in the joined module. A comment: it never changes the program.

@@ -14,7 +14,6 @@ EBCDIC code page) is decoded first and the words are looked for in its text.
 from __future__ import annotations
 
 import codecs
-import difflib
 import re
 from typing import Sequence
 
@@ -115,10 +114,20 @@ def _shared_runs(words: set[str]) -> set[str]:
     ordered = sorted(words)
     for i, a in enumerate(ordered):
         for b in ordered[i + 1:]:
-            match = difflib.SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
-            if match.size >= _SHARED_RUN:
-                runs.add(a[match.a:match.a + match.size])
+            run = _longest_common_run(a, b)
+            if len(run) >= _SHARED_RUN:
+                runs.add(run)
     return runs
+
+
+def _longest_common_run(a: str, b: str) -> str:
+    best = ""
+    for start in range(len(a)):
+        end = start + len(best) + 1  # only a longer run is of interest
+        while end <= len(a) and a[start:end] in b:
+            best = a[start:end]
+            end += 1
+    return best
 
 
 def triggered(rules: Sequence[type[Rule]], text: str) -> list[type[Rule]]:

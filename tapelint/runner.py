@@ -15,7 +15,6 @@ from typing import Sequence
 from tapelint.config import Settings, display_path
 from tapelint.diagnostics import INTERNAL_ERROR_CODE, INTERNAL_ERROR_NAME, Diagnostic, Location, rule_url
 from tapelint import notebook
-from tapelint.fixer import WriteError, fix_source, with_edits, write_atomic
 from tapelint.linter import analyse, parse_error
 from tapelint.rules.base import Rule
 from tapelint.source import SourceError, decode, read_source, read_source_file
@@ -50,6 +49,10 @@ def lint_one(path: Path, display_name: str, rules: Sequence[type[Rule]], verbose
         except SourceError as exc:
             return [parse_error(display_name, str(exc), exc.row, exc.column)]
         module, diagnostics = analyse(source, display_name, rules, verbose=verbose, prefiltered=prefiltered)
+        if module is None:  # nothing parsed (every screen ruled the file out): no fix to render, no libcst
+            return diagnostics
+        from tapelint.fixer import with_edits
+
         return with_edits(diagnostics, source, module)
     except Exception as exc:  # one broken file must not end the run
         return [_internal_error(display_name, exc, verbose)]
@@ -105,6 +108,8 @@ def fix_one(path: Path, display_name: str, rules: Sequence[type[Rule]], *, unsaf
             write: bool = True, verbose: bool = False) -> FileFix:
     """Apply the fixes to one file, to a fixed point; the text is re-parsed before it is written,
     atomically. Like :func:`lint_one`, never raises for one file's sake."""
+    from tapelint.fixer import WriteError, fix_source, with_edits, write_atomic
+
     try:
         if notebook.is_notebook(path):
             return _fix_notebook(path, display_name, rules, unsafe, write, verbose)
@@ -132,6 +137,8 @@ def fix_one(path: Path, display_name: str, rules: Sequence[type[Rule]], *, unsaf
 
 
 def _fix_notebook(path, display_name, rules, unsafe, write, verbose) -> FileFix:
+    from tapelint.fixer import WriteError, write_atomic
+
     try:
         nb = notebook.read_notebook(path)
     except SourceError as exc:

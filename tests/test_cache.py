@@ -336,3 +336,15 @@ def test_a_first_run_without_a_cache_on_a_file_without_trigger_words_imports_no_
     for argv in (["check", "--no-cache", "b.py"], ["check", "b.py"]):
         proc = _probe(project, *argv)
         assert proc.returncode == 0 and "HEAVY [] RULES []" in proc.stderr, (argv, proc.stderr)
+
+
+def test_a_changed_file_every_screen_rules_out_imports_no_libcst(project):
+    # pre-commit on a model file that mentions `kernel` and makes a variable, but where no rule can report:
+    # the rule modules are imported for their screens, libcst (0.12 s) is not.
+    _probe(project, "check", ".")
+    (project / "b.py").write_text("import tensorflow as tf\n\nclass Dense(tf.Module):\n"
+                                  "    def __init__(self, n):\n        self.kernel = tf.Variable(tf.zeros([n, n]))\n"
+                                  "        self.kernel_size = n\n")
+    proc = _probe(project, "check", "b.py")
+    assert proc.returncode == 0 and "HEAVY [] RULES ['tapelint.rules.tl007_variable_rebound', " \
+        "'tapelint.rules.tl010_layer_weight_overwritten'] OPTIONAL" in proc.stderr, proc.stderr

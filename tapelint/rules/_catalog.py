@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'bc249ade148fb9d4fdd663b0'
+SOURCES = '2ae8be65a0b581561815d44f'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

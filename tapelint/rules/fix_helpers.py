@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import libcst as cst
+from tapelint.lazy_libcst import cst
 
-BLOCKS = (cst.IndentedBlock, cst.Module)
+
+def _blocks() -> tuple[type, ...]:  # (libcst imported on first use: tapelint/lazy_libcst.py)
+    return (cst.IndentedBlock, cst.Module)
 
 
 def block_statement(model, node: cst.CSTNode) -> cst.CSTNode | None:
@@ -18,7 +20,7 @@ def block_statement(model, node: cst.CSTNode) -> cst.CSTNode | None:
     current = node
     while current is not None:
         parent = model.parent(current)
-        if isinstance(parent, BLOCKS):
+        if isinstance(parent, _blocks()):
             return current
         current = parent
     return None
@@ -27,7 +29,7 @@ def block_statement(model, node: cst.CSTNode) -> cst.CSTNode | None:
 def block_of(model, statement: cst.CSTNode) -> cst.CSTNode | None:
     """The block (module or indented body) ``statement`` sits directly in."""
     parent = model.parent(statement)
-    return parent if isinstance(parent, BLOCKS) else None
+    return parent if isinstance(parent, _blocks()) else None
 
 
 def siblings_after(model, statement: cst.CSTNode) -> Sequence[cst.CSTNode]:

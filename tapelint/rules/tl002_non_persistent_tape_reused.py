@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import libcst as cst
+from tapelint.lazy_libcst import cst
 
 from tapelint.diagnostics import Applicability
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid

@@ -1,20 +1,33 @@
 from __future__ import annotations
 
 import ast
+import functools
 
-import libcst as cst
+from tapelint.lazy_libcst import cst
 
 from tapelint.diagnostics import Applicability
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.screen import TARGET_TAIL, TENSOR_CALLS, VARIABLE_TRIGGERS
 from tapelint.semantic.values import Kind
 
-_IN_PLACE = {cst.SubtractAssign: "assign_sub", cst.AddAssign: "assign_add"}
-_BINARY = {cst.Subtract: "assign_sub", cst.Add: "assign_add"}
-_AUG_TO_BINARY = {
-    cst.SubtractAssign: "-", cst.AddAssign: "+", cst.MultiplyAssign: "*", cst.DivideAssign: "/",
-    cst.PowerAssign: "**", cst.MatrixMultiplyAssign: "@", cst.FloorDivideAssign: "//", cst.ModuloAssign: "%",
-}
+
+
+@functools.cache
+def _in_place() -> dict[type, str]:  # (built on first use: tapelint/lazy_libcst.py)
+    return {cst.SubtractAssign: "assign_sub", cst.AddAssign: "assign_add"}
+
+
+@functools.cache
+def _binary() -> dict[type, str]:
+    return {cst.Subtract: "assign_sub", cst.Add: "assign_add"}
+
+
+@functools.cache
+def _aug_to_binary() -> dict[type, str]:
+    return {
+        cst.SubtractAssign: "-", cst.AddAssign: "+", cst.MultiplyAssign: "*", cst.DivideAssign: "/",
+        cst.PowerAssign: "**", cst.MatrixMultiplyAssign: "@", cst.FloorDivideAssign: "//", cst.ModuloAssign: "%",
+    }
 
 
 class VariableRebound(Rule):
@@ -416,15 +429,15 @@ def _suggestion(model, node, target, value, name):
     """The in-place update to suggest, and a fix when the statement is exactly `w = w - e` / `w -= e`."""
     method = operand = None
     if value is None:
-        method = _IN_PLACE.get(type(node.operator))
+        method = _in_place().get(type(node.operator))
         operand = node.value
-    elif isinstance(value, cst.BinaryOperation) and type(value.operator) in _BINARY and \
+    elif isinstance(value, cst.BinaryOperation) and type(value.operator) in _binary() and \
             model.code(value.left) == name and not value.left.lpar:
-        method = _BINARY[type(value.operator)]
+        method = _binary()[type(value.operator)]
         operand = value.right
     if method is None:
         if value is None:
-            op = _AUG_TO_BINARY.get(type(node.operator), "?")
+            op = _aug_to_binary().get(type(node.operator), "?")
             text = f"{name}.assign({name} {op} {model.code(node.value)})"
         else:
             text = f"{name}.assign({model.code(value)})"

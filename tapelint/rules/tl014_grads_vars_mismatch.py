@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import libcst as cst
+from tapelint.lazy_libcst import cst
 
 from tapelint.diagnostics import Applicability
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid

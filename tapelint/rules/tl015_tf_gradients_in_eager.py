@@ -3,7 +3,7 @@ from __future__ import annotations
 import ast
 import functools
 
-import libcst as cst
+from tapelint.lazy_libcst import cst
 
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
 from tapelint.screen import call_pattern

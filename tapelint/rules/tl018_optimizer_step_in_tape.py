@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import ast
 
-import libcst as cst
+from tapelint.lazy_libcst import cst
 
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
 from tapelint.screen import GRADIENT_TAPE_NAMES

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
-import libcst as cst
+import functools
+
+from tapelint.lazy_libcst import cst
 
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
 from tapelint.semantic.values import Kind
 
-_LITERALS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)
+
+
+@functools.cache
+def _literals() -> tuple[type, ...]:  # (built on first use: tapelint/lazy_libcst.py)
+    return (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)
 
 
 class CustomGradientKeywordTensors(Rule):
@@ -282,7 +288,7 @@ def eager_forward(model, x):
         value = arg.value
         if isinstance(value, cst.UnaryOperation):
             value = value.expression
-        if isinstance(value, _LITERALS) or (isinstance(value, cst.Name) and value.value in ("True", "False", "None")):
+        if isinstance(value, _literals()) or (isinstance(value, cst.Name) and value.value in ("True", "False", "None")):
             return False
         kind = model.values.kind(arg.value)
         if kind in (Kind.TENSOR, Kind.VARIABLE, Kind.GRADIENT):

@@ -14,10 +14,11 @@ return None / False otherwise, so rules built on them stay silent on what cannot
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import libcst as cst
+from tapelint.lazy_libcst import cst
 
 from tapelint.semantic import names as N
 from tapelint.semantic.values import Kind
@@ -117,10 +118,19 @@ _STRUCTURED_RESULTS = frozenset({
 })
 _COMPOSITE_NAMESPACES = ("tensorflow.sparse.", "tensorflow.ragged.", "tensorflow.nest.", "tensorflow.raw_ops.",
                          "tensorflow.data.", "tensorflow.distribute.")
-_ARITHMETIC = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Power, cst.MatrixMultiply,
-               cst.Modulo)
-_SEQUENCE_LITERALS = (cst.List, cst.Tuple, cst.ListComp, cst.Dict, cst.DictComp, cst.Set, cst.SetComp,
-                      cst.GeneratorExp)
+
+
+@functools.cache
+def _arithmetic() -> tuple[type, ...]:  # (built on first use: tapelint/lazy_libcst.py)
+    return (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Power, cst.MatrixMultiply,
+            cst.Modulo)
+
+
+@functools.cache
+def _sequence_literals() -> tuple[type, ...]:
+    return (cst.List, cst.Tuple, cst.ListComp, cst.Dict, cst.DictComp, cst.Set, cst.SetComp, cst.GeneratorExp)
+
+
 # Attributes of a variable that do not read its value (no VariableWatcher access; checked against TF
 # 2.21: `w.shape`, `w.dtype`, `w.name` are not uses, while `w.assign(...)`, `w.numpy()`, `w[0]` and
 # `tf.stop_gradient(w)` are).
@@ -472,9 +482,9 @@ class CustomGradientIndex:
             bindings = model.reaching(expr)
             return bool(bindings) and all(self._binding_is_tensor(b, depth + 1) for b in bindings)
         if isinstance(expr, cst.BinaryOperation):
-            if not isinstance(expr.operator, _ARITHMETIC):
+            if not isinstance(expr.operator, _arithmetic()):
                 return False
-            if isinstance(expr.left, _SEQUENCE_LITERALS) or isinstance(expr.right, _SEQUENCE_LITERALS):
+            if isinstance(expr.left, _sequence_literals()) or isinstance(expr.right, _sequence_literals()):
                 return False
             return self.is_tensor(expr.left, depth + 1) or self.is_tensor(expr.right, depth + 1)
         if isinstance(expr, cst.UnaryOperation):
@@ -504,7 +514,7 @@ class CustomGradientIndex:
             stmt = binding.statement
             return isinstance(stmt, cst.AugAssign) and isinstance(stmt.operator, (
                 cst.AddAssign, cst.SubtractAssign, cst.MultiplyAssign, cst.DivideAssign, cst.PowerAssign,
-            )) and not isinstance(stmt.value, _SEQUENCE_LITERALS) and (
+            )) and not isinstance(stmt.value, _sequence_literals()) and (
                 self.is_tensor(stmt.value, depth) or self.is_tensor(stmt.target, depth))
         return False
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import libcst as cst
+from tapelint.lazy_libcst import cst
 
 from tapelint.semantic import names as N
-from tapelint.semantic.scopes import Binding
 
 if TYPE_CHECKING:
+    from tapelint.semantic.scopes import Binding
     from tapelint.semantic.model import SemanticModel
 
 USE_METHODS = frozenset({"gradient", "jacobian", "batch_jacobian", "watch", "reset", "stop_recording",

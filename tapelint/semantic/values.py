@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-import libcst as cst
+from tapelint.lazy_libcst import cst
 
 from tapelint.semantic import names as N
 
