@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '2ae8be65a0b581561815d44f'
+SOURCES = 'abdb5c15de1d3709cf29a6b8'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -6,11 +6,13 @@ survive; these helpers only find the nodes to replace and build the few new ones
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 from tapelint.lazy_libcst import cst
 
 
+@functools.cache
 def _blocks() -> tuple[type, ...]:  # (libcst imported on first use: tapelint/lazy_libcst.py)
     return (cst.IndentedBlock, cst.Module)
 

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import ast
 
-from tapelint.lazy_libcst import cst
-
 from tapelint.diagnostics import Applicability
+from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.rules.fix_helpers import block_of, block_statement, ends_flow
 from tapelint.screen import call_pattern

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from tapelint.lazy_libcst import cst
-
 from tapelint.diagnostics import Applicability
+from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.rules.fix_helpers import block_of, block_statement, bound_names, ends_flow, loaded_names, siblings_after
 

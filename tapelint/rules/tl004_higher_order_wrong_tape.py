@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from tapelint.lazy_libcst import cst
-
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
 from tapelint.semantic.custom_gradients import own_returns
 from tapelint.semantic.tapes import DIFFERENTIATE

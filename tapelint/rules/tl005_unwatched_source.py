@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tapelint.lazy_libcst import cst
-
 from tapelint.diagnostics import Applicability
+from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.semantic import names as N
 from tapelint.semantic.tapes import USE_METHODS

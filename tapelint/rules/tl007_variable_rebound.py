@@ -3,13 +3,11 @@ from __future__ import annotations
 import ast
 import functools
 
-from tapelint.lazy_libcst import cst
-
 from tapelint.diagnostics import Applicability
+from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.screen import TARGET_TAIL, TENSOR_CALLS, VARIABLE_TRIGGERS
 from tapelint.semantic.values import Kind
-
 
 
 @functools.cache

@@ -4,7 +4,6 @@ import ast
 import re
 
 from tapelint.lazy_libcst import cst
-
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
 from tapelint.screen import ASSIGNMENT, TARGET_TAIL, TENSOR_CALLS, VARIABLE_TRIGGERS, last_name
 from tapelint.semantic.names import VARIABLE_METHODS

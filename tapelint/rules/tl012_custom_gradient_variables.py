@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from tapelint.lazy_libcst import cst
-
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
 
 

@@ -4,7 +4,6 @@ import ast
 import functools
 
 from tapelint.lazy_libcst import cst
-
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
 from tapelint.screen import call_pattern
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import ast
 
 from tapelint.lazy_libcst import cst
-
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
 from tapelint.screen import GRADIENT_TAPE_NAMES
 

@@ -3,10 +3,8 @@ from __future__ import annotations
 import functools
 
 from tapelint.lazy_libcst import cst
-
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
 from tapelint.semantic.values import Kind
-
 
 
 @functools.cache

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tapelint.lazy_libcst import cst
-
 from tapelint.semantic import names as N
 
 if TYPE_CHECKING:

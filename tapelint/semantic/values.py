@@ -11,7 +11,6 @@ import enum
 from typing import TYPE_CHECKING
 
 from tapelint.lazy_libcst import cst
-
 from tapelint.semantic import names as N
 
 if TYPE_CHECKING:
