@@ -245,7 +245,8 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
     seeds = set(kept)
     # A statement holding a trigger word has what it names followed, binding anything or not
     # (`register(tf.custom_gradient(f))` applies custom_gradient to `f`).
-    relevant = {id(u) for u in modules if u.holds_any(seed_words)}
+    holding = {id(u) for u in modules if u.holds_any(seed_words)}  # (searched once: asked again below)
+    relevant = set(holding)
     done: set[int] = set()  # kept units and relevant statements whose names are in the sets below
     mentioned: set[str] = set()  # names the kept code loads or binds
     said: set[str] = set()  # every identifier of the kept code's code, attributes included (`self.step`)
@@ -277,7 +278,7 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
             elif u.is_def:
                 if calls_matter:
                     wanted.add(u.name)
-            if id(u) in seeds or (not u.is_def and u.holds_any(seed_words)):
+            if id(u) in seeds or id(u) in holding:
                 seed_mentioned |= u.names()
         for u in modules:
             if id(u) not in relevant and u.binds and (u.binds & mentioned or u.names() & wanted):
@@ -287,7 +288,7 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
             # callers, only where the code holding a trigger word uses it, the statement holds one, or
             # it uses what such code binds (not a type alias that a kept callee's annotations name).
             if id(u) in relevant and id(u) not in bound and (
-                    indirect_callers or u.binds & seed_mentioned or u.holds_any(seed_words) or u.names() & wanted):
+                    indirect_callers or u.binds & seed_mentioned or id(u) in holding or u.names() & wanted):
                 bound.add(id(u))
                 if not u.binds <= wanted:
                     wanted |= u.binds
@@ -309,7 +310,7 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
         changed = changed or any(id(u) not in done for u in (*defs, *members) if id(u) in kept)
 
     stubs = [] if callee_depth is None else _stubs(
-        defs, members, modules, kept, seeds, relevant, wanted, wrap, functions, seed_words, callee_depth, lines)
+        defs, members, modules, kept, seeds, relevant, holding, wanted, wrap, functions, callee_depth, lines)
 
     blank = [u for u in defs if id(u) not in kept]
     for header in defs:
@@ -354,8 +355,8 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
 
 
 def _stubs(defs: list[_Unit], members: list[_Unit], modules: list[_Unit], kept: set[int], seeds: set[int],
-           relevant: set[int], wanted: set[str], wrap: re.Pattern, functions: set[str],
-           seed_words: tuple[str, ...], depth: int, lines: list[str]) -> list[tuple[_Unit, int]]:
+           relevant: set[int], holding: set[int], wanted: set[str], wrap: re.Pattern, functions: set[str],
+           depth: int, lines: list[str]) -> list[tuple[_Unit, int]]:
     """The kept top-level functions and methods whose bodies no rule reads (``Rule.callee_depth``),
     each with the index of its body's first line. Read are: the code holding a trigger word, the
     classes holding it or a caller or wrapper of kept code (whole), and the module-level statements
@@ -380,8 +381,7 @@ def _stubs(defs: list[_Unit], members: list[_Unit], modules: list[_Unit], kept: 
         if id(u) not in kept and id(u) not in relevant:
             continue
         cls = u.owner if u.owner is not None else u if isinstance(u.node, ast.ClassDef) else None
-        source = id(u) in seeds or (cls is not None and id(cls) in read) or (
-            not u.is_def and u.holds_any(seed_words))  # (all of those are relevant)
+        source = id(u) in seeds or id(u) in holding or (cls is not None and id(cls) in read)
         if source:
             budget[id(u)] = depth
             todo.append((u, depth))
