@@ -328,16 +328,18 @@ def reduce_source(source: str, words: Iterable[str], tree: ast.Module | None = N
     # gives each remaining line its row in the file; columns are unchanged.
     out = list(lines)
     drop = bytearray(len(lines))
-    for u in blank:
-        drop[u.first:u.last + 1] = b"\x01" * (u.last - u.first + 1)
-        for i in range(u.first, u.last + 1):
+
+    def leave_out(first: int, last: int) -> None:
+        drop[first:last + 1] = b"\x01" * (last - first + 1)
+        for i in range(first, last + 1):
             out[i] = "\r" if lines[i].endswith("\r") else ""
+
+    for u in blank:
+        leave_out(u.first, u.last)
     for u, body in stubs:  # the body's first line holds `...`, its indentation kept; the rest goes
         line = lines[body]
         out[body] = line[:len(line) - len(line.lstrip(" \t\f"))] + "..." + ("\r" if line.endswith("\r") else "")
-        drop[body + 1:u.last + 1] = b"\x01" * (u.last - body)
-        for i in range(body + 1, u.last + 1):
-            out[i] = "\r" if lines[i].endswith("\r") else ""
+        leave_out(body + 1, u.last)
     dropped_lines = sum(drop)
     covered = bytearray(len(lines))
     for u in units:

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'abdb5c15de1d3709cf29a6b8'
+SOURCES = '9762edde1ad6c96cb8ec1ad0'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -27,8 +27,6 @@ _DOTTED_WEIGHT_STORE = re.compile(r"\.[ \t\f\\\r\n]*" + _WEIGHT + _STORED)
 _COMMENTED_WEIGHT_STORE = re.compile(r"#[^\n]*\n[ \t\f\\\r\n]*" + _WEIGHT + _STORED)
 
 
-
-
 def _weight_attribute_stored(text: str) -> bool:
     """Some `x.kernel = ...` or `x.kernel op= ...` may be in ``text`` (see _DOTTED_WEIGHT_STORE)."""
     return _DOTTED_WEIGHT_STORE.search(text) is not None or (
