@@ -343,7 +343,9 @@ def test_tl010_needs_a_weight_assigned_what_can_be_a_tensor():
     assert "TL010" in kept("import tensorflow as tf\nclass Tied(tf.keras.layers.Dense):\n"
                            "    def tie(self):\n        self.kernel = tf.Variable(self.kernel)\n")
     # `self` outside a class is no layer
-    assert "TL010" not in kept("import tensorflow as tf\nself.kernel = tf.Variable(self.kernel)\n")
+    outside = "import tensorflow as tf\nself.kernel = tf.Variable(self.kernel)\n"
+    assert "TL010" not in kept(outside)
+    assert linter.analyse(outside, "t.py", [registry.all_rules()["TL010"]], partial=False)[1] == []  # nor the rule
     # creating weights, tying them, keeping hyper-parameters named like weights
     assert "TL010" not in kept('''
         import tensorflow as tf
