@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import libcst as cst
 
 from tapelint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
-from tapelint.linter import analyse
+from tapelint.linter import analyse, parse_unchecked
 from tapelint.rules.base import CstFix, Rule
 from tapelint.semantic.tree import TreeIndex
 from tapelint.source import compile_quietly
@@ -57,13 +57,16 @@ def apply_cst_fixes(module: cst.Module, fixes: Sequence[CstFix]) -> str:
     return restore(module, module.visit(_Replace(mapping)).code)
 
 
-def _render(module: cst.Module, fixes: Sequence[CstFix]) -> str:
-    """Like apply_cst_fixes, but a fix that cannot be rendered yields text that fails to parse, so
-    the usual culprit search drops it."""
+def _render(module: cst.Module, fixes: Sequence[CstFix]) -> tuple[str, None] | tuple[None, str]:
+    """(the text with ``fixes`` applied, None), or (None, why they cannot be): a fix that touches an
+    elided data literal, or a tree libcst's own node checks reject as it rebuilds it (they fail on
+    some valid code, LibCST issue #1061), is dropped as one producing invalid code is."""
     try:
-        return apply_cst_fixes(module, fixes)
-    except ValueError:
-        return "(\n"
+        return apply_cst_fixes(module, fixes), None
+    except ValueError as exc:
+        return None, f"it cannot be applied ({exc})"
+    except Exception as exc:  # libcst's checks of the nodes it rebuilds
+        return None, f"libcst cannot apply it ({type(exc).__name__}: {exc})"
 
 
 def _parses(code: str, filename: str, *, compiles: bool = True) -> str | None:
@@ -71,7 +74,7 @@ def _parses(code: str, filename: str, *, compiles: bool = True) -> str | None:
     checked, not what CPython's compiler rejects beyond it (`return` outside a function, a name used
     before its `global` statement): for a file that already fails there, whatever the fixes do."""
     try:
-        cst.parse_module(code)
+        parse_unchecked(code)
         compile_quietly(code, filename, 0 if compiles else ast.PyCF_ONLY_AST)
     except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError) as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -118,6 +121,16 @@ def fix_source(
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 compiles.append(False)
         return _parses(code, filename, compiles=compiles[0])
+
+    def attempt(module: cst.Module, fixes: Sequence[CstFix]) -> tuple[str, None] | tuple[None, str]:
+        """(the fixed text, None), or (None, why the fixes are dropped)."""
+        new, why = _render(module, fixes)
+        if new is not None:
+            error = parses(new)
+            if error is not None:
+                return None, f"it would produce invalid code ({error})"
+        return new, why
+
     for _ in range(MAX_PASSES):
         module, diagnostics = analyse(current, filename, rules)
         outcome.remaining, outcome.module = diagnostics, module
@@ -128,21 +141,20 @@ def fix_source(
         if not fixable:
             break
         batch = _non_overlapping(module, fixable)
-        new = _render(module, [d.cst_fix for d in batch])
-        error = parses(new)
-        if error is not None:
+        new, why = attempt(module, [d.cst_fix for d in batch])
+        if new is None:
             # find the culprits one by one, keep the good ones
             good = []
             for d in batch:
-                if parses(_render(module, [d.cst_fix])) is None:
+                own, why = attempt(module, [d.cst_fix])
+                if own is not None:
                     good.append(d)
                 else:
                     rejected.add((d.code, d.message))
-                    outcome.errors.append(f"{filename}:{d.location.row}:{d.location.column}: {d.code} fix dropped: it "
-                                          f"would produce invalid code ({error})")
+                    outcome.errors.append(f"{filename}:{d.location.row}:{d.location.column}: {d.code} fix dropped: {why}")
             batch = good
-            new = _render(module, [d.cst_fix for d in batch])
-            if not batch or parses(new) is not None:
+            new, _ = attempt(module, [d.cst_fix for d in batch]) if batch else (None, None)
+            if new is None:
                 continue
         if new == current:
             break

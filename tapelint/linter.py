@@ -73,14 +73,62 @@ def parse(source: str, filename: str, *, compiled: bool = False) -> cst.Module |
     from tapelint.elide import elide, remember
 
     text, elided = elide(source)
-    outcome = run_deep(cst.parse_module, text)
+    outcome = run_deep(parse_unchecked, text)
     if isinstance(outcome, cst.Module):
         remember(outcome, elided)
         return outcome
     if isinstance(outcome, cst.ParserSyntaxError):
         message = str(outcome).strip().splitlines()[0] if str(outcome).strip() else "invalid syntax"
         return parse_error(filename, f"SyntaxError: {message}", outcome.raw_line, outcome.raw_column + 1)
-    return parse_error(filename, "SyntaxError: too deeply nested to parse")
+    if isinstance(outcome, (RecursionError, MemoryError)):
+        return parse_error(filename, "SyntaxError: too deeply nested to parse")
+    # CPython's parser accepted the text: a failure here is libcst's, not the file's.
+    loc = Location(1, 1)
+    return Diagnostic(INTERNAL_ERROR_CODE, INTERNAL_ERROR_NAME,
+                      f"libcst could not parse this file, which CPython's parser accepts "
+                      f"({type(outcome).__name__}: {outcome}); no rule ran on it",
+                      filename, loc, loc, url=rule_url(INTERNAL_ERROR_CODE))
+
+
+class _Unchecked(threading.local):
+    on = False
+
+
+_UNCHECKED = _Unchecked()
+
+
+def parse_unchecked(text: str) -> cst.Module:
+    """``libcst.parse_module``, without libcst's check of each node as it is built.
+
+    libcst validates every node in ``CSTNode.__post_init__`` (its own comment there calls this a cost
+    worth avoiding when parsing): for a tree straight from its parser the check re-proves what the
+    parser guarantees, costs about a sixth of the parse, and rejects some valid code
+    (``() if 0 else(lambda:())`` raises TypeError, LibCST issue #1061). The check is skipped only in
+    the thread that parses here: nodes built anywhere else (a fix, another thread) are checked as
+    before."""
+    import libcst as cst
+
+    _install_check_switch(cst.CSTNode)
+    _UNCHECKED.on = True
+    try:
+        return cst.parse_module(text)
+    finally:
+        _UNCHECKED.on = False
+
+
+def _install_check_switch(node_class: type) -> None:
+    """Make ``node_class.__post_init__`` (libcst's check) skip where :func:`parse_unchecked` parses;
+    once. A libcst without that hook keeps checking."""
+    check = node_class.__dict__.get("__post_init__")
+    if check is None or getattr(check, "tapelint_switch", False):
+        return
+
+    def __post_init__(self) -> None:
+        if not _UNCHECKED.on:
+            check(self)
+
+    __post_init__.tapelint_switch = True
+    node_class.__post_init__ = __post_init__
 
 
 def syntax_error(source: str, filename: str) -> Diagnostic | None:

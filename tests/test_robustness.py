@@ -221,3 +221,78 @@ def test_a_file_that_makes_a_tape_but_passes_no_screen_is_still_checked_for_synt
     partial = [d.code for d in linter.analyse(source, "t.py", rules)[1]]
     whole = [d.code for d in linter.analyse(source, "t.py", rules, partial=False)[1]]
     assert partial == whole == expected
+
+
+# Valid Python that libcst's check of the nodes it builds rejects (LibCST issue #1061: TypeError from
+# `IfExp._validate`); until stop 17 such a file was reported as "TL000 too deeply nested to parse"
+# and its findings were lost.
+LIBCST_REJECTS = "z = () if 0 else(lambda:())\n"
+CHECKED_BY_LIBCST = GOOD.replace("    z = y * y\n", "    z = y * y\n    " + LIBCST_REJECTS)
+
+
+def test_libcst_really_rejects_that_code():  # else the tests below would prove nothing
+    import libcst as cst
+
+    with pytest.raises(TypeError):
+        cst.parse_module(LIBCST_REJECTS)
+
+
+@pytest.mark.parametrize("partial", [True, False], ids=["partial", "whole-file"])
+def test_valid_code_libcsts_node_checks_reject_is_analysed(partial):
+    ast.parse(CHECKED_BY_LIBCST)
+    diags = linter.analyse(CHECKED_BY_LIBCST, "t.py", list(registry.all_rules().values()), partial=partial)[1]
+    assert [(d.code, d.location.row) for d in diags] == [("TL002", 9)]
+
+
+def test_fix_that_libcst_cannot_render_is_dropped_and_the_finding_kept(tmp_path):
+    path = tmp_path / "train.py"
+    path.write_text(CHECKED_BY_LIBCST)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    proc = subprocess.run([sys.executable, "-m", "tapelint", "check", "--isolated", "--fix", "--no-cache",
+                           "--output-format", "json", "train.py"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert [(f["code"], f["row"]) for f in findings(proc)] == [("TL002", 9)]
+    assert proc.stderr.strip() == (
+        "tapelint: warning: train.py:9:6: TL002 fix dropped: libcst cannot apply it "
+        "(TypeError: super(type, obj): obj must be an instance or subtype of type)")
+    assert path.read_text() == CHECKED_BY_LIBCST
+
+
+def test_nodes_built_outside_the_parse_are_still_checked():
+    import threading
+
+    import libcst as cst
+
+    linter.parse_unchecked("x = 1\n")  # the switch is installed
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("")
+    # Another thread parsing meanwhile changes nothing here.
+    inside, done = threading.Event(), threading.Event()
+
+    def parsing():
+        linter._UNCHECKED.on = True
+        inside.set()
+        done.wait(10)
+        linter._UNCHECKED.on = False
+
+    thread = threading.Thread(target=parsing)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        with pytest.raises(cst.CSTValidationError):
+            cst.Name("")
+    finally:
+        done.set()
+        thread.join()
+
+
+def test_a_libcst_failure_on_code_cpython_accepts_is_tl999_not_a_syntax_error(monkeypatch):
+    def fails(text):
+        raise TypeError("libcst bug")
+
+    monkeypatch.setattr(linter, "parse_unchecked", fails)
+    diags = linter.lint_source(GOOD, "good.py", list(registry.all_rules().values()))
+    assert [(d.code, d.location.row, d.message) for d in diags] == [
+        ("TL999", 1, "libcst could not parse this file, which CPython's parser accepts (TypeError: libcst bug); "
+                     "no rule ran on it")]

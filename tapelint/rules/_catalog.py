@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '9762edde1ad6c96cb8ec1ad0'
+SOURCES = '250406c0dc8b0c5ef5aefc02'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -77,6 +77,8 @@ def loaded_names(statement: cst.CSTNode) -> set[str]:
 
 
 def _names(node: cst.CSTNode) -> list[cst.Name]:
+    from tapelint.semantic.tree import children
+
     out: list[cst.Name] = []
     stack = [node]
     while stack:
@@ -87,5 +89,5 @@ def _names(node: cst.CSTNode) -> list[cst.Name]:
             stack.append(current.value)  # `a.b`: only `a` is a name
             continue
         else:
-            stack.extend(current.children)
+            stack.extend(children(current))
     return out

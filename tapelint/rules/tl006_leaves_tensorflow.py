@@ -306,7 +306,7 @@ def _calls_on_path(model, tape, target, limit: int = 400) -> list[cst.Call]:
                     continue
                 work.append(arg.value)
             continue
-        work.extend(c for c in node.children if isinstance(c, cst.BaseExpression) or
+        work.extend(c for c in model.children(node) if isinstance(c, cst.BaseExpression) or
                     isinstance(c, (cst.Arg, cst.Element, cst.StarredElement, cst.DictElement, cst.CompFor,
                                    cst.CompIf, cst.SubscriptElement, cst.Index)))
     return calls
@@ -412,8 +412,7 @@ class _Dependence:
                 if self.depends(func.value, depth + 1):
                     return True
             return any(self.depends(a.value, depth + 1) for a in expr.args)
-        return any(self.depends(child, depth + 1) for child in expr.children
-                   if isinstance(child, cst.CSTNode) and not isinstance(child, (cst.LeftParen, cst.RightParen)))
+        return any(self.depends(child, depth + 1) for child in self.model.children(expr))
 
     def _model_call(self, call: cst.Call) -> bool:
         model = self.model

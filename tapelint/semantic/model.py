@@ -11,7 +11,7 @@ from tapelint.diagnostics import Location
 from tapelint.semantic import names as N
 from tapelint.semantic.positions import node_ranges
 from tapelint.semantic.scopes import Binding, Scope, ScopeIndex
-from tapelint.semantic.tree import TreeIndex
+from tapelint.semantic.tree import TreeIndex, children
 
 _BUILTINS = frozenset(dir(builtins))
 
@@ -59,6 +59,11 @@ class SemanticModel:
 
     def contains(self, outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
         return self.tree.contains(outer, inner)
+
+    @staticmethod
+    def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+        """``node``'s children in source order, without layout (see :func:`tapelint.semantic.tree.children`)."""
+        return children(node)
 
     def before(self, a: cst.CSTNode, b: cst.CSTNode) -> bool:
         """``a`` starts before ``b`` in the source."""

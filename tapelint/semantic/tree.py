@@ -35,9 +35,10 @@ _SOURCE_ORDER = {
 }
 
 
-def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """Child nodes in source order, read from the dataclass fields (``node.children`` re-runs
-    libcst's visitor machinery and costs several times more)."""
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """Child nodes in source order, layout (whitespace, commas, brackets: ``_LAYOUT``) left out, read
+    from the dataclass fields. (libcst's ``node.children`` rebuilds the node through its visitor
+    machinery, checks included: it costs several times more, and raises on some valid code.)"""
     names = _FIELDS.get(type(node))
     if names is None:
         first = _SOURCE_ORDER.get(type(node), ())
@@ -131,8 +132,7 @@ class TreeIndex:
             counter += 1
             by_type.setdefault(type(node), []).append(node)
             stack.append((node, True))
-            children = _children(node)
-            for child in reversed(children):
+            for child in reversed(children(node)):
                 parent[child] = node
                 stack.append((child, False))
 
