@@ -21,6 +21,8 @@ peak memory (the largest resident set of any one process, as /usr/bin/time repor
   (without cache);
 - a bare ``libcst.parse_module`` of every file that reaches libcst in tapelint (those that pass the
   pre-filter and some rule's screen), whole, in one process;
+- CPython's syntax check (its symbol table) of every file that passes the pre-filter, in one process:
+  the least any linter that reads those files with CPython's parser pays;
 
 then tapelint's files per second, and the comparison of the findings of a partial analysis (the
 default) with those of a whole-file analysis (``--whole-files``) of the same tree: the number of files
@@ -166,6 +168,20 @@ for path in open(sys.argv[1], encoding="utf-8").read().splitlines():
         pass
 """
 
+# The least that any linter reading these files with CPython's own parser pays: its syntax check,
+# through the symbol table (no syntax tree of Python objects is built).
+SYNTAX_ONLY = _UNSHADOW + """
+import symtable, warnings
+warnings.simplefilter("ignore")
+for path in open(sys.argv[1], encoding="utf-8").read().splitlines():
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        symtable.symtable(data.decode("utf-8", "replace"), path, "exec")
+    except Exception:
+        pass
+"""
+
 
 # -- the benchmark ------------------------------------------------------------------------------------------
 def bench_tree(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> str:
@@ -241,6 +257,11 @@ def bench_tree(tree: Path, args: argparse.Namespace, env: dict[str, str]) -> str
         listing.write("\n".join(str(p) for p in parsed))
     rows.append(("libcst.parse_module of the files that pass the screens, whole (1 process)",
                  run_measured([py, "-c", PARSE_ONLY, listing.name], tree, env), f"{len(parsed)} files"))
+    with open(listing.name, "w", encoding="utf-8") as out:
+        out.write("\n".join(str(p) for p in analysed))
+    rows.append(("CPython's syntax check (symbol table) of the files that pass the pre-filter (1 process)",
+                 run_measured([py, "-c", SYNTAX_ONLY, listing.name], tree, env),
+                 f"{len(analysed)} files: the least a linter reading them with CPython's parser pays"))
     os.unlink(listing.name)
 
     comparison = ""
