@@ -42,11 +42,13 @@ class SyntaxErrorPseudoRule(Rule):
 class InternalErrorPseudoRule(Rule):
     """## What it does
     Reports that a rule (or tapelint itself) failed on a file. The other rules still ran and their
-    findings are reported; only the failing rule's verdict on this file is missing.
+    findings are reported; only the failing rule's verdict on this file is missing. It is also
+    reported where libcst, the parser the rules read, fails on a file that CPython's parser accepts
+    (no rule ran on that file then; the message says so).
 
     ## Why is this bad?
-    It is a bug in tapelint or in the plugin that provides the rule, not in your code, but it means
-    the file was not fully checked.
+    It is a bug in tapelint, in libcst or in the plugin that provides the rule, not in your code, but
+    it means the file was not fully checked.
 
     ## What to do
     Run again with `--verbose` to get the traceback in the message, and report it to the package
@@ -56,7 +58,7 @@ class InternalErrorPseudoRule(Rule):
 
     code = INTERNAL_ERROR_CODE
     name = INTERNAL_ERROR_NAME
-    summary = "A rule crashed on a file; its findings for that file are missing"
+    summary = "A rule (or libcst's parse) failed on a file; its findings for that file are missing"
     message = "internal error"
     triggers = ()
 

@@ -358,7 +358,7 @@ def test_rules_lists_the_catalog_with_pseudo_rules(project, capsys):
     assert out.splitlines() == [
         "CODE   NAME            ORIGIN    DEFAULT  SUMMARY",
         "TL000  syntax-error    tapelint  always   A file could not be read, decoded or parsed, so no rule checked it",
-        "TL999  internal-error  tapelint  always   A rule crashed on a file; its findings for that file are missing",
+        "TL999  internal-error  tapelint  always   A rule (or libcst's parse) failed on a file; its findings for that file are missing",
         "TX001  first-marker    tapelint  on       The name bug_one is used",
         "TX002  second-marker   tapelint  on       The name bug_two is used",
         "TX003  fixable-marker  tapelint  on       The name bug_fix is used",
