@@ -561,6 +561,13 @@ TL015_GRAPH = {
     "import tensorflow as tf\ndef grads(y, x):\n    return tf.gradients(y, x)\nz = grads(y, x)\n": True,
     "import tensorflow as tf\ndef grads(y, x):\n    return tf.gradients(y, x)\ngrads.calls = 0\n": True,
     "import tensorflow as tf\ndef grads(y, x):\n    return tf.gradients(y, x)\nz = (grads)(y, x)\n": True,
+    # only the code around the lines that name the call is walked: its alias, a call over several lines
+    "from tensorflow import gradients as G\n\n\ndef f(y, x):\n    return G(y, x)\n\n\nz = f(1, 2)\n": True,
+    "from tensorflow import gradients as G\n\n\ndef f(y, x):\n    return G(y, x)\n\n\nfs = [f]\n": False,
+    "import tensorflow as tf\ndef f(y, x):\n    return (tf\n            .gradients(y, x))\nz = f(1, 2)\n": True,
+    "import tensorflow as tf\ndef f(y, x):\n    return tf.hessians(\n        y,\n        x)\n": True,
+    "import tensorflow as tf\nclass M(tf.Module):\n    def g(self, y, x):\n        return tf.gradients(y, x)\n"
+    "def f(y, x):\n    def inner():\n        return 1\n    return inner\n": False,
 }
 
 

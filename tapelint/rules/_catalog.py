@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '250406c0dc8b0c5ef5aefc02'
+SOURCES = 'b40a0e6663dad768a25e3e49'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
 import ast
+import bisect
 import functools
 
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen import call_pattern
+from tapelint.screen import Pattern, call_pattern
 
 # Symbolic differentiation that only works while a graph is being built.
 _GRADIENTS = frozenset({"gradients", "hessians"})
 _GRADIENTS_CALL = call_pattern(*sorted(_GRADIENTS))
+_WHOLE = r"(?![A-Za-z0-9_])"  # (an alias as a whole identifier)
 GRAPH_GRADIENTS = frozenset({
     "tensorflow.gradients", "tensorflow.compat.v1.gradients", "keras.backend.gradients",
     "tensorflow.hessians", "tensorflow.compat.v1.hessians",
@@ -223,9 +225,12 @@ for step in range(100):
         if not facts.calls_to(_GRADIENTS, GRAPH_GRADIENTS, _GRADIENTS_CALL):
             return False
         # ... and one such call outside every function the rule counts as a graph whatever else it
-        # finds: a decorated function, a method of a class with a base class, a lambda.
+        # finds: a decorated function, a method of a class with a base class, a lambda. Such a call
+        # spans a line where `gradients`/`hessians` or an import alias of them is written.
+        aliases = facts.aliases_of(_GRADIENTS)
+        lines = _GRADIENTS_CALL.lines(facts.text) | (Pattern(tuple(aliases), _WHOLE).lines(facts.text) if aliases else set())
         return _called_outside_graph_functions(
-            facts.tree, lambda call: facts.may_call(call, _GRADIENTS, GRAPH_GRADIENTS))
+            facts.tree, lambda call: facts.may_call(call, _GRADIENTS, GRAPH_GRADIENTS), sorted(lines))
 
     def check(self, model):
         calls = [c for c in model.nodes(cst.Call) if model.call_name(c) in GRAPH_GRADIENTS]
@@ -256,15 +261,24 @@ for step in range(100):
         return False
 
 
-def _called_outside_graph_functions(tree: ast.Module, wanted) -> bool:
+def _called_outside_graph_functions(tree: ast.Module, wanted, lines: list[int]) -> bool:
     """Some call ``wanted`` accepts lies in code that runs outside every decorated function, method of
     a class with a base class, function whose name the code uses other than to call it, and lambda
     (at the top level, in a class body, or in other functions): the rule's ``_GraphFunctions`` seeds,
-    which hold every function nested in them too."""
-    passed = _named_as_values(tree)
-    todo: list[tuple[ast.AST, bool, ast.ClassDef | None]] = [(stmt, False, None) for stmt in tree.body]
-    while todo:  # (node, inside a graph function, the class whose body holds the node)
-        node, graph, cls = todo.pop()
+    which hold every function nested in them too. ``lines``: sorted, every line such a call can span
+    holds one of them (only the code spanning one is walked)."""
+    around_calls: list[tuple[str, ...]] = []  # for each such call in plain functions: their names
+    # (node, inside a graph function, the class whose body holds the node, the names of the functions
+    # around it that are graph functions only where the code uses their names other than to call them)
+    todo: list[tuple[ast.AST, bool, ast.ClassDef | None, tuple[str, ...]]] = [
+        (stmt, False, None, ()) for stmt in tree.body]
+    while todo:
+        node, graph, cls, around = todo.pop()
+        first = getattr(node, "lineno", None)
+        if first is not None:
+            i = bisect.bisect_left(lines, first)
+            if i == len(lines) or lines[i] > node.end_lineno:
+                continue
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             args = node.args
             # decorators, defaults and annotations run where the function is defined
@@ -273,18 +287,24 @@ def _called_outside_graph_functions(tree: ast.Module, wanted) -> bool:
                                               args.kwarg) if a is not None and a.annotation is not None)]
             if getattr(node, "returns", None) is not None:
                 outer.append(node.returns)
-            todo += [(part, graph, None) for part in outer]
+            todo += [(part, graph, None, around) for part in outer]
             inner = graph or isinstance(node, ast.Lambda) or bool(node.decorator_list) or \
-                (cls is not None and bool(cls.bases)) or node.name in passed
-            todo += [(part, inner, None) for part in ([node.body] if isinstance(node, ast.Lambda) else node.body)]
+                (cls is not None and bool(cls.bases))
+            inside = around if inner else (*around, node.name)
+            todo += [(part, inner, None, inside) for part in ([node.body] if isinstance(node, ast.Lambda) else node.body)]
         elif isinstance(node, ast.ClassDef):
-            todo += [(part, graph, None) for part in (*node.decorator_list, *node.bases, *node.keywords)]
-            todo += [(stmt, graph, node) for stmt in node.body]
+            todo += [(part, graph, None, around) for part in (*node.decorator_list, *node.bases, *node.keywords)]
+            todo += [(stmt, graph, node, around) for stmt in node.body]
         elif not graph and isinstance(node, ast.Call) and wanted(node):
-            return True
+            if not around:
+                return True
+            around_calls.append(around)
         else:
-            todo += [(child, graph, cls) for child in ast.iter_child_nodes(node)]
-    return False
+            todo += [(child, graph, cls, around) for child in ast.iter_child_nodes(node)]
+    if not around_calls:
+        return False
+    passed = _named_as_values(tree)  # (a whole walk: only where a call is in functions that may be plain)
+    return any(passed.isdisjoint(names) for names in around_calls)
 
 
 def _named_as_values(tree: ast.Module) -> set[str]:
