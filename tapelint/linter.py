@@ -55,6 +55,21 @@ def parse_error(filename: str, message: str, row: int = 1, column: int = 1) -> D
     return Diagnostic(PARSE_ERROR_CODE, PARSE_ERROR_NAME, message, filename, loc, loc, url=rule_url(PARSE_ERROR_CODE))
 
 
+def internal_error(filename: str, message: str) -> Diagnostic:
+    """TL999 at the top of the file: tapelint (a rule, libcst) failed there, not the code."""
+    loc = Location(1, 1)
+    return Diagnostic(INTERNAL_ERROR_CODE, INTERNAL_ERROR_NAME, message, filename, loc, loc,
+                      url=rule_url(INTERNAL_ERROR_CODE))
+
+
+def error_detail(exc: BaseException, verbose: bool) -> str:
+    """``Type: message`` of an exception, with its traceback where ``verbose``."""
+    detail = f"{type(exc).__name__}: {exc}"
+    if verbose:
+        detail += "\n" + "".join(traceback.format_exception(exc))
+    return detail
+
+
 def parse(source: str, filename: str, *, compiled: bool = False) -> cst.Module | Diagnostic:
     """Parse with libcst, after CPython's own parser has accepted the text (``compiled``: the
     caller has already compiled it).
@@ -83,11 +98,8 @@ def parse(source: str, filename: str, *, compiled: bool = False) -> cst.Module |
     if isinstance(outcome, (RecursionError, MemoryError)):
         return parse_error(filename, "SyntaxError: too deeply nested to parse")
     # CPython's parser accepted the text: a failure here is libcst's, not the file's.
-    loc = Location(1, 1)
-    return Diagnostic(INTERNAL_ERROR_CODE, INTERNAL_ERROR_NAME,
-                      f"libcst could not parse this file, which CPython's parser accepts "
-                      f"({type(outcome).__name__}: {outcome}); no rule ran on it",
-                      filename, loc, loc, url=rule_url(INTERNAL_ERROR_CODE))
+    return internal_error(filename, f"libcst could not parse this file, which CPython's parser accepts "
+                                    f"({type(outcome).__name__}: {outcome}); no rule ran on it")
 
 
 class _Unchecked(threading.local):
@@ -330,21 +342,8 @@ def _check_here(parsed: cst.Module, source: str, filename: str, active: Sequence
             for finding in findings:
                 diagnostics.append(_diagnostic(rule_cls, finding, model, filename))
         except Exception as exc:  # isolate a broken rule: report it, keep going
-            detail = f"{type(exc).__name__}: {exc}"
-            if verbose:
-                detail += "\n" + "".join(traceback.format_exception(exc))
-            loc = Location(1, 1)
-            diagnostics.append(
-                Diagnostic(
-                    INTERNAL_ERROR_CODE,
-                    INTERNAL_ERROR_NAME,
-                    f"rule {rule_cls.code} ({rule_cls.name}) crashed on this file: {detail}",
-                    filename,
-                    loc,
-                    loc,
-                    url=rule_url(INTERNAL_ERROR_CODE),
-                )
-            )
+            diagnostics.append(internal_error(
+                filename, f"rule {rule_cls.code} ({rule_cls.name}) crashed on this file: {error_detail(exc, verbose)}"))
     diagnostics = filter_suppressed(diagnostics, source.splitlines())
     diagnostics.sort(key=Diagnostic.sort_key)
     return parsed, diagnostics

@@ -7,15 +7,14 @@ workers (``--jobs``) and a result cache can wrap it without changing the command
 from __future__ import annotations
 
 import difflib
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from tapelint.config import Settings, display_path
-from tapelint.diagnostics import INTERNAL_ERROR_CODE, INTERNAL_ERROR_NAME, Diagnostic, Location, rule_url
+from tapelint.diagnostics import Diagnostic
 from tapelint import notebook
-from tapelint.linter import analyse, parse_error
+from tapelint.linter import analyse, error_detail, internal_error, parse_error
 from tapelint.rules.base import Rule
 from tapelint.source import SourceError, decode, read_source, read_source_file
 
@@ -59,12 +58,7 @@ def lint_one(path: Path, display_name: str, rules: Sequence[type[Rule]], verbose
 
 
 def _internal_error(display_name: str, exc: Exception, verbose: bool) -> Diagnostic:
-    detail = f"{type(exc).__name__}: {exc}"
-    if verbose:
-        detail += "\n" + "".join(traceback.format_exception(exc))
-    loc = Location(1, 1)
-    return Diagnostic(INTERNAL_ERROR_CODE, INTERNAL_ERROR_NAME, f"internal error while linting this file: {detail}",
-                      display_name, loc, loc, url=rule_url(INTERNAL_ERROR_CODE))
+    return internal_error(display_name, f"internal error while linting this file: {error_detail(exc, verbose)}")
 
 
 # -- --fix / --diff -------------------------------------------------------------------------------------
