@@ -105,6 +105,8 @@ def _IDENTIFIER(char: str) -> bool:
 
 
 _CALLED = r"(?:" + _GAP + r"\(|\s+as\s)"
+# What may follow a whole identifier.
+WORD_END = r"(?![A-Za-z0-9_])"
 
 
 def call_pattern(*names: str) -> Pattern:
@@ -118,7 +120,7 @@ MAKER_CALL = call_pattern("Variable", "ResourceVariable", "variable", "add_weigh
 TAPE_CALL = call_pattern("GradientTape")
 DIFFERENTIATION_CALL = call_pattern("gradient", "jacobian", "batch_jacobian")
 # `@tf.custom_gradient` (no call) as well as `tf.custom_gradient(f)` and `@custom_gradient(...)`.
-CUSTOM_GRADIENT_USE = Pattern(("custom_gradient",), r"(?![A-Za-z0-9_])")
+CUSTOM_GRADIENT_USE = Pattern(("custom_gradient",), WORD_END)
 DIFFERENTIATIONS = frozenset({"gradient", "jacobian", "batch_jacobian"})
 # What the semantic model finds custom gradients and tapes by (canonical qualified names).
 CUSTOM_GRADIENT_NAMES = frozenset({N.CUSTOM_GRADIENT})
@@ -463,6 +465,16 @@ class Facts:
         if statements is not None:
             return [n for s in statements for e in _own_expressions(s) for n in ast.walk(e) if isinstance(n, ast.Call)]
         return self.calls if aliases else self.calls_on_lines(where.lines(self.text))
+
+    def lines_calling(self, where: Pattern, names: frozenset[str] | set[str]) -> list[int]:
+        """The lines, sorted, that every call of one of ``names`` spans one of: those where ``where``
+        (a pattern matching every such call, as for :meth:`calls_where`) matches or an import alias of
+        one of ``names`` is written."""
+        lines = where.lines(self.text)
+        aliases = self.aliases_of(names)
+        if aliases:
+            lines |= Pattern(tuple(aliases), WORD_END).lines(self.text)
+        return sorted(lines)
 
     def calls_on_lines(self, lines: set[int]) -> list[ast.Call]:
         """The calls in the innermost statements that cover ``lines`` (their own expressions: a

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'b40a0e6663dad768a25e3e49'
+SOURCES = 'dfc285f21c8e05aaaf215497'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -6,12 +6,11 @@ import functools
 
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen import Pattern, call_pattern
+from tapelint.screen import call_pattern
 
 # Symbolic differentiation that only works while a graph is being built.
 _GRADIENTS = frozenset({"gradients", "hessians"})
 _GRADIENTS_CALL = call_pattern(*sorted(_GRADIENTS))
-_WHOLE = r"(?![A-Za-z0-9_])"  # (an alias as a whole identifier)
 GRAPH_GRADIENTS = frozenset({
     "tensorflow.gradients", "tensorflow.compat.v1.gradients", "keras.backend.gradients",
     "tensorflow.hessians", "tensorflow.compat.v1.hessians",
@@ -227,10 +226,9 @@ for step in range(100):
         # ... and one such call outside every function the rule counts as a graph whatever else it
         # finds: a decorated function, a method of a class with a base class, a lambda. Such a call
         # spans a line where `gradients`/`hessians` or an import alias of them is written.
-        aliases = facts.aliases_of(_GRADIENTS)
-        lines = _GRADIENTS_CALL.lines(facts.text) | (Pattern(tuple(aliases), _WHOLE).lines(facts.text) if aliases else set())
         return _called_outside_graph_functions(
-            facts.tree, lambda call: facts.may_call(call, _GRADIENTS, GRAPH_GRADIENTS), sorted(lines))
+            facts.tree, lambda call: facts.may_call(call, _GRADIENTS, GRAPH_GRADIENTS),
+            facts.lines_calling(_GRADIENTS_CALL, _GRADIENTS))
 
     def check(self, model):
         calls = [c for c in model.nodes(cst.Call) if model.call_name(c) in GRAPH_GRADIENTS]
@@ -291,7 +289,8 @@ def _called_outside_graph_functions(tree: ast.Module, wanted, lines: list[int]) 
             inner = graph or isinstance(node, ast.Lambda) or bool(node.decorator_list) or \
                 (cls is not None and bool(cls.bases))
             inside = around if inner else (*around, node.name)
-            todo += [(part, inner, None, inside) for part in ([node.body] if isinstance(node, ast.Lambda) else node.body)]
+            body = [node.body] if isinstance(node, ast.Lambda) else node.body
+            todo += [(part, inner, None, inside) for part in body]
         elif isinstance(node, ast.ClassDef):
             todo += [(part, graph, None, around) for part in (*node.decorator_list, *node.bases, *node.keywords)]
             todo += [(stmt, graph, node, around) for stmt in node.body]
