@@ -171,7 +171,7 @@ class Facts:
         self._line_statements: dict[tuple[int, int], list[ast.stmt]] = {}  # logical line -> statements
         self._line_starts: list[int] = []  # sorted starts of the logical lines read
         self._line_ends: dict[int, int] = {}
-        self._word_lines: dict[tuple[str | Pattern, re.Pattern | None], list[tuple[int, int]]] = {}
+        self._word_lines: dict[tuple[str | Pattern, re.Pattern | None, bool], list[tuple[int, int]]] = {}
         self._local_chars = 0
         self._scope_cache: dict[int, tuple[dict[str, list[ast.AST]], frozenset[str], frozenset[str]]] = {}
         self._unaliased: dict[str, str] = {}
@@ -198,19 +198,20 @@ class Facts:
         return self._local and not self._compiled
 
     def _local_statements(self, words: Iterable[str], tail: re.Pattern | None = None,
-                          where: Pattern | None = None) -> list[ast.stmt] | None:
+                          where: Pattern | None = None, valued: bool = False) -> list[ast.stmt] | None:
         """Every statement, nested ones included, of the logical lines where one of ``words`` occurs
         in the code (followed by what ``tail`` matches, if given) or ``where`` matches the text; None
-        where they are not read alone (the caller then looks at the whole tree)."""
+        where they are not read alone (the caller then looks at the whole tree). ``valued``: only the
+        lines whose code holds `=` (every assignment with a value, augmented and `:=` ones included)."""
         if self._readable_lines() is None:
             return None
-        keys = [(word, tail) for word in words] + ([(where, None)] if where is not None else [])
+        keys = [(word, tail, valued) for word in words] + ([(where, None, valued)] if where is not None else [])
         new: list[tuple[int, int]] = []
         for key in keys:
             if key not in self._word_lines:
                 what = key[0]
                 offsets = what.offsets(self.text) if isinstance(what, Pattern) else self._lines.occurrences(what, tail)
-                found = self._spans_at(offsets, new)
+                found = self._spans_at(offsets, new, "=" if valued else None)
                 if found is None:
                     self._local = False
                     return None
@@ -269,15 +270,24 @@ class Facts:
         self._line_statements.update(compiled)
         return True
 
-    def _spans_at(self, offsets: Iterable[int], new: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
-        """The logical lines holding ``offsets``; those not read before are added to ``new``."""
+    def _spans_at(self, offsets: Iterable[int], new: list[tuple[int, int]],
+                  holding: str | None = None) -> list[tuple[int, int]] | None:
+        """The logical lines holding ``offsets`` (only those whose code holds ``holding``, if given);
+        those not read before are added to ``new``."""
         found = []
+        code = self._lines.code
+        passed = (0, 0)  # the last line left out (offsets come in order)
         for at in offsets:
+            if passed[0] <= at < passed[1]:
+                continue
             span = self._line_holding(at)
             if span is None:
                 span = self._lines.span(at)
                 if span is None:
                     return None
+                if holding is not None and code.find(holding, span[0], span[1]) < 0:
+                    passed = span  # not read: a later question that wants the line reads it then
+                    continue
                 new.append(span)
                 bisect.insort(self._line_starts, span[0])
                 self._line_ends[span[0]] = span[1]
@@ -293,10 +303,13 @@ class Facts:
         end = self._line_ends[start]
         return (start, end) if offset < end else None
 
-    def stores_mentioning(self, words: Iterable[str], tail: re.Pattern | None = None) -> list[ast.stmt | ast.NamedExpr]:
+    def stores_mentioning(self, words: Iterable[str], tail: re.Pattern | None = None,
+                          valued: bool = False) -> list[ast.stmt | ast.NamedExpr]:
         """The stores (as :attr:`stores`) of the logical lines where one of ``words`` occurs, followed
-        by what ``tail`` matches; every store of the module where the lines are not read alone."""
-        statements = self._local_statements(words, tail)
+        by what ``tail`` matches; every store of the module where the lines are not read alone.
+        ``valued``: the caller ignores an annotation without a value (`w: tf.Variable`), which may
+        then be left out (a logical line without `=` is not compiled)."""
+        statements = self._local_statements(words, tail, valued=valued)
         if statements is None:
             return self.stores
         out: list[ast.stmt | ast.NamedExpr] = [
@@ -559,10 +572,10 @@ class Facts:
         """The stores whose value may be a variable given ``names`` (see :meth:`makes_variable`):
         those that mention a variable maker or one of ``names`` as a value, once each; every store
         where the lines are not read alone."""
-        makers = self.stores_mentioning(self.maker_names)
+        makers = self.stores_mentioning(self.maker_names, valued=True)
         if not self.local:
             return self.stores
-        return list({id(s): s for s in [*makers, *self.stores_mentioning(names, VALUE_TAIL)]}.values())
+        return list({id(s): s for s in [*makers, *self.stores_mentioning(names, VALUE_TAIL, valued=True)]}.values())
 
     @cached_property
     def names_made_variables(self) -> frozenset[str]:
@@ -571,7 +584,7 @@ class Facts:
             return frozenset()
 
         names: set[str] = set()
-        for store in self.stores_mentioning(self.maker_names):
+        for store in self.stores_mentioning(self.maker_names, valued=True):
             if isinstance(store, ast.AugAssign) or store.value is None or not self._makes_by_call(store.value):
                 continue
             for target in store.targets if isinstance(store, ast.Assign) else [store.target]:

@@ -166,6 +166,26 @@ def test_logical_lines_give_way_to_the_tree_where_they_would_be_much_of_the_text
     assert f.variable_names == {"w"} and not f.compiled and f.local
 
 
+def test_variable_questions_read_only_the_lines_that_can_assign():
+    # Lines naming `Variable` without `=` (a type check, a base class) cannot bind a variable: they
+    # are not compiled, so they no longer count towards the share that turns the whole tree on.
+    source = ("import tensorflow as tf\nw = tf.Variable(1.0)\n"
+              + "check(isinstance(x, tf.Variable))\n" * 10 + "v = w\n")
+    f = Facts(source)
+    assert f.variable_names == {"w", "v"} and f.names_made_variables == {"w"}
+    assert not f.compiled and f.local
+
+
+def test_a_line_left_out_for_want_of_a_value_is_read_when_a_question_needs_it():
+    source = "import tensorflow as tf\nw: tf.Variable\nv = tf.Variable(1.0)\n" + UNRELATED
+    f = Facts(source)
+    valued = f.stores_mentioning({"Variable"}, valued=True)
+    assert [type(s).__name__ for s in valued] == ["Assign"]
+    every = f.stores_mentioning({"Variable"})
+    assert [ast.unparse(s) for s in every] == ["w: tf.Variable", "v = tf.Variable(1.0)"]
+    assert f.stores_mentioning({"Variable"}, valued=True) == valued and f.local
+
+
 def test_a_line_that_does_not_compile_alone_gives_way_to_the_tree():
     source = LOCAL_CASES[-2]  # a one-line `case` clause
     f = Facts(source)

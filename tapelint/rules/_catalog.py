@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'dfc285f21c8e05aaaf215497'
+SOURCES = 'dbcb2148b7cbffcce0675fc8'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

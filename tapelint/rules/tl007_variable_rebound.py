@@ -249,7 +249,7 @@ class Momentum(tf.Module):
         names, attributes = facts.names_made_variables, facts.self_variable_attributes
         if not names and not attributes:
             return False
-        stores = facts.stores_mentioning(names | attributes, TARGET_TAIL)
+        stores = facts.stores_mentioning(names | attributes, TARGET_TAIL, valued=True)
         # Read from logical lines or not: a question asked below may compile the whole tree meanwhile.
         from_lines = facts.local
         for store in stores:

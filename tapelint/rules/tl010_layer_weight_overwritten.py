@@ -248,7 +248,7 @@ class Norm(keras.layers.Layer):
         weights = (WEIGHT_NAMES if built_in else frozenset()) | facts.self_variable_attributes
         if not weights:
             return False
-        stores = facts.stores_mentioning(weights, TARGET_TAIL)
+        stores = facts.stores_mentioning(weights, TARGET_TAIL, valued=True)
         # Read from logical lines or not: a question asked below may compile the whole tree meanwhile.
         from_lines = facts.local
         for store in stores:
