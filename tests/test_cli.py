@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tapelint import __version__, cli, engine, registry, runner
+from tapelint import __version__, cli, engine, registry
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_DIR = Path(__file__).resolve().parent / "data" / "plugin"

@@ -3,7 +3,6 @@ plus a spread of the rest): the linter finishes with no TL000 on a valid file an
 The whole corpus, with per-rule finding counts, is bench/lint_corpus.py."""
 
 import importlib.util
-import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "lint_corpus.py"

@@ -121,7 +121,7 @@ def _sources() -> list[str]:
 
 
 def test_strings_and_comments_are_the_tokens_cpythons_tokenizer_finds():
-    for text in _sources():
+    for text in [*_sources(), *_block_sources()]:
         strings, _ = check.tokens(text)
         assert [m.span() for m in _STRING_OR_COMMENT.finditer(text)] == strings
 
@@ -177,7 +177,7 @@ def _with_ancestors(tree: ast.Module) -> dict[ast.stmt, set[int]]:
     return out
 
 
-def _sources() -> list[str]:
+def _block_sources() -> list[str]:
     from tapelint import registry
 
     root = Path(__file__).resolve().parent.parent
@@ -187,7 +187,7 @@ def _sources() -> list[str]:
     return [BLOCKS, *texts, *(p.read_text(encoding="utf-8") for p in sorted((root / "tapelint").rglob("*.py")))]
 
 
-@pytest.mark.parametrize("source", _sources(), ids=lambda s: s.strip().splitlines()[0][:30] if s.strip() else "-")
+@pytest.mark.parametrize("source", _block_sources(), ids=lambda s: s.strip().splitlines()[0][:30] if s.strip() else "-")
 def test_the_blocks_around_a_statement_are_those_of_cpythons_tree(source):
     # Read from indentation: the headers around each statement's logical line, of which the `with`
     # statements are exactly those whose body holds the statement in CPython's tree.

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import hypothesmith
 import pytest
-from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tapelint import linter
@@ -178,7 +178,6 @@ def _sources(draw, ctx: Ctx) -> str:
 
 def _tape_scenario(draw, ctx: Ctx, depth: int, in_function: bool) -> list:
     """A tape made, entered (or not), recorded on and differentiated (once, twice, inside, outside)."""
-    tf = ctx.tf
     name = draw(st.sampled_from(TAPES))
     args = draw(st.sampled_from(TAPE_ARGS))
     made = f"{ctx.tape}({args})"
@@ -260,7 +259,7 @@ def _optimizer_step(draw, ctx: Ctx) -> Simple:
     return Simple(draw(st.sampled_from([
         f"opt.apply_gradients(zip({grad}, [w, b]))", f"opt.apply_gradients(zip([w, b], {grad}))",
         f"opt.apply_gradients({grad})", f"opt.apply_gradients(zip({grad}, model.trainable_variables))",
-        f"optimizer.apply_gradients(zip(model.trainable_variables, {grad}))", f"opt.minimize(loss, [w, b])",
+        f"optimizer.apply_gradients(zip(model.trainable_variables, {grad}))", "opt.minimize(loss, [w, b])",
         f"opt.apply({grad}, [w, b])",
     ])))
 

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'dbcb2148b7cbffcce0675fc8'
+SOURCES = '0c9d0b5b8e941180c98808fd'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -482,7 +482,7 @@ def _same_part(model, left: _Part, right: _Part) -> bool | None:
     if left.kind == "item":
         # Two different names are two different variables only when both are certainly variables.
         return False if _is_variable(model, left.node) and _is_variable(model, right.node) else None
-    (l_chain, l_class), (r_chain, r_class) = left.key, right.key
+    (l_chain, _), (r_chain, _) = left.key, right.key
     if l_chain == r_chain:
         return False  # one object, another collection (trainable vs all variables)
     (l_root, l_attrs), (r_root, r_attrs) = l_chain, r_chain

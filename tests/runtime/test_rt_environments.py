@@ -6,7 +6,6 @@ one twice too large is caught (GradientCheckError). MirroredStrategy needs sever
 which must be configured before TensorFlow initialises its devices: those tests run in a subprocess.
 """
 
-import contextlib
 import json
 import os
 import subprocess
