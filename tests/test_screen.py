@@ -299,7 +299,7 @@ TL007_REBINDINGS = {
     "w = w * 2.0": True,
     "w = -w": True,
     "w = (w + 1.0) ** 2": True,
-    "w = tf.identity(w)": True,
+    "w = tf.nn.relu(w)": True,
     "w = tf.math.exp(w)": True,
     "w = not w": False,
     "w = helper(w)": False,
@@ -312,6 +312,16 @@ TL007_REBINDINGS = {
     "w = tf.keras.backend.variable(w)": False,  # a new variable, not a tensor
     "w = tf.keras.layers.Dense(4)(w)": False,  # a call of a call: nothing the model names
 }
+
+
+@pytest.mark.parametrize("statement", ["w = tf.identity(w)", "w = tf.convert_to_tensor(w)", "w = tf.cast(w, tf.int32)",
+                                       "w = tf.reshape(w, [-1])", "w = tf.keras.ops.stop_gradient(w)"])
+def test_tl007_leaves_a_conversion_alone_which_its_screen_may_pass(statement):
+    # A conversion asks for a tensor on purpose: the rule is silent; the screen, reading only what an
+    # import can make a TensorFlow call, lets the file through.
+    source = f"import tensorflow as tf\n\ndef step():\n    w = tf.Variable(1.0)\n    {statement}\n    return w\n"
+    assert registry.all_rules()["TL007"].screen(Facts(source))
+    assert linter.analyse(source, "t.py", [registry.all_rules()["TL007"]], partial=False)[1] == []
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '0c9d0b5b8e941180c98808fd'
+SOURCES = '0fdf87d9c7bfa77f45803eb1'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

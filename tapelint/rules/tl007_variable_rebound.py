@@ -7,6 +7,7 @@ from tapelint.diagnostics import Applicability
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.screen import TARGET_TAIL, TENSOR_CALLS, VARIABLE_TRIGGERS
+from tapelint.semantic import names as N
 from tapelint.semantic.values import Kind
 
 
@@ -34,7 +35,9 @@ class VariableRebound(Rule):
     Checks for a name bound to a new `tf.Variable` (or a `self.w` attribute holding one) that is rebound
     to the result of arithmetic on it, as in a hand-written update step: `w = w - lr * g` or
     `w -= lr * g`. A local alias of a variable held elsewhere (`lr = self.lr; lr = lr * decay`) is not
-    reported: rebinding it loses nothing.
+    reported: rebinding it loses nothing. Neither is a conversion (`w = tf.convert_to_tensor(w)`,
+    `tf.identity`, `tf.cast`, `tf.reshape`...): it asks for a tensor on purpose, often after filling a
+    variable used as scratch space, and no in-place update could replace it.
 
     ## Why is this bad?
     `w - lr * g` is a new, plain tensor. After the assignment the name no longer refers to the variable:
@@ -150,6 +153,19 @@ class Linear(tf.Module):
         return self.w * self.scale
 """
         ),
+        Valid(
+            """
+import tensorflow as tf
+
+def cat_and_pad(tensors, pad):
+    output = tf.fill([len(tensors), 8], pad)
+    output = tf.Variable(output)  # a tensor does not take slice assignment: a scratch variable
+    for i, t in enumerate(tensors):
+        output[i, : t.shape[0]].assign(t)
+    output = tf.convert_to_tensor(output)  # back to a tensor, on purpose
+    return tf.cast(output, tf.float32)
+"""
+        ),
     )
     invalid = (
         Invalid(
@@ -225,6 +241,18 @@ def sgd_step(x, y, lr):
     b.assign_add((-lr) * gb)  # expect: TL007
     return w, b
 """,
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+w = tf.Variable(tf.zeros([3]))
+for x in data:
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(x * w)
+    w.assign_sub(0.1 * tape.gradient(loss, w))
+    w = tf.clip_by_value(w, -1.0, 1.0)  # expect: TL007
+"""
         ),
         Invalid(
             """
@@ -390,7 +418,8 @@ def _operand_named(model, value, matches):
     if isinstance(value, cst.BinaryOperation) or \
             (isinstance(value, cst.UnaryOperation) and not isinstance(value.operator, cst.Not)):
         candidates = _leaves(value)
-    elif isinstance(value, cst.Call) and model.values.is_tensor_result(value):
+    elif isinstance(value, cst.Call) and model.values.is_tensor_result(value) and \
+            model.call_name(value) not in N.CONVERSIONS:
         candidates = [a.value for a in value.args if a.keyword is None and not a.star]
     for leaf in candidates:
         if matches(leaf):
@@ -407,13 +436,15 @@ def _leaves(expr):
 
 
 def _rebinds_itself(model, statement, name: str) -> bool:
-    """``statement`` is itself an arithmetic rebinding of ``name`` (another update step in the loop)."""
+    """``statement`` is itself a rebinding of ``name`` that the rule reads as an update step (arithmetic
+    on it, or a TensorFlow op on it that is not a conversion): another update step in the loop."""
     if isinstance(statement, cst.AugAssign):
         return isinstance(statement.target, cst.Name) and statement.target.value == name
     if isinstance(statement, (cst.Assign, cst.AnnAssign)) and statement.value is not None:
         targets = [t.target for t in statement.targets] if isinstance(statement, cst.Assign) else [statement.target]
         if len(targets) == 1 and isinstance(targets[0], cst.Name) and targets[0].value == name:
-            return any(isinstance(leaf, cst.Name) and leaf.value == name for leaf in _leaves(statement.value))
+            return _operand_named(model, statement.value, lambda e: isinstance(e, cst.Name) and e.value == name) \
+                is not None
     return False
 
 

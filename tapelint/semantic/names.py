@@ -69,6 +69,18 @@ TENSOR_FACTORIES = frozenset(
         "ones_like", "zeros_like", "identity", "cast", "reshape", "stack", "concat",
     )
 )
+# Calls that ask for a variable's value as a tensor, or for its value in another dtype or shape: rebinding
+# a variable's name to one (`v = tf.convert_to_tensor(v)`) is a deliberate conversion, not an update
+# step that an in-place `assign` could replace (TL007).
+CONVERSIONS = frozenset(
+    [f"tensorflow.{n}" for n in (
+        "convert_to_tensor", "identity", "stop_gradient", "constant", "cast", "dtypes.cast", "saturate_cast",
+        "bitcast", "reshape", "transpose", "expand_dims", "squeeze",
+    )]
+    + [f"keras.ops.{n}" for n in (
+        "convert_to_tensor", "stop_gradient", "cast", "copy", "reshape", "transpose", "expand_dims", "squeeze",
+    )]
+)
 # Factories whose result is an integer or boolean tensor whatever the arguments (TL017).
 INTEGER_FACTORIES = frozenset({"tensorflow.range"})
 
