@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '0fdf87d9c7bfa77f45803eb1'
+SOURCES = '84a0ca9d65f805ecad5bd317'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -41,7 +41,9 @@ class UnwatchedSource(Rule):
       `watch_accessed_variables=False`, with no `tape.watch`.
 
     Sources whose origin cannot be told (the result of an unknown call, an argument of unknown type, a
-    value computed inside the tape) are left alone, and so are integer sources (TL017).
+    value computed inside the tape) are left alone, and so are integer sources (TL017). A use before the
+    `watch` that only looks at the object (`assert xs`, `if x is None`, `len(xs)`, `x.shape`) records
+    nothing, and does not make the `watch` late.
 
     ## Why is this bad?
     A tape records operations only on what it watches, and it watches only trainable variables by
@@ -178,6 +180,22 @@ step = tf.zeros([4])
 print(hvp(lambda z: tf.reduce_sum(z ** 3), x0, step))
 """
         ),
+        Valid(
+            """
+import tensorflow as tf
+
+def actor_step(network, optimizer, loss_fn, batch):
+    variables = network.trainable_variables
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        assert variables, "No trainable variables to optimize."  # the list's truth: nothing recorded
+        if not isinstance(variables, list) or len(variables) is None:
+            raise TypeError("a list of variables")
+        tape.watch(variables)
+        loss = loss_fn(network(batch))
+    grads = tape.gradient(loss, variables)
+    optimizer.apply_gradients(zip(grads, variables))
+"""
+        ),
     )
     invalid = (
         Invalid(
@@ -254,6 +272,18 @@ import tensorflow as tf
 x = tf.random.normal([8, 2])
 with tf.GradientTape() as tape:
     y = tf.reduce_sum(x ** 2)
+    tape.watch(x)
+g = tape.gradient(y, x)  # expect: TL005
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+x = tf.random.normal([8, 2])
+with tf.GradientTape() as tape:
+    assert x is not None and len(x) == 8  # looks at x: nothing recorded
+    y = tf.reduce_sum(x ** 2) / x.shape[0]  # reads x: recorded, but x is not watched yet
     tape.watch(x)
 g = tape.gradient(y, x)  # expect: TL005
 """
@@ -538,8 +568,8 @@ print(grad_of_square(x=tf.constant([1.0, 2.0])))
             for name in model.loads_of(b):
                 if model.tapes.records(tape, name) is not True:
                     continue
-                if any(model.contains(call, name) for call in watch_calls):
-                    continue
+                if any(model.contains(call, name) for call in watch_calls) or model.values.inspects_only(name):
+                    continue  # the watch itself, or a look that records nothing (`assert xs`, `len(xs)`)
                 uses.append(name)
         if not uses:
             return None

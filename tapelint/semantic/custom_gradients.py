@@ -130,13 +130,6 @@ def _sequence_literals() -> tuple[type, ...]:
     return (cst.List, cst.Tuple, cst.ListComp, cst.Dict, cst.DictComp, cst.Set, cst.SetComp, cst.GeneratorExp)
 
 
-# Attributes of a variable that do not read its value (no VariableWatcher access; checked against TF
-# 2.21: `w.shape`, `w.dtype`, `w.name` are not uses, while `w.assign(...)`, `w.numpy()`, `w[0]` and
-# `tf.stop_gradient(w)` are).
-_NON_READING_ATTRIBUTES = frozenset({
-    "shape", "dtype", "name", "trainable", "device", "get_shape", "constraint", "initializer",
-    "synchronization", "aggregation", "handle", "graph", "op", "ndim", "path",
-})
 # Functions whose first argument is a sequence (of tensors).
 _SEQUENCE_CONSUMERS = frozenset({
     "builtins.len", "builtins.zip", "builtins.enumerate", "builtins.list", "builtins.tuple", "builtins.map",
@@ -322,7 +315,7 @@ class CustomGradientIndex:
 
     def _is_metadata_access(self, expr: cst.CSTNode) -> bool:
         parent = self.model.parent(expr)
-        return isinstance(parent, cst.Attribute) and parent.value is expr and parent.attr.value in _NON_READING_ATTRIBUTES
+        return isinstance(parent, cst.Attribute) and parent.value is expr and parent.attr.value in N.NON_READING_ATTRIBUTES
 
     def _created_trainable(self, value: cst.BaseExpression | None) -> bool:
         """A variable-creating call that certainly makes a trainable variable (no `trainable=` other

@@ -81,6 +81,19 @@ CONVERSIONS = frozenset(
         "convert_to_tensor", "stop_gradient", "cast", "copy", "reshape", "transpose", "expand_dims", "squeeze",
     )]
 )
+# Attributes of a variable or tensor that do not read its value (no VariableWatcher access; checked against
+# TF 2.21: `w.shape`, `w.dtype`, `w.name` are not uses, while `w.assign(...)`, `w.numpy()`, `w[0]` and
+# `tf.stop_gradient(w)` are).
+NON_READING_ATTRIBUTES = frozenset({
+    "shape", "dtype", "name", "trainable", "device", "get_shape", "constraint", "initializer",
+    "synchronization", "aggregation", "handle", "graph", "op", "ndim", "path",
+})
+# Builtins that look at an object (its type, identity, length, truth, text) without making an operation
+# of its value that a tape could record.
+INSPECTING_BUILTINS = frozenset({
+    "builtins.len", "builtins.isinstance", "builtins.type", "builtins.id", "builtins.bool", "builtins.callable",
+    "builtins.print", "builtins.str", "builtins.repr",
+})
 # Factories whose result is an integer or boolean tensor whatever the arguments (TL017).
 INTEGER_FACTORIES = frozenset({"tensorflow.range"})
 

@@ -190,6 +190,28 @@ class ValueAnalysis:
             return qname.startswith("keras.ops.")
         return False
 
+    def inspects_only(self, load: cst.CSTNode) -> bool:
+        """``load`` (a read of a name or attribute) looks at the object without reading its value into an
+        operation a tape could record: its truth as the test of an `assert`, `if`, `while` or conditional
+        expression (`assert xs`, `if not x:`), an identity comparison (`x is None`), a metadata attribute
+        (`x.shape`), or an argument of a builtin that inspects it (`len(xs)`, `isinstance(x, T)`)."""
+        model = self.model
+        parent = model.parent(load)
+        if isinstance(parent, cst.Attribute) and parent.value is load:
+            return parent.attr.value in N.NON_READING_ATTRIBUTES
+        if isinstance(parent, cst.UnaryOperation) and isinstance(parent.operator, cst.Not):
+            load, parent = parent, model.parent(parent)
+        if isinstance(parent, (cst.Assert, cst.If, cst.While, cst.IfExp)) and parent.test is load:
+            return True
+        if isinstance(parent, cst.ComparisonTarget):
+            parent = model.parent(parent)
+        if isinstance(parent, cst.Comparison):
+            return all(isinstance(t.operator, (cst.Is, cst.IsNot)) for t in parent.comparisons)
+        if isinstance(parent, cst.Arg) and parent.keyword is None and not parent.star:
+            call = model.parent(parent)
+            return isinstance(call, cst.Call) and model.call_name(call) in N.INSPECTING_BUILTINS
+        return False
+
     # -- Keras classes -------------------------------------------------------------------------------------------
     def is_keras_class(self, cls: cst.ClassDef) -> bool:
         """``cls`` derives from a Keras class (``keras.layers.Layer``, ``tf.keras.Model``, a built-in
