@@ -328,7 +328,7 @@ def test_tl007_leaves_a_conversion_alone_which_its_screen_may_pass(statement):
 @pytest.mark.parametrize("statement", TL007_REBINDINGS)
 def test_tl007_needs_a_rebinding_the_rule_can_take_for_a_tensor(statement, mode):
     source = (f"import tensorflow as tf\n\ndef helper(v):\n    return v\n\n"
-              f"def step(self, x, ok):\n    w = tf.Variable(1.0)\n    {statement}\n    return w\n")
+              f"def step(self, x, ok):\n    w = tf.Variable(1.0)\n    {statement}\n    w.assign(x)\n    return w\n")
     attribute = ("import tensorflow as tf\n\nclass Step(tf.Module):\n    def __init__(self):\n"
                  "        self.w = tf.Variable(1.0)\n\n    def step(self, x, ok):\n"
                  f"        {statement.replace('w', 'self.w')}\n")
@@ -889,6 +889,7 @@ def train(grads):
     w = tf.Variable(1.0)
     for g in grads:
         w = w - 0.1 * g
+    w.assign(0.0)
 ''', {"TL007"}),
     "a global made at module level": ('''
 import tensorflow as tf
@@ -896,6 +897,10 @@ w = tf.Variable(1.0)
 def step(g):
     global w
     w = w - 0.1 * g
+def grad():
+    with tf.GradientTape() as tape:
+        y = w * 2.0
+    return tape.gradient(y, w)
 ''', {"TL007"}),
     "a weight assigned a parameter": ('''
 import keras

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '84a0ca9d65f805ecad5bd317'
+SOURCES = '6f1824d309d2107c4f783131'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -37,7 +37,11 @@ class VariableRebound(Rule):
     `w -= lr * g`. A local alias of a variable held elsewhere (`lr = self.lr; lr = lr * decay`) is not
     reported: rebinding it loses nothing. Neither is a conversion (`w = tf.convert_to_tensor(w)`,
     `tf.identity`, `tf.cast`, `tf.reshape`...): it asks for a tensor on purpose, often after filling a
-    variable used as scratch space, and no in-place update could replace it.
+    variable used as scratch space, and no in-place update could replace it. A name is reported where it
+    is then still used as the variable, in the same function: read while a tape records (the next step
+    of a loop), differentiated, updated with `assign`, or handed to an optimizer step; a rebinding after
+    which the name only serves as a value (a trained result clipped for display) is left alone.
+    `w -= ...` and `self.w = self.w - ...` are reported wherever they are.
 
     ## Why is this bad?
     `w - lr * g` is a new, plain tensor. After the assignment the name no longer refers to the variable:
@@ -166,6 +170,26 @@ def cat_and_pad(tensors, pad):
     return tf.cast(output, tf.float32)
 """
         ),
+        Valid(
+            """
+import tensorflow as tf
+
+matte = tf.Variable(tf.random.uniform([1, 64, 64, 1]))
+optimizer = tf.optimizers.Adam(1.0)
+
+@tf.function
+def optimize():
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(matte - 0.5))
+    gradient = tape.gradient(loss, [matte])
+    optimizer.apply_gradients(zip(gradient, (matte,)))
+
+for _ in range(400):
+    optimize()
+matte = tf.clip_by_value(matte, 0.0, 1.0)  # the result, for display: never trained again
+print(tf.reduce_mean(matte))
+"""
+        ),
     )
     invalid = (
         Invalid(
@@ -218,27 +242,29 @@ for step in range(100):
             """
 import tensorflow as tf
 
-def sgd_step(x, y, lr):
+def fit(x, y, lr, steps):
     w = tf.Variable(tf.zeros([4, 1]))
     b = tf.Variable(tf.zeros([1]))
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(tf.square(x @ w + b - y))
-    gw, gb = tape.gradient(loss, [w, b])
-    w = w - lr * gw  # expect: TL007
-    b = b + (-lr) * gb  # expect: TL007
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(x @ w + b - y))
+        gw, gb = tape.gradient(loss, [w, b])
+        w = w - lr * gw  # expect: TL007
+        b = b + (-lr) * gb  # expect: TL007
     return w, b
 """,
             fixed="""
 import tensorflow as tf
 
-def sgd_step(x, y, lr):
+def fit(x, y, lr, steps):
     w = tf.Variable(tf.zeros([4, 1]))
     b = tf.Variable(tf.zeros([1]))
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(tf.square(x @ w + b - y))
-    gw, gb = tape.gradient(loss, [w, b])
-    w.assign_sub(lr * gw)  # expect: TL007
-    b.assign_add((-lr) * gb)  # expect: TL007
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(x @ w + b - y))
+        gw, gb = tape.gradient(loss, [w, b])
+        w.assign_sub(lr * gw)  # expect: TL007
+        b.assign_add((-lr) * gb)  # expect: TL007
     return w, b
 """,
         ),
@@ -252,6 +278,17 @@ for x in data:
         loss = tf.reduce_sum(x * w)
     w.assign_sub(0.1 * tape.gradient(loss, w))
     w = tf.clip_by_value(w, -1.0, 1.0)  # expect: TL007
+"""
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+w = tf.Variable(3.0)
+w = w * 2.0  # expect: TL007
+with tf.GradientTape() as tape:
+    y = w ** 2
+print(tape.gradient(y, w))  # None: the tape did not watch the tensor `w` now names
 """
         ),
         Invalid(
@@ -353,6 +390,10 @@ class Momentum(tf.Module):
         if not earlier or any(not isinstance(b.value, cst.Call) or model.values.binding_kind(b) is not Kind.VARIABLE
                               for b in earlier):
             return None
+        # `w -= ...` raises on a tf.Variable wherever it is; `w = w - ...` loses something only where the
+        # name is then used as the variable (a final result clipped for display is not).
+        if value is not None and not _used_as_variable_after(model, node, target):
+            return None
         return self._finding(model, node, target, value, name)
 
     # -- self.w = self.w - lr * g (outside Keras layers: TL010 covers those) -----------------------------
@@ -433,6 +474,77 @@ def _leaves(expr):
     if isinstance(expr, cst.UnaryOperation) and not isinstance(expr.operator, cst.Not):
         return _leaves(expr.expression)
     return [expr]
+
+
+# Methods of a variable that a tensor lacks: called on the rebound name, they fail.
+_VARIABLE_ONLY_METHODS = frozenset({
+    "assign", "assign_add", "assign_sub", "read_value", "scatter_update", "scatter_add", "scatter_sub",
+    "scatter_mul", "scatter_div", "scatter_max", "scatter_min", "scatter_nd_update", "scatter_nd_add",
+    "scatter_nd_sub", "batch_scatter_update",
+})
+# Optimizer steps: a variable in their arguments is one they update.
+_OPTIMIZER_STEPS = frozenset({"apply_gradients", "minimize"})
+
+
+def _used_as_variable_after(model, statement, target) -> bool:
+    """A load of the name that the rebinding may reach needs the variable (``_needs_variable``) and may
+    run after the rebinding: in the same function (the model's reaching definitions tell), in another
+    function where the rebinding is of an outer scope's name (`global w`: any later call sees it), or
+    in a function of the rebinding's scope that is named where it may run after the rebinding (a
+    training step defined before a loop that rebinds the name)."""
+    function = model.function_of(statement)
+    differentiations = [use.node for tape in model.tapes for use in tape.differentiations()]
+    scope = model.scope_of(target)
+    if target.value in scope.globals or target.value in scope.nonlocals:
+        # (The model's reaching definitions do not carry such a rebinding to the outer scope's loads.)
+        for binding in model.bindings_of(target):
+            for load in model.loads_of(binding):
+                if model.function_of(load) is not function and _needs_variable(model, load, differentiations):
+                    return True
+    for binding in [b for b in scope.bindings.get(target.value, ()) if b.node is target]:
+        for load in model.loads_of(binding):
+            if not _needs_variable(model, load, differentiations):
+                continue
+            if model.function_of(load) is function or _called_after(model, statement, load):
+                return True
+    return False
+
+
+def _needs_variable(model, load, differentiations) -> bool:
+    """``load`` runs while a tape records (the forward pass of a step), is differentiated (a target or
+    source of `tape.gradient`), calls one of a variable's own methods, or is in an optimizer step's
+    arguments."""
+    if model.tapes.recording_tapes(load) or any(model.contains(call, load) for call in differentiations):
+        return True
+    parent = model.parent(load)
+    if isinstance(parent, cst.Attribute) and parent.value is load and parent.attr.value in _VARIABLE_ONLY_METHODS:
+        return True
+    node = parent
+    while node is not None and not isinstance(node, (cst.BaseSmallStatement, cst.BaseStatement)):
+        method = model.method_call(node)
+        if method is not None and method[1] in _OPTIMIZER_STEPS:
+            return True
+        node = model.parent(node)
+    return False
+
+
+def _called_after(model, statement, load) -> bool:
+    """The function of the rebinding's scope that holds ``load`` is named after ``statement`` in the
+    source, or in a loop around it: it may run once the name holds the tensor."""
+    scope_function = model.function_of(statement)
+    holder = model.function_of(load)
+    while holder is not None and model.function_of(holder) is not scope_function:
+        holder = model.function_of(holder)
+    if not isinstance(holder, cst.FunctionDef):
+        return False
+    loops = model.enclosing_loops(statement)
+    for binding in model.bindings_of(holder.name):
+        if binding.definition is not holder:
+            continue
+        for ref in model.loads_of(binding):
+            if model.before(statement, ref) or any(model.contains(loop, ref) for loop in loops):
+                return True
+    return False
 
 
 def _rebinds_itself(model, statement, name: str) -> bool:
