@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '6f1824d309d2107c4f783131'
+SOURCES = 'a4573468c7982da9e46b350a'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -44,7 +44,9 @@ class LayerWeightOverwritten(Rule):
     `layer.kernel = tf.clip_by_norm(layer.kernel, 1.0)`.
 
     Creating the weight (`self.kernel = self.add_weight(...)` in `build`), tying it to another variable
-    (`self.kernel = other.kernel`) and updating it in place (`layer.kernel.assign(...)`) are not reported.
+    (`self.kernel = other.kernel`) and updating it in place (`layer.kernel.assign(...)`) are not reported;
+    nor is a constant stored instead of the weight where no creation can run before it (the other branch
+    of an `if`, as in `self.beta = self.add_weight(...)` when it is trainable, else `tf.cast(1.0, ...)`).
 
     ## Why is this bad?
     The attribute held the layer's variable; after the assignment it holds a constant tensor. Keras 3
@@ -169,8 +171,43 @@ class TiedOutput(tf.keras.layers.Layer):
         return tf.matmul(x, kernel) + self.bias
 """
         ),
+        Valid(
+            """
+import tensorflow as tf
+
+class AttentionConv(tf.keras.layers.Layer):
+    def __init__(self, trainable_beta=True, epsilon=None):
+        super().__init__()
+        self.trainable_beta = trainable_beta
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        if self.trainable_beta:
+            self.beta = self.add_weight(shape=(1,), initializer="ones", name="beta")
+        else:
+            self.beta = tf.cast(1.0, self.dtype)  # a constant instead of the weight, not over it
+        if self.epsilon is not None:
+            self.eps = tf.constant(self.epsilon)
+        elif input_shape[-1] > 1:
+            self.eps = self.add_weight(shape=(1,), initializer="zeros", name="eps")
+
+    def call(self, x):
+        return self.beta * x + self.eps
+"""
+        ),
     )
     invalid = (
+        Invalid(
+            """
+import tensorflow as tf
+
+class Scale(tf.keras.layers.Layer):
+    def build(self, input_shape):
+        if input_shape[-1] > 1:
+            self.scale = self.add_weight(shape=(1,), initializer="ones")
+        self.scale = self.scale * 2.0  # expect: TL010
+"""
+        ),
         Invalid(
             """
 import tensorflow as tf
@@ -295,6 +332,8 @@ class Norm(keras.layers.Layer):
             if value is not None and not self._tensor_value(model, value, target):
                 continue
             kind, created = weight
+            if kind == "custom" and self._before_every_creation(model, node, target):
+                continue
             if kind == "builtin":
                 message = self.builtin.format(target=model.code(target), attr=target.attr.value)
             else:
@@ -340,6 +379,32 @@ class Norm(keras.layers.Layer):
                 return None
             return "builtin", None
         return None
+
+    @staticmethod
+    def _before_every_creation(model, node, target) -> bool:
+        """``node`` stores `self.<attr>` in the function that creates the weight, and no creation runs
+        before it: each is in another branch of an `if` (`self.beta = self.add_weight(...)` if it is
+        trainable, else `self.beta = tf.cast(1.0, ...)`) or comes after it, outside any loop around both.
+        The store then makes an attribute that is a constant instead of a weight, not an overwrite."""
+        if not (isinstance(target.value, cst.Name) and target.value.value == "self"):
+            return False
+        cls = model.values.class_around(node)
+        attr = target.attr.value
+        function = model.function_of(node)
+        creations = [a for a in model.tree.descendants(cls, cst.Assign) if any(
+            isinstance(t.target, cst.Attribute) and t.target.attr.value == attr and isinstance(t.target.value, cst.Name)
+            and t.target.value.value == "self" for t in a.targets) and model.values.kind(a.value) is Kind.VARIABLE]
+        if not creations:
+            return False
+        loops = model.enclosing_loops(node)
+        for creation in creations:
+            if model.function_of(creation) is not function:
+                return False
+            if _exclusive(model, node, creation):
+                continue
+            if model.before(creation, node) or any(model.contains(loop, creation) for loop in loops):
+                return False
+        return True
 
     @staticmethod
     def _creation(model, cls, attr):
@@ -393,6 +458,18 @@ class Norm(keras.layers.Layer):
             isinstance(leaf, cst.Attribute) and leaf.attr.value in WEIGHT_NAMES and self._builtin_layer(model, leaf.value)
         ) for leaf in leaves)
 
+
+
+def _exclusive(model, a, b) -> bool:
+    """``a`` and ``b`` sit in different branches of one `if` statement (an `elif` is one of its branches)."""
+    node = model.parent(a)
+    while node is not None:
+        if isinstance(node, cst.If) and node.orelse is not None:
+            if (model.contains(node.body, a) and model.contains(node.orelse, b)) or \
+                    (model.contains(node.orelse, a) and model.contains(node.body, b)):
+                return True
+        node = model.parent(node)
+    return False
 
 
 def _may_be_tensor(facts, value: ast.expr, attr: str) -> bool:
