@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'a4573468c7982da9e46b350a'
+SOURCES = '812194d6fc352563c0704650'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -38,7 +38,9 @@ class GradsVarsMismatch(Rule):
     `variables` is certainly not the same list as `sources`: another model (`generator` vs
     `discriminator`), another collection (`trainable_variables` vs `variables`, which also holds
     non-trainable variables), or the same variables in another order. Also checks `zip(variables, grads)`
-    (the pairs reversed) and `apply_gradients(grads)` without the variables.
+    (the pairs reversed) and `apply_gradients(grads)` without the variables. Where the file defines its
+    own `apply_gradients` (or `apply`) method, a hand-written optimizer as in TensorFlow's Core API
+    guides, only calls on an optimizer TensorFlow or Keras certainly made are checked.
 
     ## Why is this bad?
     `apply_gradients` pairs the i-th gradient with the i-th variable. When the two lists differ, each
@@ -159,8 +161,58 @@ def step(x, y, variables):
     opt.apply_gradients(zip(g3, model_variables()))  # unknown: silent
 """
         ),
+        Valid(
+            """
+import tensorflow as tf
+
+class SGD(tf.Module):
+    def __init__(self, variables, learning_rate=0.01):
+        self.variables = variables
+        self.learning_rate = learning_rate
+
+    def apply_gradients(self, grads):  # pairs them with its own variables
+        for g, v in zip(grads, self.variables):
+            v.assign_sub(self.learning_rate * g)
+
+def train_step(model, optimizer, x, y):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x) - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(grads)
+"""
+        ),
     )
     invalid = (
+        Invalid(
+            """
+import tensorflow as tf
+
+class SGD(tf.Module):
+    def apply_gradients(self, grads):
+        pass
+
+def train_step(model, x, y):
+    opt = tf.keras.optimizers.SGD(0.1)  # Keras's, not the class above
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x) - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+    opt.apply_gradients(grads)  # expect: TL014
+""",
+            fixed="""
+import tensorflow as tf
+
+class SGD(tf.Module):
+    def apply_gradients(self, grads):
+        pass
+
+def train_step(model, x, y):
+    opt = tf.keras.optimizers.SGD(0.1)  # Keras's, not the class above
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x) - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+    opt.apply_gradients(zip(grads, model.trainable_variables))  # expect: TL014
+""",
+        ),
         Invalid(
             """
 import tensorflow as tf
@@ -246,9 +298,16 @@ def step(x):
         return facts.differentiates_on_tape
 
     def check(self, model):
+        # A class of this file with its own `apply_gradients`/`apply` (a hand-written optimizer, as in
+        # TensorFlow's Core API guides, whose `apply_gradients(grads)` takes the gradients alone): a call
+        # of that name is then checked only on an optimizer TensorFlow or Keras certainly made.
+        own = {fn.name.value for fn in model.nodes(cst.FunctionDef)
+               if fn.name.value in ("apply_gradients", "apply") and model.class_of(fn) is not None}
         for call in model.nodes(cst.Call):
             method = model.method_call(call)
             if method is None:
+                continue
+            if method[1] in own and not _library_optimizer(model, method[0]):
                 continue
             if method[1] == "apply_gradients":
                 yield from self._check_apply_gradients(model, call)
@@ -412,6 +471,21 @@ def step(x):
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
+_OPTIMIZER_MODULES = ("keras.optimizers.", "tensorflow.optimizers.", "tensorflow.compat.v1.train.",
+                      "tensorflow.train.")
+
+
+def _library_optimizer(model, expr) -> bool:
+    """``expr`` is certainly an optimizer that TensorFlow or Keras made: a name every reaching binding of
+    which assigns a call of a class of their optimizer modules."""
+    if not isinstance(expr, cst.Name):
+        return False
+    bindings = model.reaching(expr)
+    return bool(bindings) and all(
+        b.kind == "assign" and isinstance(b.value, cst.Call)
+        and (model.call_name(b.value) or "").startswith(_OPTIMIZER_MODULES) for b in bindings)
+
+
 def _single_value(model, name: cst.Name) -> cst.BaseExpression | None:
     """The value a name certainly holds: its only reaching binding is a plain assignment."""
     bindings = model.reaching(name)
