@@ -67,6 +67,17 @@ def scaled(y):
     scale = scale * tf.math.reduce_std(y)
     return y / scale
 """, False),
+    "a sum started from a variable, differentiated as the target": ("""
+import tensorflow as tf
+
+def step(model, optimizer, loss_fn, batches):
+    with tf.GradientTape() as tape:
+        accum_loss = tf.Variable(0.0)
+        for x, y in batches:
+            accum_loss = accum_loss + loss_fn(y, model(x))
+    grads = tape.gradient(accum_loss, model.trainable_weights)
+    optimizer.apply_gradients(zip(grads, model.trainable_weights))
+""", False),
     "an in-place operator, used or not": ("""
 import tensorflow as tf
 

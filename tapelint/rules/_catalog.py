@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '812194d6fc352563c0704650'
+SOURCES = '3e50ea03fd3f22c82d7eae7b'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -38,9 +38,10 @@ class VariableRebound(Rule):
     reported: rebinding it loses nothing. Neither is a conversion (`w = tf.convert_to_tensor(w)`,
     `tf.identity`, `tf.cast`, `tf.reshape`...): it asks for a tensor on purpose, often after filling a
     variable used as scratch space, and no in-place update could replace it. A name is reported where it
-    is then still used as the variable, in the same function: read while a tape records (the next step
-    of a loop), differentiated, updated with `assign`, or handed to an optimizer step; a rebinding after
-    which the name only serves as a value (a trained result clipped for display) is left alone.
+    is then still used as the variable: differentiated against (`tape.gradient(loss, w)`, in the next
+    step of a loop), updated with `assign`, or handed to an optimizer step; a rebinding after which the
+    name only serves as a value (a trained result clipped for display, a sum started from
+    `tf.Variable(0.0)`) is left alone.
     `w -= ...` and `self.w = self.w - ...` are reported wherever they are.
 
     ## Why is this bad?
@@ -493,28 +494,29 @@ def _used_as_variable_after(model, statement, target) -> bool:
     in a function of the rebinding's scope that is named where it may run after the rebinding (a
     training step defined before a loop that rebinds the name)."""
     function = model.function_of(statement)
-    differentiations = [use.node for tape in model.tapes for use in tape.differentiations()]
+    sources = [use.sources for tape in model.tapes for use in tape.differentiations() if use.sources is not None]
     scope = model.scope_of(target)
     if target.value in scope.globals or target.value in scope.nonlocals:
         # (The model's reaching definitions do not carry such a rebinding to the outer scope's loads.)
         for binding in model.bindings_of(target):
             for load in model.loads_of(binding):
-                if model.function_of(load) is not function and _needs_variable(model, load, differentiations):
+                if model.function_of(load) is not function and _needs_variable(model, load, sources):
                     return True
     for binding in [b for b in scope.bindings.get(target.value, ()) if b.node is target]:
         for load in model.loads_of(binding):
-            if not _needs_variable(model, load, differentiations):
+            if not _needs_variable(model, load, sources):
                 continue
             if model.function_of(load) is function or _called_after(model, statement, load):
                 return True
     return False
 
 
-def _needs_variable(model, load, differentiations) -> bool:
-    """``load`` runs while a tape records (the forward pass of a step), is differentiated (a target or
-    source of `tape.gradient`), calls one of a variable's own methods, or is in an optimizer step's
-    arguments."""
-    if model.tapes.recording_tapes(load) or any(model.contains(call, load) for call in differentiations):
+def _needs_variable(model, load, sources) -> bool:
+    """``load`` is differentiated against (in the sources of `tape.gradient`: a tape watches a variable,
+    not the tensor the name now holds), calls one of a variable's own methods, or is in an optimizer
+    step's arguments. (Read into a loss, as an accumulator started from `tf.Variable(0.0)` is, the
+    tensor serves as well.)"""
+    if any(model.contains(expr, load) for expr in sources):
         return True
     parent = model.parent(load)
     if isinstance(parent, cst.Attribute) and parent.value is load and parent.attr.value in _VARIABLE_ONLY_METHODS:
