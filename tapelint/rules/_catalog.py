@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '3e50ea03fd3f22c82d7eae7b'
+SOURCES = '21eb06311ad04fda50ec3380'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -11,7 +11,9 @@ class GradientInOwnContext(Rule):
     ## What it does
     Checks for `tape.gradient(...)` (or `jacobian`/`batch_jacobian`) called inside the `with` block of
     that same tape, unless the result is then differentiated again by that tape (a deliberate
-    higher-order derivative with a persistent tape).
+    higher-order derivative with a persistent tape), or another tape records the call and differentiates
+    later (a gradient penalty computed while the outer tape records, as StyleGAN's and WGAN-GP's
+    discriminator steps do when one `with` statement opens both tapes).
 
     ## Why is this bad?
     On a non-persistent tape the call ends the recording: operations after it in the block are not
@@ -100,6 +102,23 @@ with tf.GradientTape() as tape:
 g = tape.gradient(y, x)
 """
         ),
+        Valid(
+            """
+import tensorflow as tf
+
+def discriminator_step(discriminator, optimizer, real, fake):
+    eps = tf.random.uniform([real.shape[0], 1, 1, 1])
+    with tf.GradientTape() as gp_tape, tf.GradientTape() as total_tape:
+        mixed = eps * real + (1 - eps) * fake
+        gp_tape.watch(mixed)
+        gp_loss = tf.reduce_sum(discriminator(mixed))
+        grads = gp_tape.gradient(gp_loss, [mixed])  # recorded by total_tape: the penalty is trained
+        penalty = tf.reduce_mean((tf.norm(grads[0], axis=[1, 2]) - 1.0) ** 2)
+        d_loss = tf.reduce_mean(discriminator(fake)) - tf.reduce_mean(discriminator(real)) + 10.0 * penalty
+    d_grads = total_tape.gradient(d_loss, discriminator.trainable_weights)
+    optimizer.apply_gradients(zip(d_grads, discriminator.trainable_weights))
+"""
+        ),
     )
     invalid = (
         Invalid(
@@ -177,7 +196,7 @@ def step(model, optimizer, x, y):
             for use in tape.differentiations():
                 if model.tapes.records(tape, use.node) is not True:
                     continue
-                if self._differentiated_again(model, tape, use):
+                if self._differentiated_again(model, tape, use) or self._recorded_for_another(model, tape, use):
                     continue
                 consequence = self._persistent if tape.persistent else self._non_persistent
                 yield Finding(use.node, self.message.format(tape=tape.name, method=use.method, consequence=consequence),
@@ -201,6 +220,19 @@ def step(model, optimizer, x, y):
         new_with = with_.with_changes(body=block.with_changes(body=rest))
         return CstFix(f"Move the `{use.method}` call after the `with` block",
                       (Replacement(with_, cst.FlattenSentinel([new_with, statement])),), Applicability.UNSAFE)
+
+    @staticmethod
+    def _recorded_for_another(model, tape, use) -> bool:
+        """Another tape records the call and differentiates later: a gradient penalty or a second order
+        (`with tf.GradientTape() as gp_tape, tf.GradientTape() as tape:` with `gp_tape.gradient` in the
+        block). The call must stay where that tape records it; moving it after the block would cut the
+        penalty out of the other tape's gradient."""
+        for other in model.tapes:
+            if other is tape or model.tapes.records(other, use.node) is not True:
+                continue
+            if any(model.before(use.node, later.node) for later in other.differentiations()):
+                return True
+        return False
 
     @staticmethod
     def _differentiated_again(model, tape, use) -> bool:
