@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '21eb06311ad04fda50ec3380'
+SOURCES = '04e9a2465ec327fb3dd98472'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',
