@@ -305,8 +305,7 @@ class SemanticModel:
         result.sort(key=self.tree.order.__getitem__)
         return result
 
-    @staticmethod
-    def _bound_from(binding: Binding) -> list[cst.CSTNode]:
+    def _bound_from(self, binding: Binding) -> list[cst.CSTNode]:
         """The expressions a binding's value is computed from."""
         stmt = binding.statement
         if binding.kind in ("annassign", "walrus", "with"):
@@ -318,8 +317,28 @@ class SemanticModel:
         if binding.kind == "augassign" and isinstance(stmt, cst.AugAssign):
             return [stmt.target, stmt.value]
         if binding.kind == "for" and isinstance(stmt, cst.For):
-            return [stmt.iter]
+            part = self._iterated_part(binding.node, stmt)
+            return [stmt.iter] if part is None else part
         return []
+
+    def _iterated_part(self, name: cst.CSTNode, loop: cst.For) -> list[cst.CSTNode] | None:
+        """What a name of a `for` target takes its values from, where that is less than the whole
+        iterable: `ys` for `b` in `for a, b in zip(xs, ys)`, nothing for the index `i` of
+        `for i, x in enumerate(xs)` and `xs` for `x`. None for any other target or iterable."""
+        target, iterable = loop.target, loop.iter
+        if not isinstance(target, (cst.Tuple, cst.List)) or not isinstance(iterable, cst.Call):
+            return None
+        elements = target.elements
+        position = next((i for i, e in enumerate(elements) if e.value is name), None)
+        if position is None or any(isinstance(e, cst.StarredElement) for e in elements) or \
+                any(a.star or a.keyword is not None for a in iterable.args):
+            return None
+        function = self.call_name(iterable)
+        if function == "builtins.zip" and len(iterable.args) == len(elements):
+            return [iterable.args[position].value]
+        if function == "builtins.enumerate" and len(iterable.args) == 1 and len(elements) == 2:
+            return [] if position == 0 else [iterable.args[0].value]
+        return None
 
     def _mutated(self, binding: Binding) -> bool:
         """A load of the binding is the object of a method call or of an item assignment (``xs.append``)."""
