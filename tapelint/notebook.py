@@ -59,6 +59,10 @@ class CodeCell:
     python: str | None  # the text linted (magics masked, ends with a newline); None: not Python
     magics: dict[int, tuple[str, str]]  # marker id -> (original line, indentation of the masked line)
     span: tuple[int, int]  # where the ``source`` value lies in the notebook's JSON text
+    # IPython's leading-indent cleanup: the indentation of the cell's first line, removed from every
+    # line that starts with it before the cell runs; those lines' (1-based) rows. Empty: none removed.
+    dedent: str = ""
+    dedented_rows: frozenset[int] = frozenset()
 
     @property
     def number(self) -> int:
@@ -105,8 +109,9 @@ def parse_notebook(path: Path, data: bytes) -> Notebook:
             continue
         raw = cell.get("source", "")
         source = "".join(raw) if isinstance(raw, list) else str(raw)
-        python, magics = mask_magics(source)
-        nb.cells.append(CodeCell(index, source, python, magics, spans[index]))
+        dedent, rows, cleaned = leading_indent(source)
+        python, magics = mask_magics(cleaned)
+        nb.cells.append(CodeCell(index, source, python, magics, spans[index], dedent, rows))
     return nb
 
 
@@ -123,6 +128,24 @@ def _parses(text: str) -> bool:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return True
+
+
+_LEADING_INDENT = re.compile(r"[ \t]+(?=\S)")
+
+
+def leading_indent(source: str) -> tuple[str, frozenset[int], str]:
+    """IPython's cleanup of a cell whose first line is indented (`leading_indent` in
+    IPython.core.inputtransformer2): that indentation is removed from every line that starts with it,
+    and the cell runs. Returns the indentation removed, the (1-based) rows it was removed from, and
+    the cell as it runs; ("", empty, source) for a cell whose first line is not indented."""
+    m = _LEADING_INDENT.match(source)
+    if m is None:
+        return "", frozenset(), source
+    prefix = m.group()
+    lines = source.splitlines(keepends=True)
+    rows = frozenset(i for i, line in enumerate(lines, start=1) if line.startswith(prefix))
+    cleaned = "".join(line[len(prefix):] if i in rows else line for i, line in enumerate(lines, start=1))
+    return prefix, rows, cleaned
 
 
 def mask_magics(source: str) -> tuple[str | None, dict[int, tuple[str, str]]]:
@@ -203,9 +226,14 @@ class Joined:
     text: str
     rows: list[tuple[int, int] | None]  # 0-based module row -> (cell number, 1-based row); None: a boundary
     last: dict[int, tuple[int, int]]  # cell number -> (its last row, that row's length)
+    # cell number -> (width, rows) of the indentation IPython removed (``leading_indent``): columns on
+    # those rows are that much further right in the cell, and no fix is offered in such a cell (its
+    # text would come back without the indentation).
+    dedented: dict[int, tuple[int, frozenset[int]]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, cells: Sequence[tuple[int, str]]) -> "Joined":
+    def of(cls, cells: Sequence[tuple[int, str]],
+           dedented: dict[int, tuple[int, frozenset[int]]] | None = None) -> "Joined":
         parts: list[str] = []
         rows: list[tuple[int, int] | None] = []
         last: dict[int, tuple[int, int]] = {}
@@ -217,7 +245,11 @@ class Joined:
             parts.append(python)
             rows.extend((number, r) for r in range(1, len(lines) + 1))
             last[number] = (len(lines), len(lines[-1]) if lines else 0)
-        return cls("".join(parts), rows, last)
+        return cls("".join(parts), rows, last, dedented or {})
+
+    def _column(self, number: int, row: int, column: int) -> int:
+        width, rows = self.dedented.get(number, (0, frozenset()))
+        return column + width if row in rows else column
 
     def split(self, text: str) -> list[str] | None:
         """Cut a (fixed) module back into cell texts; None when the boundaries did not survive."""
@@ -242,9 +274,10 @@ class Joined:
                 return None
             number = before[0]
             row, length = self.last[number]
-            return number, Location(row + 1, 1) if loc.column == 1 else Location(row, length + 1)
+            return number, Location(row + 1, 1) if loc.column == 1 else \
+                Location(row, self._column(number, row, length + 1))
         number, row = spot
-        return number, Location(row, loc.column)
+        return number, Location(row, self._column(number, row, loc.column))
 
     def to_cells(self, d: Diagnostic) -> Diagnostic | None:
         """``d`` with its cell and cell-relative rows; its fix dropped when it would span cells."""
@@ -255,7 +288,7 @@ class Joined:
         end = self.where(d.end_location)
         if end is None or end[0] != number:
             row, length = self.last[number]
-            end_location = Location(row, length + 1)
+            end_location = Location(row, self._column(number, row, length + 1))
         else:
             end_location = end[1]
         d.cell, d.location, d.end_location = number, location, end_location
@@ -263,6 +296,8 @@ class Joined:
         if d.noqa_row is not None:
             spot = self.rows[d.noqa_row - 1] if 0 < d.noqa_row <= len(self.rows) else None
             d.noqa_row = spot[1] if spot and spot[0] == number else None
+        if number in self.dedented:
+            d.fix, d.cst_fix = None, None
         if d.fix is not None and d.fix.edits:
             edits = []
             for e in d.fix.edits:
@@ -308,6 +343,10 @@ class Joined:
                 end_new -= 1
             if BOUNDARY in text[start:end_old] or BOUNDARY in new[start:end_new]:
                 return False
+            for row in range(text.count("\n", 0, start), text.count("\n", 0, end_old) + 1):
+                spot = self.rows[row] if row < len(self.rows) else None
+                if spot is not None and spot[0] in self.dedented:
+                    return False  # a cell IPython dedents: its text would come back dedented
         return True
 
 
@@ -349,7 +388,7 @@ def lint_notebook(path: Path, display_name: str, rules: Sequence[type[Rule]], *,
     cells, out = _prepare(nb, display_name)
     if not cells:
         return out
-    joined = Joined.of([(c.number, c.python) for c in cells])
+    joined = Joined.of([(c.number, c.python) for c in cells], _dedented(cells))
     module, diagnostics = analyse(joined.text, display_name, rules, verbose=verbose)
     diagnostics = with_edits(diagnostics, joined.text, module)
     out.extend(d for d in (joined.to_cells(d) for d in diagnostics) if d is not None)
@@ -382,7 +421,7 @@ def fix_notebook(nb: Notebook, display_name: str, rules: Sequence[type[Rule]], *
     cells, syntax_errors = _prepare(nb, display_name)
     if not cells:
         return NotebookFix(syntax_errors, [], [], None, [])
-    joined = Joined.of([(c.number, c.python) for c in cells])
+    joined = Joined.of([(c.number, c.python) for c in cells], _dedented(cells))
     outcome = fix_source(joined.text, display_name, rules, unsafe=unsafe, accept=joined.within_one_cell)
     errors = list(outcome.errors)
     final = joined
@@ -411,7 +450,7 @@ def fix_notebook(nb: Notebook, display_name: str, rules: Sequence[type[Rule]], *
             module, diagnostics = _analyse(joined.text, display_name, rules, verbose)
             diagnostics = with_edits(diagnostics, joined.text, module)
             return NotebookFix(_sorted(syntax_errors + [joined.to_cells(d) for d in diagnostics]), [], errors, None, [])
-        final = Joined.of([(c.number, t) for c, t in zip(cells, texts)])
+        final = Joined.of([(c.number, t) for c, t in zip(cells, texts)], _dedented(cells))
     remaining = with_edits(outcome.remaining, outcome.source, outcome.module)
     remaining = [final.to_cells(d) for d in remaining]
     applied = [joined.to_cells(d) for d in outcome.applied]
@@ -420,6 +459,10 @@ def fix_notebook(nb: Notebook, display_name: str, rules: Sequence[type[Rule]], *
     new_text = _splice(nb.text, [(c.span, new) for c, new in changed])
     return NotebookFix(_sorted(syntax_errors + remaining), applied, errors, new_text,
                        [(c.number, c.source, new) for c, new in changed])
+
+
+def _dedented(cells: Sequence[CodeCell]) -> dict[int, tuple[int, frozenset[int]]]:
+    return {c.number: (len(c.dedent), c.dedented_rows) for c in cells if c.dedent}
 
 
 def _analyse(text, display_name, rules, verbose):

@@ -165,6 +165,28 @@ def test_a_cell_that_does_not_parse_is_tl000_and_the_others_are_linted(project):
     assert (error.cell, error.location.column, error.message) == (2, 12, "SyntaxError: invalid syntax")
 
 
+def test_a_cell_indented_as_a_whole_runs_dedented_as_ipython_runs_it(project, capsys):
+    # IPython removes the first line's indentation from every line that has it (TensorFlow's
+    # concrete_function and data guides have such cells): no TL000, findings at the cell's own columns,
+    # and no fix in that cell, whose text would come back without its indentation.
+    path = project / "nb.ipynb"
+    path.write_text(make_notebook(
+        "import tensorflow as tf\nx = tf.constant(3.0)\n",
+        "  with tf.GradientTape() as tape:\n      y = x * x\n  g = tape.gradient(y, x)\n",
+        "z = tf.constant(2.0)\nwith tf.GradientTape() as t2:\n    w = z * z\nh = t2.gradient(w, z)\n",
+    ))
+    diagnostics = sorted(lint_one(path, "nb.ipynb", RULES), key=lambda d: d.cell)
+    assert [(d.cell, d.location.row, d.location.column, d.code) for d in diagnostics] == [
+        (2, 3, 24, "TL005"), (3, 4, 20, "TL005")]
+    assert diagnostics[0].fix is None and diagnostics[1].fix is not None
+    before = path.read_text()
+    assert tapelint(capsys, "--fix")[0] == 1
+    after = path.read_text()
+    assert _changed_lines(before.encode(), after.encode()) == ['+    "    t2.watch(z)\\n",']
+    assert notebook.leading_indent(" a\n  b\nc\n") == (" ", frozenset({1, 2}), "a\n b\nc\n")
+    assert notebook.leading_indent("a\n b\n") == ("", frozenset(), "a\n b\n")
+
+
 def test_noqa_in_a_cell(project):
     path = project / "nb.ipynb"
     path.write_text(make_notebook(
