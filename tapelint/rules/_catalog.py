@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '04e9a2465ec327fb3dd98472'
+SOURCES = '39e0603f431ffa52ae86d80e'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -8,6 +8,7 @@ from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Val
 from tapelint.rules.fix_helpers import block_of, block_statement, ends_flow
 from tapelint.screen import call_pattern
 from tapelint.semantic import names as N
+from tapelint.semantic.custom_gradients import own_returns
 from tapelint.semantic.values import VARIABLE_LIST_ATTRIBUTES, Kind
 
 _COMPUTED = ("assign", "annassign", "augassign", "walrus")
@@ -28,6 +29,11 @@ class TargetOutsideTape(Rule):
     - the forward pass that connects the loss to the model (`y_pred = model(x)`) ran before the tape,
       so the loss computed inside depends on the model only through a value the tape never saw;
     - `optimizer.minimize(lambda: loss, ...)` whose callable only returns a loss computed before.
+
+    A target picked outside the block from what the tape recorded runs no operation and is not
+    reported: an alias (`total = loss`), or an item of a Python tuple, list or dict by a constant index
+    or key (`total_loss = all_loss[0]`, where a local `compute_loss` returns a tuple). A slice of a
+    tensor (`out[0]`) is an operation, and is.
 
     ## Why is this bad?
     A tape only records operations that run inside its `with` block. A loss computed elsewhere has no
@@ -279,6 +285,8 @@ opt.minimize(lambda: loss, [w])  # expect: TL001
             if all(model.tapes.records(tape, b.node) is False for b in bindings):
                 if any(model.values.binding_kind(b) in (Kind.VARIABLE, Kind.GRADIENT) for b in bindings):
                     return None  # differentiating a variable, or a gradient (higher order: TL004's domain)
+                if all(_picks_recorded_value(model, tape, b.value) for b in bindings):
+                    return None
                 line = model.line_of(bindings[-1].node)
                 return Finding(target, self.outside.format(line=line, **fmt), self._fix(model, tape, use, bindings))
             if all(model.tapes.records(tape, b.node) is True for b in bindings):
@@ -462,6 +470,39 @@ opt.minimize(lambda: loss, [w])  # expect: TL001
             if all(b.kind in _COMPUTED and model.values.binding_kind(b) is Kind.TENSOR and model.before(b.node, call)
                    for b in bindings):
                 yield Finding(name, self.minimize_message.format(name=name.value, line=model.line_of(bindings[-1].node)))
+
+
+def _picks_recorded_value(model, tape, value) -> bool:
+    """``value`` runs no operation, it picks a value the tape recorded: a name the tape bound
+    (`total = loss`), or an item, by a constant index or key, of a Python tuple, list or dict the tape
+    bound (`total_loss = all_loss[0]`, `all_loss` the tuple a local `compute_loss` returns)."""
+    container = isinstance(value, cst.Subscript)
+    if container:
+        if len(value.slice) != 1 or not isinstance(value.slice[0].slice, cst.Index) or \
+                not isinstance(value.slice[0].slice.value, (cst.Integer, cst.SimpleString)):
+            return False
+        value = value.value
+    if not isinstance(value, cst.Name):
+        return False
+    bindings = model.reaching(value)
+    return bool(bindings) and all(
+        b.kind in ("assign", "annassign") and model.tapes.records(tape, b.node) is True
+        and (not container or _python_container(model, b.value)) for b in bindings)
+
+
+def _python_container(model, value) -> bool:
+    """``value`` is certainly a Python tuple, list or dict: a literal, or a call of a function of this
+    file every `return` of which returns one."""
+    literals = (cst.Tuple, cst.List, cst.Dict)
+    if isinstance(value, literals):
+        return True
+    if not isinstance(value, cst.Call) or not isinstance(value.func, cst.Name):
+        return False
+    bindings = model.reaching(value.func) or []
+    if len(bindings) != 1 or bindings[0].kind != "def":
+        return False
+    returns = own_returns(model, bindings[0].definition)
+    return bool(returns) and all(isinstance(r.value, literals) for r in returns)
 
 
 def _records_by_hand(model, tape) -> bool:
