@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '39e0603f431ffa52ae86d80e'
+SOURCES = '89ab0307c6259f387a6ed439'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

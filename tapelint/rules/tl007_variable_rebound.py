@@ -34,8 +34,8 @@ class VariableRebound(Rule):
     ## What it does
     Checks for a name bound to a new `tf.Variable` (or a `self.w` attribute holding one) that is rebound
     to the result of arithmetic or a TensorFlow op on it, as in a hand-written update step:
-    `w = w - lr * g`, `w -= lr * g`, `w = tf.clip_by_value(w, -1.0, 1.0)`. A local alias of a variable held elsewhere (`lr = self.lr; lr = lr * decay`) is not
-    reported: rebinding it loses nothing. Neither is a conversion (`w = tf.convert_to_tensor(w)`,
+    `w = w - lr * g`, `w -= lr * g`, `w = tf.clip_by_value(w, -1.0, 1.0)`. A local alias of a variable
+    held elsewhere (`lr = self.lr; lr = lr * decay`) is not reported: rebinding it loses nothing. Neither is a conversion (`w = tf.convert_to_tensor(w)`,
     `tf.identity`, `tf.cast`, `tf.reshape`...): it asks for a tensor on purpose, often after filling a
     variable used as scratch space, and no in-place update could replace it. A name is reported where it
     is then still used as the variable: differentiated against (`tape.gradient(loss, w)`, in the next

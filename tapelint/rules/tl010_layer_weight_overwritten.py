@@ -391,9 +391,7 @@ class Norm(keras.layers.Layer):
         cls = model.values.class_around(node)
         attr = target.attr.value
         function = model.function_of(node)
-        creations = [a for a in model.tree.descendants(cls, cst.Assign) if any(
-            isinstance(t.target, cst.Attribute) and t.target.attr.value == attr and isinstance(t.target.value, cst.Name)
-            and t.target.value.value == "self" for t in a.targets) and model.values.kind(a.value) is Kind.VARIABLE]
+        creations = LayerWeightOverwritten._creations(model, cls, attr)
         if not creations:
             return False
         loops = model.enclosing_loops(node)
@@ -408,13 +406,19 @@ class Norm(keras.layers.Layer):
 
     @staticmethod
     def _creation(model, cls, attr):
+        return next(iter(LayerWeightOverwritten._creations(model, cls, attr)), None)
+
+    @staticmethod
+    def _creations(model, cls, attr) -> list:
+        """Every `self.<attr> = <a variable>` of the class, in order."""
+        out = []
         for assign in model.tree.descendants(cls, cst.Assign):
-            for t in assign.targets:
-                tt = t.target
-                if isinstance(tt, cst.Attribute) and tt.attr.value == attr and isinstance(tt.value, cst.Name) \
-                        and tt.value.value == "self" and model.values.kind(assign.value) is Kind.VARIABLE:
-                    return assign
-        return None
+            if model.values.kind(assign.value) is not Kind.VARIABLE:
+                continue
+            if any(isinstance(t.target, cst.Attribute) and t.target.attr.value == attr
+                   and isinstance(t.target.value, cst.Name) and t.target.value.value == "self" for t in assign.targets):
+                out.append(assign)
+        return out
 
     @staticmethod
     def _builtin_layer(model, obj) -> bool:
