@@ -24,10 +24,14 @@ import bisect
 import re
 from collections.abc import Iterable
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 from tapelint.logical_lines import LogicalLines
 from tapelint.semantic import names as N
 from tapelint.source import compile_quietly
+
+if TYPE_CHECKING:
+    from tapelint.screen_tapes import TapeSites
 
 # Callables that create a variable: the last part of every spelling the semantic model knows
 # (`tf.Variable`, `resource_variable_ops.ResourceVariable`, `keras.backend.variable`), and the
@@ -125,6 +129,7 @@ DIFFERENTIATIONS = frozenset({"gradient", "jacobian", "batch_jacobian"})
 # What the semantic model finds custom gradients and tapes by (canonical qualified names).
 CUSTOM_GRADIENT_NAMES = frozenset({N.CUSTOM_GRADIENT})
 GRADIENT_TAPE_NAMES = frozenset({N.GRADIENT_TAPE})
+_TAPE_NAMES = frozenset({"GradientTape"})
 
 # Read on the text with strings and comments blanked (tapelint.logical_lines). What may follow a name a
 # store binds: `w =`, `w -=`, `w: T =`, `w :=`, `w, v =`, `(w) =`, `[w] =`.
@@ -828,6 +833,14 @@ class Facts:
         """Something named `GradientTape` that an import can make `tf.GradientTape` is called: the
         semantic model's only way to a tape."""
         return bool(TAPE_CALL.search(self.text)) and self.calls_to({"GradientTape"}, GRADIENT_TAPE_NAMES, TAPE_CALL)
+
+    @cached_property
+    def tapes(self) -> "TapeSites":
+        """Every tape of the module and the uses of its name, read from the whole tree (compiled here):
+        for the screens of the tape rules, asked only where :attr:`differentiates_on_tape` holds."""
+        from tapelint.screen_tapes import TapeSites
+
+        return TapeSites(self.tree, lambda call: self.may_call(call, _TAPE_NAMES, GRADIENT_TAPE_NAMES))
 
     @cached_property
     def differentiates_on_tape(self) -> bool:

@@ -1,0 +1,169 @@
+"""The screens' tape index (tapelint/screen_tapes.py) against the semantic model's (tapelint/semantic/tapes.py).
+
+For every tape the model finds in the fixtures and in every rule's examples, the index on CPython's
+tree finds the same creation, name, flags and `with` statements, a use of each of its uses (among the
+uses of that name it may be), and the same answer to "does the tape record this differentiation"
+and "does it repeat on one tape in a loop". A screen built on the index is then a superset of its rule.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tapelint import registry
+from tapelint.lazy_libcst import cst
+from tapelint.screen import Facts
+from tapelint.screen_tapes import TapeSites, contains
+from tapelint.semantic.model import SemanticModel
+from tapelint.source import read_source
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+RULES = [r for r in registry.all_rules().values() if r.origin == "tapelint"]
+
+
+def _sources() -> list[tuple[str, str]]:
+    out = [(str(p.relative_to(FIXTURES)), read_source(p)) for p in sorted(FIXTURES.rglob("*.py"))]
+    for rule in RULES:
+        for i, example in enumerate([*rule.all_valid(), *rule.all_invalid()]):
+            out.append((f"{rule.code}-{i}", textwrap.dedent(example.code)))
+    return [(name, text) for name, text in out if "GradientTape" in text]
+
+
+SOURCES = _sources()
+
+
+def _mismatches(source: str) -> list[str]:
+    model = SemanticModel(cst.parse_module(source))
+    sites = Facts(source, ast.parse(source)).tapes
+    out = []
+    for tape in model.tapes:
+        line = model.line_of(tape.create)
+        found = [s for s in sites.tapes if s.call.lineno == line and s.name == tape.name]
+        if not found:
+            out.append(f"tape of line {line} not found")
+            continue
+        site = found[0]
+        if (site.persistent, site.watch_accessed_variables) != (tape.persistent, tape.watch_accessed_variables):
+            out.append(f"tape of line {line}: flags differ")
+        if {model.line_of(w) for w in tape.withs} != {w.lineno for w in site.withs}:
+            out.append(f"tape of line {line}: withs differ")
+        for use in tape.uses:
+            at = model.line_of(use.node)
+            candidates = [u for u in sites.uses if u.node.lineno == at and u.method == use.method
+                          and u.name == use.name.value and site in sites.tapes_of(u)]
+            if not candidates:
+                out.append(f"{use.method} of line {at} not found")
+                continue
+            if use.method in ("gradient", "jacobian", "batch_jacobian"):
+                if model.tapes.records(tape, use.node) not in {sites.records(site, u.node) for u in candidates}:
+                    out.append(f"{use.method} of line {at}: records differs")
+                if bool(use.repeating_loops) not in {bool(sites.repeating_loops(site, u.node)) for u in candidates}:
+                    out.append(f"{use.method} of line {at}: repeating loops differ")
+    return out
+
+
+def test_there_are_tapes_to_compare():
+    assert len(SOURCES) > 100
+
+
+@pytest.mark.parametrize("name, source", SOURCES, ids=[n for n, _ in SOURCES])
+def test_the_index_finds_what_the_model_finds(name, source):
+    assert _mismatches(source) == []
+
+
+def _index(source: str) -> TapeSites:
+    source = textwrap.dedent(source)
+    return Facts(source, ast.parse(source)).tapes
+
+
+def test_tapes_their_names_flags_and_withs():
+    sites = _index("""
+        import tensorflow as tf
+        from tensorflow import GradientTape as GT
+
+        with tf.GradientTape(persistent=True) as t1, GT(watch_accessed_variables=False) as t2:
+            pass
+        t3 = tf.GradientTape(persistent=flag)
+        with t3:
+            pass
+        with tf.GradientTape():
+            pass
+        f(tf.GradientTape())
+        """)
+    assert [(t.name, t.persistent, t.watch_accessed_variables, [w.lineno for w in t.withs])
+            for t in sites.tapes] == [("t1", True, True, [5]), ("t2", False, False, [5]),
+                                      ("t3", None, True, [8]), (None, False, True, [10])]
+
+
+def test_records_as_the_model_tells_it():
+    source = textwrap.dedent("""
+        import tensorflow as tf
+
+        def step(x):
+            with tf.GradientTape() as tape:
+                y = x * x
+                a = tape.gradient(y, x)
+                with tape.stop_recording():
+                    b = tape.gradient(y, x)
+                def inner():
+                    return tape.gradient(y, x)
+            c = tape.gradient(y, x)
+            return a, b, c
+        """)
+    sites = _index(source)
+    tape, = sites.tapes
+    answers = {u.node.lineno: sites.records(tape, u.node) for u in sites.differentiations()}
+    assert answers == {7: True, 9: False, 11: None, 12: False}
+
+
+def test_a_loop_repeats_a_use_only_where_it_does_not_hold_the_tape():
+    sites = _index("""
+        import tensorflow as tf
+
+        for batch in data:
+            with tf.GradientTape() as tape:
+                loss = f(batch)
+            g = tape.gradient(loss, w)
+        t = tf.GradientTape()
+        with t:
+            y = f(x)
+        for v in vs:
+            t.gradient(y, v)
+        """)
+    first, second = sites.tapes
+    assert [bool(sites.repeating_loops(first, u.node)) for u in sites.uses_of(first)] == [False]
+    assert [bool(sites.repeating_loops(second, u.node)) for u in sites.uses_of(second)] == [True]
+
+
+def test_a_name_is_the_tapes_of_its_own_function_first():
+    sites = _index("""
+        import tensorflow as tf
+
+        def a(x):
+            with tf.GradientTape(persistent=True) as tape:
+                y = x * x
+            return tape.gradient(y, x)
+
+        def b(x):
+            with tf.GradientTape() as tape:
+                y = x * x
+            return tape.gradient(y, x)
+
+        def c(tape, y, x):
+            return tape.gradient(y, x)
+        """)
+    first, second = sites.tapes
+    uses = sites.differentiations()
+    assert [sites.tapes_of(u) for u in uses] == [[first], [second], [first, second]]
+
+
+def test_contains_compares_source_spans():
+    tree = ast.parse("with a:\n    b(c)\nd\n")
+    with_, d = tree.body
+    call = with_.body[0].value
+    assert contains(with_, call) and contains(call, call.args[0])
+    assert not contains(with_, d) and not contains(call, with_)
