@@ -135,7 +135,9 @@ class TapeSites:
 
     # -- questions -----------------------------------------------------------------------------------------
     def context(self, node: ast.AST) -> Context:
-        return self._context.get(id(node), _MODULE)
+        """Raises KeyError for a node of another tree (one compiled from logical lines, say): a
+        screen that asks so keeps its rule."""
+        return _MODULE if node is self.tree else self._context[id(node)]
 
     def parent(self, node: ast.AST) -> ast.AST | None:
         return self._parent.get(id(node))

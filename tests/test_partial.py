@@ -374,7 +374,7 @@ x = 1 \\
 # the line above is continued into by a backslash
 @tf.function
 def train_step(model, x):
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=True) as tape:
         y = model(x)
         # a comment inside kept code
         g = tape.gradient(y, model.trainable_variables)
@@ -738,7 +738,7 @@ def make(shape: Shape):
 
 
 def train_step(x):
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=True) as tape:
         y = make(x.shape) * x
         optimizer.apply_gradients([(tape.gradient(y, x), x)])
 

@@ -89,7 +89,7 @@ def test_tl002_adds_no_del_when_the_last_use_is_not_certain(code):
     import tensorflow as tf
 
     def step(model, opt, x, y):
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=True) as tape:
             loss = tf.reduce_mean(model(x) - y)
             grads = tape.gradient(loss, model.trainable_variables)
             opt.apply_gradients(zip(grads, model.trainable_variables))
@@ -99,7 +99,7 @@ def test_tl002_adds_no_del_when_the_last_use_is_not_certain(code):
     import tensorflow as tf
 
     x = tf.Variable(1.0)
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=True) as tape:
         y = x * x
         g = tape.gradient(y, x)
         y = y + 1.0
@@ -109,7 +109,7 @@ def test_tl002_adds_no_del_when_the_last_use_is_not_certain(code):
     import tensorflow as tf
 
     x = tf.Variable(1.0)
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=True) as tape:
         y = x * x
         if True:
             g = tape.gradient(y, x)
@@ -125,7 +125,7 @@ def test_tl003_fix_is_unsafe_and_not_applied_by_default():
     import tensorflow as tf
 
     x = tf.Variable(1.0)
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=True) as tape:
         y = x * x
         g = tape.gradient(y, x)
     """

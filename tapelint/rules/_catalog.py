@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '89ab0307c6259f387a6ed439'
+SOURCES = 'ab81c5e7bb836d9773110316'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',
@@ -30,9 +30,10 @@ ROWS = [{'code': 'TL001',
   'qualname': 'NonPersistentTapeReused'},
  {'code': 'TL003',
   'name': 'gradient-in-own-context',
-  'summary': "tape.gradient is called inside the tape's own with block",
-  'message': "`{tape}.{method}` is called inside `{tape}`'s own `with` block: {consequence}; dedent the call "
-             'so it runs after the block',
+  'summary': "tape.gradient is called inside the persistent tape's own with block",
+  'message': '`{tape}.{method}` is called inside the `with` block of `{tape}`, a persistent tape: the '
+             'backward pass itself gets recorded, which is slow and holds memory for nothing; dedent the '
+             'call so it runs after the block',
   'default_enabled': True,
   'origin': 'tapelint',
   'triggers': ['GradientTape'],

@@ -10,23 +10,28 @@ class GradientInOwnContext(Rule):
     """
     ## What it does
     Checks for `tape.gradient(...)` (or `jacobian`/`batch_jacobian`) called inside the `with` block of
-    that same tape, unless the result is then differentiated again by that tape (a deliberate
-    higher-order derivative with a persistent tape), or another tape records the call and differentiates
-    later (a gradient penalty computed while the outer tape records, as StyleGAN's and WGAN-GP's
-    discriminator steps do when one `with` statement opens both tapes).
+    that same persistent tape, unless the result is then differentiated again by that tape (a
+    deliberate higher-order derivative), or another tape records the call and differentiates later (a
+    gradient penalty computed while the outer tape records, as StyleGAN's and WGAN-GP's discriminator
+    steps do when one `with` statement opens both tapes).
+
+    A non-persistent tape is not reported: there the call stops the tape's recording and computes the
+    gradient, and since such a tape gives one gradient only, nothing it would record after the call
+    could be used. TensorFlow's tutorials and keras.io's examples write the call at the end of the
+    block so. Calling it again, in a loop or later, is what fails: TL002 reports that.
 
     ## Why is this bad?
-    On a non-persistent tape the call ends the recording: operations after it in the block are not
-    recorded, and a later gradient raises `RuntimeError`. On a persistent tape the backward pass itself
-    is recorded, which TensorFlow warns "is significantly less efficient" and which holds on to memory for
-    nothing. Either way the result rarely is what was meant.
+    On a persistent tape the backward pass itself is recorded, and the tape keeps every intermediate
+    of it: TensorFlow logs that this "is significantly less efficient" (more CPU time and memory), and
+    that it is only useful to trace the gradient for a higher-order derivative, which the block never
+    takes.
 
     ## Example
     ```python
     import tensorflow as tf
 
     def train_step(model, optimizer, x, y):
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=True) as tape:
             loss = tf.reduce_mean(tf.square(model(x) - y))
             grads = tape.gradient(loss, model.trainable_variables)  # expect: TL003
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
@@ -37,7 +42,7 @@ class GradientInOwnContext(Rule):
     import tensorflow as tf
 
     def train_step(model, optimizer, x, y):
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=True) as tape:
             loss = tf.reduce_mean(tf.square(model(x) - y))
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
@@ -56,13 +61,12 @@ class GradientInOwnContext(Rule):
     code = "TL003"
     needs_indirect_callers = False  # what its trigger code refers to, and the direct callers of that code
     name = "gradient-in-own-context"
-    summary = "tape.gradient is called inside the tape's own with block"
+    summary = "tape.gradient is called inside the persistent tape's own with block"
     message = (
-        "`{tape}.{method}` is called inside `{tape}`'s own `with` block: {consequence}; "
-        "dedent the call so it runs after the block"
+        "`{tape}.{method}` is called inside the `with` block of `{tape}`, a persistent tape: the backward "
+        "pass itself gets recorded, which is slow and holds memory for nothing; dedent the call so it "
+        "runs after the block"
     )
-    _non_persistent = "on a non-persistent tape this stops the recording, so later operations are not recorded"
-    _persistent = "on a persistent tape the backward pass itself gets recorded, which is slow and wastes memory"
 
     valid = (
         Valid(
@@ -119,6 +123,24 @@ def discriminator_step(discriminator, optimizer, real, fake):
     optimizer.apply_gradients(zip(d_grads, discriminator.trainable_weights))
 """
         ),
+        Valid(
+            """
+import tensorflow as tf
+
+def train_step(model, optimizer, loss_fn, x, y):
+    with tf.GradientTape() as tape:  # non-persistent: the call ends its recording, harmlessly
+        loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss
+
+def jacobian_inside(f, x, persistent):
+    with tf.GradientTape(persistent=persistent) as tape:  # not known to be persistent
+        tape.watch(x)
+        y = f(x)
+        return tape.jacobian(y, x)
+"""
+        ),
     )
     invalid = (
         Invalid(
@@ -156,7 +178,7 @@ import tensorflow as tf
 
 w = tf.Variable(tf.ones([3, 2]))
 x = tf.ones([4, 3])
-with tf.GradientTape() as g:
+with tf.GradientTape(persistent=True) as g:
     y = x @ w
     j = g.jacobian(y, w)  # expect: TL003
     z = tf.reduce_sum(y)
@@ -166,7 +188,7 @@ import tensorflow as tf
 
 w = tf.Variable(tf.ones([3, 2]))
 x = tf.ones([4, 3])
-with tf.GradientTape() as g:
+with tf.GradientTape(persistent=True) as g:
     y = x @ w
     z = tf.reduce_sum(y)
 j = g.jacobian(y, w)  # expect: TL003
@@ -178,7 +200,7 @@ j = g.jacobian(y, w)  # expect: TL003
 import tensorflow as tf
 
 def step(model, optimizer, x, y):
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=True) as tape:
         loss = tf.reduce_mean(tf.square(model(x) - y))
         grads = tape.gradient(loss, model.trainable_variables)  # expect: TL003
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
@@ -189,17 +211,25 @@ def step(model, optimizer, x, y):
 
     @classmethod
     def screen(cls, facts):
-        return facts.differentiates_on_tape
+        # `check`: a differentiation of a persistent tape that the tape records (the call in its own block).
+        if not facts.differentiates_on_tape:
+            return False
+        sites = facts.tapes
+        if sites.uncertain:
+            return True
+        return any(tape.persistent is True and sites.records(tape, use.node) is True
+                   for use in sites.differentiations() for tape in sites.tapes_of(use))
 
     def check(self, model):
         for tape in model.tapes:
+            if tape.persistent is not True:
+                continue  # (see the docs: the call ends a non-persistent tape's recording, harmlessly)
             for use in tape.differentiations():
                 if model.tapes.records(tape, use.node) is not True:
                     continue
                 if self._differentiated_again(model, tape, use) or self._recorded_for_another(model, tape, use):
                     continue
-                consequence = self._persistent if tape.persistent else self._non_persistent
-                yield Finding(use.node, self.message.format(tape=tape.name, method=use.method, consequence=consequence),
+                yield Finding(use.node, self.message.format(tape=tape.name, method=use.method),
                               self._fix(model, tape, use))
 
     @staticmethod

@@ -4,9 +4,11 @@ import ast
 
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen import GRADIENT_TAPE_NAMES
+from tapelint.screen import GRADIENT_TAPE_NAMES, call_pattern
+from tapelint.screen_tapes import argument
 
 _STEPS = frozenset({"apply_gradients", "apply", "minimize"})
+_STEP_CALL = call_pattern(*sorted(_STEPS))
 
 
 def _may_enter_tape(facts, expr: ast.expr) -> bool:
@@ -18,19 +20,21 @@ def _may_enter_tape(facts, expr: ast.expr) -> bool:
 class OptimizerStepInTape(Rule):
     """
     ## What it does
-    Checks for an optimizer step (`optimizer.apply_gradients(...)`, Keras 3's `optimizer.apply(...)`,
-    or `optimizer.minimize(loss, var_list, tape=tape)`) inside the `with` block of the very tape whose
-    gradients it applies.
+    Checks for an optimizer step (`optimizer.apply_gradients(...)`, Keras 3's `optimizer.apply(...)`)
+    inside the `with` block of the very persistent tape whose gradients it applies, and for
+    `optimizer.minimize(loss, var_list, tape=tape)` inside the block of the tape it is given.
 
     A step inside the block of *another* tape (the generator's step while the discriminator's tape
-    records, an inner update in meta-learning) is not reported.
+    records, an inner update in meta-learning) is not reported, nor one inside the block of the
+    non-persistent tape it applies the gradients of: its `tape.gradient` call already stopped that
+    tape's recording, so the step is not recorded, as keras.io's examples write it.
 
     ## Why is this bad?
-    The step needs the gradients, so the `tape.gradient` call sits inside the tape's own block too. On a
-    non-persistent tape that call stops the recording, so whatever the block computes after it is
-    silently not recorded; on a persistent tape the backward pass and the optimizer's updates are
-    recorded, which TensorFlow warns is significantly slower and holds on to memory for nothing.
-    The step belongs after the `with` block.
+    A persistent tape records the backward pass and the optimizer's updates too, which TensorFlow warns
+    is significantly slower and which holds on to memory for nothing. `minimize` with the tape inside its
+    own block raises `ValueError: Tape is still recording` with the optimizers of TensorFlow before 2.11,
+    and with later ones stops or extends the recording behind the block's back. The step belongs after
+    the `with` block.
 
     ## Example
     ```python
@@ -68,10 +72,6 @@ class OptimizerStepInTape(Rule):
     message = (
         "`{step}` runs inside the `with` block of `{tape}`, the tape whose gradients it applies: "
         "{consequence}; dedent the gradient call and the optimizer step so they run after the block"
-    )
-    _non_persistent = (
-        "the `{tape}.{method}` call (line {line}) already stopped the recording of this non-persistent "
-        "tape, so the rest of the block is silently not recorded"
     )
     _persistent = (
         "the persistent tape records the backward pass and the optimizer's updates too, which is slow "
@@ -149,6 +149,18 @@ for x in tf.data.Dataset.range(5):
     grads = tape.gradient(loss, [w])
 """
         ),
+        Valid(
+            """
+import tensorflow as tf
+
+def train_step(model, optimizer, huber, states, returns):
+    with tf.GradientTape() as tape:  # non-persistent: its gradient call ended the recording
+        values = model(states)
+        loss = huber(values, returns)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+"""
+        ),
     )
     invalid = (
         Invalid(
@@ -170,7 +182,7 @@ import tensorflow as tf
 class Trainer(tf.keras.Model):
     def train_step(self, data):
         x, y = data
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=True) as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(y=y, y_pred=y_pred)
             gradients = tape.gradient(loss, self.trainable_variables)  # expect: TL003
@@ -192,14 +204,24 @@ class Trainer(tf.keras.Model):
         # whose body calls a step), where the lines can be read so.
         around = facts.withs_around(_STEPS)
         if around is not None:
-            return any(_may_enter_tape(facts, item.context_expr) for node in around for item in node.items)
-        for node in facts.withs:
-            if not any(_may_enter_tape(facts, item.context_expr) for item in node.items):
+            if not any(_may_enter_tape(facts, item.context_expr) for node in around for item in node.items):
+                return False
+        # Then on the whole tree: a step that a tape records, the tape persistent unless the step is a
+        # `minimize` given that tape (`check`: the tape of the gradients a step applies records it).
+        sites = facts.tapes
+        if sites.uncertain:
+            return True
+        for call in facts.calls_where(_STEP_CALL, _STEPS):
+            func = call.func
+            if not (isinstance(func, ast.Attribute) and func.attr in _STEPS):
                 continue
-            for stmt in node.body:
-                for n in ast.walk(stmt):
-                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _STEPS:
-                        return True
+            if func.attr == "minimize":
+                tape = argument(call, 2, "tape")
+                if isinstance(tape, ast.Name) and any(t.name == tape.id and sites.records(t, call) is True
+                                                      for t in sites.tapes):
+                    return True
+            elif any(t.persistent is True and sites.records(t, call) is True for t in sites.tapes):
+                return True
         return False
 
     def check(self, model):
@@ -216,11 +238,10 @@ class Trainer(tf.keras.Model):
                 continue
             grads = model.argument(call, 0, "grads_and_vars" if method[1] == "apply_gradients" else "grads")
             for use in self._gradient_uses(model, grads, set()):
-                if self._same_recording(model, use, call):
-                    consequence = self._persistent if use.tape.persistent else self._non_persistent.format(
-                        tape=use.tape.name, method=use.method, line=model.line_of(use.node))
+                # (a non-persistent tape's gradient call stopped its recording: the step is not recorded)
+                if use.tape.persistent is True and self._same_recording(model, use, call):
                     yield Finding(call, self.message.format(step=model.code(call.func), tape=use.tape.name,
-                                                            consequence=consequence))
+                                                            consequence=self._persistent))
                     break
 
     @staticmethod
