@@ -840,7 +840,7 @@ class Facts:
         for the screens of the tape rules, asked only where :attr:`differentiates_on_tape` holds."""
         from tapelint.screen_tapes import TapeSites
 
-        return TapeSites(self.tree, lambda call: self.may_call(call, _TAPE_NAMES, GRADIENT_TAPE_NAMES))
+        return TapeSites(self.tree, lambda call: self.may_call(call, _TAPE_NAMES, GRADIENT_TAPE_NAMES), self.text)
 
     @cached_property
     def differentiates_on_tape(self) -> bool:

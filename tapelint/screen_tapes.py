@@ -14,16 +14,18 @@ for files that make a tape and call a differentiation method: the few where the 
 from __future__ import annotations
 
 import ast
+import bisect
 from dataclasses import dataclass, field
+
+from tapelint.screen import _own_expressions, call_pattern
 
 USE_METHODS = frozenset({"gradient", "jacobian", "batch_jacobian", "watch", "reset", "stop_recording",
                          "watched_variables"})
 DIFFERENTIATE = frozenset({"gradient", "jacobian", "batch_jacobian"})
+# Where a tape method may be called (or named in a string: a superset).
+_USE_CALL = call_pattern(*sorted(USE_METHODS))
 
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-_LOOPS = (ast.For, ast.AsyncFor, ast.While)
-_WITHS = (ast.With, ast.AsyncWith)
-_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_COMPREHENSIONS = frozenset({ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp})
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,14 @@ class TapeSites:
     """Every tape the model could find in a module, with its `with` statements and the uses of its name.
 
     ``is_tape_call(call)`` tells a call that may make a `tf.GradientTape` (the screen's
-    :meth:`~tapelint.screen.Facts.may_call`)."""
+    :meth:`~tapelint.screen.Facts.may_call`); ``text`` is the module's text (the uses are looked for on
+    the lines that name a tape method).
 
-    def __init__(self, tree: ast.Module, is_tape_call) -> None:
+    Only the statements are walked up front; the expressions of a statement get their context (and
+    parents) the first time a question is asked about one of them: a screen asks about a few lines.
+    """
+
+    def __init__(self, tree: ast.Module, is_tape_call, text: str) -> None:
         self.tree = tree
         self.tapes: list[TapeSite] = []
         self.uses: list[TapeUse] = []
@@ -131,19 +138,50 @@ class TapeSites:
         self.uncertain = False
         self._context: dict[int, Context] = {}
         self._parent: dict[int, ast.AST] = {}
-        self._walk(tree, is_tape_call)
+        self._filled: set[int] = set()
+        self._starts: dict[int, list[int]] = {}  # id of a statement list -> the first line of each
+        withs, assigns, dels = self._walk_statements(tree)
+        self._find_tapes(withs, assigns, is_tape_call)
+        self._find_uses(text, dels)
 
     # -- questions -----------------------------------------------------------------------------------------
     def context(self, node: ast.AST) -> Context:
         """Raises KeyError for a node of another tree (one compiled from logical lines, say): a
         screen that asks so keeps its rule."""
-        return _MODULE if node is self.tree else self._context[id(node)]
+        if node is self.tree:
+            return _MODULE
+        ctx = self._context.get(id(node))
+        if ctx is None and not isinstance(node, ast.stmt) and hasattr(node, "lineno"):
+            for stmt in self.statements_on(node.lineno):
+                self._fill(stmt)
+            ctx = self._context.get(id(node))
+        if ctx is None:
+            raise KeyError(node)
+        return ctx
 
     def parent(self, node: ast.AST) -> ast.AST | None:
+        """The node ``node`` is a child of (for an expression of an `except` clause or a `case`, the
+        `try` or `match` statement)."""
+        self.context(node)
         return self._parent.get(id(node))
 
     def function_of(self, node: ast.AST) -> ast.AST | None:
         return self.context(node).function
+
+    def statements_on(self, line: int) -> list[ast.stmt]:
+        """The statements whose lines include ``line``, outermost first."""
+        out: list[ast.stmt] = []
+        bodies = [self.tree.body]
+        while bodies:
+            body = bodies.pop()
+            starts = self._starts[id(body)]
+            # Statements of one block follow each other: their last lines never decrease.
+            at = bisect.bisect_right(starts, line) - 1
+            while at >= 0 and body[at].end_lineno >= line:
+                out.append(body[at])
+                bodies += _blocks(body[at])
+                at -= 1
+        return out
 
     def differentiations(self) -> list[TapeUse]:
         return [u for u in self.uses if u.method in DIFFERENTIATE]
@@ -216,66 +254,82 @@ class TapeSites:
         outer = [t for t in made if t.function is None or contains(t.function, node)]
         return outer[-1] if outer else None
 
-    # -- the walk ------------------------------------------------------------------------------------------
-    def _walk(self, tree: ast.Module, is_tape_call) -> None:
-        contexts, parents = self._context, self._parent
-        calls: list[ast.Call] = []
-        dels: list[ast.Delete] = []
-        withs: list[ast.With | ast.AsyncWith] = []
-        stack: list[tuple[ast.AST, Context]] = [(tree, _MODULE)]
-        while stack:
-            node, ctx = stack.pop()
-            t = type(node)
-            if t is ast.Call:
-                calls.append(node)
-            elif t is ast.With or t is ast.AsyncWith:
-                withs.append(node)
-            elif t is ast.Delete:
-                dels.append(node)
-            inner = self._inner_context(node, t, ctx)
-            for name, value in ast.iter_fields(node):
-                children = value if isinstance(value, list) else (value,)
-                child_ctx = ctx if inner is None or not _in_block(t, name) else inner
-                for child in children:
-                    if isinstance(child, ast.AST):
-                        contexts[id(child)] = child_ctx
-                        parents[id(child)] = node
-                        stack.append((child, child_ctx))
-        calls.sort(key=_position)
+    # -- the walks -----------------------------------------------------------------------------------------
+    def _walk_statements(self, tree: ast.Module) -> tuple[list, list, list]:
+        """Give every statement its context and parent; the `with`, assignment and `del` statements."""
+        contexts, parents, starts = self._context, self._parent, self._starts
+        withs: list = []
+        assigns: list = []
+        dels: list = []
+        todo: list[tuple[list[ast.stmt], Context, ast.AST]] = [(tree.body, _MODULE, tree)]
+        while todo:
+            body, ctx, owner = todo.pop()
+            starts[id(body)] = [_first_line(s) for s in body]
+            for stmt in body:
+                contexts[id(stmt)] = ctx
+                parents[id(stmt)] = owner
+                t = type(stmt)
+                if t is ast.Assign:
+                    assigns.append(stmt)
+                    continue
+                if t is ast.Delete:
+                    dels.append(stmt)
+                    continue
+                if t is ast.FunctionDef or t is ast.AsyncFunctionDef:
+                    todo.append((stmt.body, Context(stmt, (), ()), stmt))
+                elif t is ast.ClassDef:
+                    todo.append((stmt.body, Context(ctx.function, ctx.withs, ()), stmt))
+                elif t is ast.With or t is ast.AsyncWith:
+                    withs.append(stmt)
+                    todo.append((stmt.body, Context(ctx.function, ctx.withs + (stmt,), ctx.loops), stmt))
+                elif t is ast.For or t is ast.AsyncFor or t is ast.While:
+                    todo.append((stmt.body, Context(ctx.function, ctx.withs, ctx.loops + (stmt,)), stmt))
+                    todo.append((stmt.orelse, ctx, stmt))
+                else:
+                    for block in _blocks(stmt):
+                        todo.append((block, ctx, stmt))
         withs.sort(key=_position)
-        self._find_tapes(calls, withs, is_tape_call)
-        self._find_uses(calls, dels, withs)
+        return withs, assigns, dels
 
-    @staticmethod
-    def _inner_context(node: ast.AST, t: type, ctx: Context) -> Context | None:
-        """The context of what ``node``'s block holds (None: the same as ``node``'s own)."""
-        if t is ast.FunctionDef or t is ast.AsyncFunctionDef or t is ast.Lambda:
-            return Context(node, (), ())
-        if t is ast.ClassDef or t in _COMPREHENSIONS:
-            return Context(ctx.function, ctx.withs, ())
-        if t is ast.With or t is ast.AsyncWith:
-            return Context(ctx.function, ctx.withs + (node,), ctx.loops)
-        if t is ast.For or t is ast.AsyncFor or t is ast.While:
-            return Context(ctx.function, ctx.withs, ctx.loops + (node,))
-        return None
-
-    def _find_tapes(self, calls: list[ast.Call], withs: list, is_tape_call) -> None:
-        parents = self._parent
-        for call in calls:
-            if not is_tape_call(call):
+    def _fill(self, stmt: ast.stmt) -> None:
+        """Give the expressions of ``stmt`` (not of the statements it holds) their context and parent."""
+        if id(stmt) in self._filled:
+            return
+        self._filled.add(id(stmt))
+        contexts, parents = self._context, self._parent
+        ctx = contexts[id(stmt)]
+        todo: list[tuple[ast.AST, Context, ast.AST]] = [(e, ctx, stmt) for e in _own_expressions(stmt)]
+        while todo:
+            node, ctx, parent = todo.pop()
+            contexts[id(node)] = ctx
+            parents[id(node)] = parent
+            t = type(node)
+            if t is ast.Lambda:
+                todo += [(a, ctx, node) for a in (*node.args.defaults, *(d for d in node.args.kw_defaults if d))]
+                todo.append((node.body, Context(node, (), ()), node))
                 continue
-            parent = parents.get(id(call))
-            name = None
-            entered: list = []
-            if isinstance(parent, ast.withitem) and parent.context_expr is call:
-                entered.append(parents[id(parent)])
-                if isinstance(parent.optional_vars, ast.Name):
-                    name = parent.optional_vars.id
-            elif isinstance(parent, ast.Assign) and parent.value is call and len(parent.targets) == 1 \
-                    and isinstance(parent.targets[0], ast.Name):
-                name = parent.targets[0].id
-            else:
-                continue  # passed along or returned: the model does not follow it either
+            if t in _COMPREHENSIONS:
+                inner = Context(ctx.function, ctx.withs, ())
+                todo += [(child, inner, node) for child in ast.iter_child_nodes(node)]
+                continue
+            todo += [(child, ctx, node) for child in ast.iter_child_nodes(node)]
+
+    def _find_tapes(self, withs: list, assigns: list, is_tape_call) -> None:
+        # The model's two ways to a tape: `with ...GradientTape(...) [as t]:` and `t = ...GradientTape(...)`.
+        made: list[tuple[ast.Call, str | None, list]] = []
+        for with_ in withs:
+            for item in with_.items:
+                call = item.context_expr
+                if isinstance(call, ast.Call) and is_tape_call(call):
+                    name = item.optional_vars.id if isinstance(item.optional_vars, ast.Name) else None
+                    made.append((call, name, [with_]))
+        for assign in assigns:
+            call = assign.value
+            if isinstance(call, ast.Call) and len(assign.targets) == 1 and isinstance(assign.targets[0], ast.Name) \
+                    and is_tape_call(call):
+                made.append((call, assign.targets[0].id, []))
+        made.sort(key=lambda m: _position(m[0]))
+        for call, name, entered in made:
             persistent = argument(call, 0, "persistent")
             watch = argument(call, 1, "watch_accessed_variables")
             self.tapes.append(TapeSite(call, name, False if persistent is None else literal_bool(persistent),
@@ -290,14 +344,21 @@ class TapeSites:
                     if tape is not None and with_ not in tape.withs:
                         tape.withs.append(with_)
 
-    def _find_uses(self, calls: list[ast.Call], dels: list[ast.Delete], withs: list) -> None:
+    def _find_uses(self, text: str, dels: list) -> None:
         names = {t.name for t in self.tapes if t.name}
         if not names:
             return
+        calls = []
+        for line in sorted(_USE_CALL.lines(text)):
+            for stmt in self.statements_on(line):
+                self._fill(stmt)
+                calls += [n for e in _own_expressions(stmt) for n in ast.walk(e) if isinstance(n, ast.Call)]
+        seen: set[int] = set()
         for call in calls:
             func = call.func
-            if isinstance(func, ast.Attribute) and func.attr in USE_METHODS and isinstance(func.value, ast.Name) \
-                    and func.value.id in names:
+            if id(call) not in seen and isinstance(func, ast.Attribute) and func.attr in USE_METHODS \
+                    and isinstance(func.value, ast.Name) and func.value.id in names:
+                seen.add(id(call))
                 self.uses.append(TapeUse(func.value.id, func.attr, call, self.context(call)))
         for node in dels:
             for target in ast.walk(node):
@@ -306,16 +367,16 @@ class TapeSites:
         self.uses.sort(key=lambda u: _position(u.node))
 
 
-# The fields of each compound node that hold its block (what runs inside the function, loop or `with`).
-_BLOCK_FIELDS = {
-    ast.FunctionDef: ("body",), ast.AsyncFunctionDef: ("body",), ast.Lambda: ("body",),
-    ast.ClassDef: ("body",), ast.With: ("body",), ast.AsyncWith: ("body",),
-    ast.For: ("body",), ast.AsyncFor: ("body",), ast.While: ("body",),
-    ast.ListComp: ("elt", "generators"), ast.SetComp: ("elt", "generators"),
-    ast.DictComp: ("key", "value", "generators"), ast.GeneratorExp: ("elt", "generators"),
-}
+def _first_line(stmt: ast.stmt) -> int:
+    decorators = getattr(stmt, "decorator_list", None)
+    return min(stmt.lineno, *(d.lineno for d in decorators)) if decorators else stmt.lineno
 
 
-def _in_block(t: type, field_name: str) -> bool:
-    fields = _BLOCK_FIELDS.get(t)
-    return fields is not None and field_name in fields
+def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
+    """The statement lists ``stmt`` holds."""
+    out = [getattr(stmt, f) for f in ("body", "orelse", "finalbody") if isinstance(getattr(stmt, f, None), list)]
+    out += [h.body for h in getattr(stmt, "handlers", ())]
+    out += [c.body for c in getattr(stmt, "cases", ())]
+    return out
+
+

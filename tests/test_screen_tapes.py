@@ -167,3 +167,36 @@ def test_contains_compares_source_spans():
     call = with_.body[0].value
     assert contains(with_, call) and contains(call, call.args[0])
     assert not contains(with_, d) and not contains(call, with_)
+
+
+def test_statements_on_a_line_are_found_in_every_kind_of_block():
+    source = textwrap.dedent("""\
+        import tensorflow as tf
+        a = f(
+            1); b = 2
+        @deco(
+            x)
+        def g():
+            try:
+                pass
+            except (E1,
+                    E2):
+                match y:
+                    case [p,
+                          q]:
+                        z = lambda v: [w for w in v]
+        """)
+    tree = ast.parse(source)
+    sites = TapeSites(tree, lambda call: False, source)
+    on = {line: [type(s).__name__ for s in sites.statements_on(line)] for line in range(2, 15)}
+    assert on[3] == ["Assign", "Assign"]  # `a = f(...)` ends there, `b = 2` starts there
+    assert on[4] == ["FunctionDef"]  # its decorator's line
+    assert on[10] == ["FunctionDef", "Try"]  # an except clause's type: an expression of the try
+    assert on[13] == ["FunctionDef", "Try", "Match"]  # a case's pattern: an expression of the match
+    assert on[14] == ["FunctionDef", "Try", "Match", "Assign"]
+    lam = next(n for n in ast.walk(tree) if isinstance(n, ast.Lambda))
+    comp = lam.body
+    assert sites.function_of(comp) is lam and sites.function_of(lam) is next(
+        n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef))
+    with pytest.raises(KeyError):  # a node of another tree
+        sites.context(ast.parse("x = 1").body[0].value)
