@@ -242,6 +242,8 @@ class TapeSites:
         function = self.function_of(node)
         made = [t for t in self.tapes if t.name == name and before(t.call, node)]
         local = [t for t in made if t.function is function]
+        if not local and any(t.name == name and t.function is function for t in self.tapes):
+            self.uncertain = True  # made later in the function: in a loop, the `with` may enter it
         if local:
             # Where a parameter of that name, or another tape of that name, may reach the `with` too,
             # which tape the model takes it for (if any) needs its reaching bindings: the screens then

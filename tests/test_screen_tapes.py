@@ -200,3 +200,29 @@ def test_statements_on_a_line_are_found_in_every_kind_of_block():
         n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef))
     with pytest.raises(KeyError):  # a node of another tree
         sites.context(ast.parse("x = 1").body[0].value)
+
+
+def test_a_with_before_the_tape_of_its_name_leaves_the_index_uncertain():
+    # In a loop, `with tape:` enters the tape made at the end of the previous pass: the model links
+    # them through reaching bindings; the index does not try, and says so (screens then pass).
+    sites = _index("""
+        import tensorflow as tf
+
+        def step(w, x):
+            for i in range(3):
+                if i:
+                    with tape:
+                        y = w * x
+                    g = tape.gradient(tf.reduce_sum(y), w)
+                tape = tf.GradientTape()
+        """)
+    assert sites.uncertain
+    assert not _index("""
+        import tensorflow as tf
+
+        def step(w, x):
+            tape = tf.GradientTape()
+            with tape:
+                y = w * x
+            return tape.gradient(y, w)
+        """).uncertain
