@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'ab81c5e7bb836d9773110316'
+SOURCES = '8643cc257bbf18e4b0800ff8'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

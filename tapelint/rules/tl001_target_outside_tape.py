@@ -7,6 +7,7 @@ from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.rules.fix_helpers import block_of, block_statement, ends_flow
 from tapelint.screen import call_pattern
+from tapelint.screen_tapes import contains
 from tapelint.semantic import names as N
 from tapelint.semantic.custom_gradients import own_returns
 from tapelint.semantic.values import VARIABLE_LIST_ATTRIBUTES, Kind
@@ -250,8 +251,9 @@ opt.minimize(lambda: loss, [w])  # expect: TL001
 
     @classmethod
     def screen(cls, facts):
-        # a tape's gradient, or `opt.minimize(lambda: loss, ...)`
-        if facts.differentiates_on_tape:
+        # a tape's gradient whose target may be computed outside it (`_check_use`), or
+        # `opt.minimize(lambda: loss, ...)` (`_check_minimize`)
+        if facts.differentiates_on_tape and _may_differentiate_outside(facts):
             return True
         if not (_MINIMIZE_CALL.search(facts.text) and "lambda" in facts.text):
             return False
@@ -514,3 +516,212 @@ def _records_by_hand(model, tape) -> bool:
             if name in _MANUAL_RECORDING:
                 return True
     return False
+
+
+# -- the screen, on CPython's tree ----------------------------------------------------------------------------
+def _may_differentiate_outside(facts) -> bool:
+    """Some `t.gradient(target, ...)` that `_check_use` may report: on an entered, named tape, after its
+    block (records False), with a target that may be computed outside it (see `_target_may_be_outside`)."""
+    sites = facts.tapes
+    if sites.uncertain:
+        return True
+    stores: dict[str, list[tuple[ast.Name, ast.AST]]] | None = None
+    by_hand = any(name in facts.text for name in _MANUAL_RECORDING)
+    for use in sites.differentiations():
+        target = use.target
+        if target is None:
+            continue
+        tapes = [t for t in _tapes_reaching(sites, use) if t.entered and t.name is not None
+                 and sites.records(t, use.node) is False and not (by_hand and _records_by_hand_in(t.withs))]
+        if not tapes:
+            continue
+        if not isinstance(target, ast.Name):
+            if _may_compute_tensor(facts, target):
+                return True
+            continue
+        if stores is None:
+            stores = _stores_by_name(facts)
+        local = [(name, _end(store), name) for name, store in stores.get(target.id, ())
+                 if sites.function_of(name) is use.context.function]
+        reaching = _reaching(sites, target, local)
+        if any(_target_may_be_outside(sites, tape, use, reaching, stores) for tape in tapes):
+            return True
+    return False
+
+
+def _tapes_reaching(sites, use) -> list:
+    """Of the tapes a use's name may be (`tapes_of`), those whose binding may reach it (`_reaching`);
+    every one where none is made in its function (a free variable: every binding reaches)."""
+    tapes = sites.tapes_of(use)
+    local = [(t.call, _end(t.call), t) for t in tapes if t.function is use.context.function]
+    return _reaching(sites, use.node, local) if local else tapes
+
+
+def _reaching(sites, node, local: list) -> list:
+    """Of ``local`` (binding node, where it ends, payload), bindings of one name in ``node``'s function
+    in order, the payloads of those that may reach ``node``, as the model's ``reaching``: the last one
+    before it that dominates it and those after that one (every one before where none does); those after
+    it in a loop around it (from the last pass), up to the loop that holds the dominating one. Every one
+    where ``node`` is read in a comprehension or a class body (a free variable there)."""
+    blocks = _conditional_blocks(sites, node)
+    if blocks is None:
+        return [payload for _, _, payload in local]
+    at = (node.lineno, node.col_offset)
+    before_node = [b for b in local if b[1] <= at]
+    dominating = [i for i, b in enumerate(before_node) if _dominates(_conditional_blocks(sites, b[0]), blocks)]
+    reaching = before_node[dominating[-1]:] if dominating else before_node
+    for loop in reversed(sites.context(node).loops):
+        if dominating and contains(loop, reaching[0][0]):
+            break
+        reaching += [b for b in local if b[1] > at and contains(loop, b[0]) and b not in reaching]
+    return [payload for _, _, payload in reaching]
+
+
+def _end(node: ast.AST) -> tuple[int, int]:
+    return node.end_lineno, node.end_col_offset
+
+
+def _dominates(made_in: set | None, blocks: set) -> bool:
+    """A binding in the conditional blocks ``made_in`` holds wherever code in ``blocks`` runs."""
+    return made_in is not None and made_in <= blocks
+
+
+def _conditional_blocks(sites, node) -> set | None:
+    """The blocks around ``node``, up to its function's body, that may not run (as the model's
+    ``conditional_containers``): the body or `else` of an `if` or a loop, an `except` clause, the `else`
+    of a `try`, a `case`, an arm of a conditional expression, an operand of `and`/`or` after the first.
+    None where a comprehension or a class lies in between (another scope)."""
+    out = set()
+    child, parent = node, sites.parent(node)
+    while parent is not None:
+        t = type(parent)
+        if t is ast.FunctionDef or t is ast.AsyncFunctionDef:
+            if child in parent.body:
+                break  # (its decorators and defaults run where it is defined)
+        elif t is ast.Lambda:
+            if child is parent.body:
+                break
+        elif t is ast.ClassDef or t in _COMPREHENSION_TYPES:
+            return None
+        elif t is ast.If or t is ast.For or t is ast.AsyncFor or t is ast.While:
+            if child in parent.body:
+                out.add((id(parent), "body"))
+            elif child in parent.orelse:
+                out.add((id(parent), "orelse"))
+        elif t is ast.IfExp:
+            if child is not parent.test:
+                out.add((id(child), "arm"))
+        elif t is ast.BoolOp:
+            if child is not parent.values[0]:
+                out.add((id(child), "operand"))
+        elif t in _TRY_TYPES:
+            if child in parent.orelse:
+                out.add((id(parent), "orelse"))
+            elif not (child in parent.body or child in parent.finalbody):
+                clause = next((h for h in parent.handlers if child is h or child is h.type or child in h.body), child)
+                out.add((id(clause), "except"))
+        elif t is ast.Match and child is not parent.subject:
+            case = next((c for c in parent.cases if child is c or child is c.pattern or child is c.guard
+                         or child in c.body), child)
+            out.add((id(case), "case"))
+        child, parent = parent, sites.parent(parent)
+    return out
+
+
+_COMPREHENSION_TYPES = frozenset({ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp})
+_TRY_TYPES = frozenset({ast.Try, getattr(ast, "TryStar", ast.Try)})
+
+
+def _records_by_hand_in(withs) -> bool:
+    """As `_records_by_hand`: a call in the `with` statements is named as one of `_MANUAL_RECORDING`."""
+    for with_ in withs:
+        for call in ast.walk(with_):
+            if isinstance(call, ast.Call):
+                func = call.func
+                name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+                if name in _MANUAL_RECORDING:
+                    return True
+    return False
+
+
+def _may_compute_tensor(facts, target) -> bool:
+    """As `_computes_tensor`: arithmetic, or a call of what an import can make a `tensorflow.` name."""
+    if isinstance(target, (ast.BinOp, ast.UnaryOp)):
+        return True
+    return isinstance(target, ast.Call) and facts.may_refer_under(target.func, ("tensorflow.",))
+
+
+def _target_may_be_outside(sites, tape, use, reaching: list[ast.Name], stores) -> bool:
+    """``reaching``: the names stores bind to the target's name that may reach it. `_check_use` needs
+    every reaching binding outside the block (so one), else `_check_path` needs them inside, and a value
+    computed outside by calling the sources' owner."""
+    states = {sites.records(tape, name) for name in reaching}
+    if False in states:
+        return True
+    return True in states and _path_may_start_outside(sites, tape, use, stores)
+
+
+def _path_may_start_outside(sites, tape, use, stores) -> bool:
+    """As `_check_path`: the sources are `owner.trainable_variables` (or alike), and a name read in the
+    tape's block may be reached by a store outside it whose value calls `owner` (`_pure` collects the
+    names read in the values the block binds, in its function: it follows no lambda or comprehension,
+    whose bindings it does not record). An augmented assignment's binding has no value there."""
+    sources = use.sources
+    if not (isinstance(sources, ast.Attribute) and sources.attr in VARIABLE_LIST_ATTRIBUTES
+            and isinstance(sources.value, ast.Name)):
+        return False
+    owner = sources.value.id
+    for with_ in tape.withs:
+        for statement in with_.body:
+            for load in ast.walk(statement):
+                if not (isinstance(load, ast.Name) and isinstance(load.ctx, ast.Load) and load.id in stores
+                        and sites.records(tape, load) is True):
+                    continue
+                function = sites.function_of(load)
+                local = [(name, _end(store), (name, store)) for name, store in stores[load.id]
+                         if sites.function_of(name) is function]
+                for name, store in _reaching(sites, load, local):
+                    if not isinstance(store, ast.AugAssign) and store.value is not None \
+                            and sites.records(tape, name) is False and _calls_owner(store.value, owner):
+                        return True
+    return False
+
+
+def _calls_owner(value, owner: str) -> bool:
+    """As `_calls`: `owner(...)`, `owner.call(...)`, `owner.__call__(...)`, `owner.predict_step(...)`."""
+    for call in ast.walk(value):
+        if isinstance(call, ast.Call):
+            func = call.func
+            if isinstance(func, ast.Name) and func.id == owner:
+                return True
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == owner \
+                    and func.attr in ("call", "__call__", "predict_step"):
+                return True
+    return False
+
+
+def _stores_by_name(facts) -> dict[str, list[tuple[ast.Name, ast.AST]]]:
+    """Name -> (the name bound, the store) for every assignment, augmented or annotated one with a value
+    and walrus of the module (the bindings `_COMPUTED` counts), in order of where they end."""
+    out: dict[str, list[tuple[ast.Name, ast.AST]]] = {}
+    for store in sorted(facts.stores, key=_end):
+        if isinstance(store, ast.AnnAssign) and store.value is None:
+            continue  # (binds nothing: an earlier binding still reaches past it)
+        for name in _bound(store):
+            out.setdefault(name.id, []).append((name, store))
+    return out
+
+
+def _bound(store) -> list[ast.Name]:
+    """The names (not attributes or items) a store binds."""
+    out: list[ast.Name] = []
+    todo = list(store.targets) if isinstance(store, ast.Assign) else [store.target]
+    while todo:
+        target = todo.pop()
+        if isinstance(target, ast.Name):
+            out.append(target)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            todo += target.elts
+        elif isinstance(target, ast.Starred):
+            todo.append(target.value)
+    return out
