@@ -226,6 +226,28 @@ class TapeSites:
         """The loops around ``node`` (in its scope) that do not also hold the tape's creation."""
         return [loop for loop in self.context(node).loops if not contains(loop, tape.call)]
 
+    def recorded_stores(self, tape: TapeSite) -> dict[str, list[ast.expr]]:
+        """Each name that an assignment binds where ``tape`` records (``records`` is True: in one of its
+        `with` blocks, in the same function) -> the expressions those assignments compute it from (the
+        value; an augmented assignment's target too)."""
+        out: dict[str, list[ast.expr]] = {}
+        for with_ in tape.withs:
+            for node in ast.walk(with_):
+                if isinstance(node, ast.Assign):
+                    targets, values = node.targets, [node.value]
+                elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+                    targets, values = [node.target], [node.value]
+                elif isinstance(node, ast.AugAssign):
+                    targets, values = [node.target], [node.value, node.target]
+                else:
+                    continue
+                names = bound_names(targets)
+                # (a statement's targets are where it is; asked of the statement, no expression is indexed)
+                if names and self.records(tape, node) is True:
+                    for name in names:
+                        out.setdefault(name.id, []).extend(values)
+        return out
+
     def _in_hole(self, tape: TapeSite, ctx: Context) -> bool:
         for w in ctx.withs:
             for item in w.items:
@@ -367,6 +389,36 @@ class TapeSites:
                 if isinstance(target, ast.Name) and target.id in names:
                     self.uses.append(TapeUse(target.id, "del", node, self.context(node)))
         self.uses.sort(key=lambda u: _position(u.node))
+
+
+def recorded_path(stores: dict[str, list[ast.expr]], target: ast.expr) -> list[ast.expr]:
+    """``target`` and the expressions of ``stores`` (see ``TapeSites.recorded_stores``) it depends on through the
+    names they bind, transitively: by names only, a superset of what the semantic model reaches from
+    ``target`` through the bindings the tape records (``_calls_on_path``,
+    ``TapeIndex.recorded_dependencies``)."""
+    path = [target]
+    seen: set[str] = set()
+    for expr in path:  # (grows as names are followed)
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Name) and node.id not in seen:
+                seen.add(node.id)
+                path.extend(stores.get(node.id, ()))
+    return path
+
+
+def bound_names(targets: list[ast.expr]) -> list[ast.Name]:
+    """The names (not attributes or items) that assigning to ``targets`` binds."""
+    out: list[ast.Name] = []
+    todo = list(targets)
+    while todo:
+        t = todo.pop()
+        if isinstance(t, ast.Name):
+            out.append(t)
+        elif isinstance(t, (ast.Tuple, ast.List)):
+            todo.extend(t.elts)
+        elif isinstance(t, ast.Starred):
+            todo.append(t.value)
+    return out
 
 
 def _first_line(stmt: ast.stmt) -> int:

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '8643cc257bbf18e4b0800ff8'
+SOURCES = '0a9c85c6f07de99e1dea5651'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

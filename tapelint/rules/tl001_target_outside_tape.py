@@ -7,7 +7,7 @@ from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.rules.fix_helpers import block_of, block_statement, ends_flow
 from tapelint.screen import call_pattern
-from tapelint.screen_tapes import contains
+from tapelint.screen_tapes import bound_names, contains
 from tapelint.semantic import names as N
 from tapelint.semantic.custom_gradients import own_returns
 from tapelint.semantic.values import VARIABLE_LIST_ATTRIBUTES, Kind
@@ -707,21 +707,6 @@ def _stores_by_name(facts) -> dict[str, list[tuple[ast.Name, ast.AST]]]:
     for store in sorted(facts.stores, key=_end):
         if isinstance(store, ast.AnnAssign) and store.value is None:
             continue  # (binds nothing: an earlier binding still reaches past it)
-        for name in _bound(store):
+        for name in bound_names(store.targets if isinstance(store, ast.Assign) else [store.target]):
             out.setdefault(name.id, []).append((name, store))
-    return out
-
-
-def _bound(store) -> list[ast.Name]:
-    """The names (not attributes or items) a store binds."""
-    out: list[ast.Name] = []
-    todo = list(store.targets) if isinstance(store, ast.Assign) else [store.target]
-    while todo:
-        target = todo.pop()
-        if isinstance(target, ast.Name):
-            out.append(target)
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            todo += target.elts
-        elif isinstance(target, ast.Starred):
-            todo.append(target.value)
     return out

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import ast
+
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.screen_tapes import DIFFERENTIATE, recorded_path
 from tapelint.semantic import names as N
 from tapelint.semantic.values import VARIABLE_LIST_ATTRIBUTES
 
@@ -24,6 +27,8 @@ _GATHER_LIKE = {"tensorflow.gather": {0}, "tensorflow.gather_nd": {0}, "tensorfl
 _TO_NUMPY = frozenset({"keras.ops.convert_to_numpy", "keras.backend.get_value", "keras.backend.eval",
                        "tensorflow.make_ndarray"})
 _SCALAR_BUILTINS = frozenset({"builtins.float", "builtins.int", "builtins.complex"})
+_SCALAR_BUILTIN_NAMES = frozenset(name.split(".", 1)[1] for name in _SCALAR_BUILTINS)
+_ESCAPING_MODULES = N.NUMPY_MODULES + ("math.",)
 # Keras constructors whose instances are models or layers (their calls depend on their weights).
 _KERAS_CALLABLE_PREFIXES = ("keras.layers.", "keras.models.", "keras.applications.", "keras.Sequential",
                             "keras.Model", "keras.Layer")
@@ -229,7 +234,28 @@ def wasserstein_step(critic, real, fake, opt):
 
     @classmethod
     def screen(cls, facts):
-        return facts.differentiates_on_tape
+        if not facts.differentiates_on_tape:
+            return False
+        sites = facts.tapes
+        if sites.uncertain:
+            return True
+        for tape in sites.tapes:
+            if not tape.entered or tape.name is None:
+                continue
+            # `check` reports a call that `_escape` knows and the tape records...
+            escapes = {id(node) for with_ in tape.withs for node in ast.walk(with_)
+                       if isinstance(node, ast.Call) and _may_escape(facts, node) and sites.records(tape, node) is True}
+            if not escapes:
+                continue
+            stores = sites.recorded_stores(tape)
+            for use in sites.uses_of(tape, *DIFFERENTIATE):
+                # ... for a differentiation whose sources `_Dependence` can follow, on the path from its
+                # target (`_calls_on_path`: names bound where the tape records, transitively).
+                if use.target is None or not _may_follow_sources(use.sources):
+                    continue
+                if any(id(node) in escapes for expr in recorded_path(stores, use.target) for node in ast.walk(expr)):
+                    return True
+        return False
 
     def check(self, model):
         reported: set[cst.CSTNode] = set()
@@ -259,6 +285,26 @@ def wasserstein_step(critic, real, fake, opt):
                         target=model.code(target), method=use.method, line=model.line_of(use.node),
                         ops=ops, fix=fix,
                     ))
+
+
+def _may_escape(facts, call: ast.Call) -> bool:
+    """``call`` may be one that ``_escape`` knows: `.numpy()`, or a callable an import (or the builtins)
+    can make a NumPy/SciPy/`math` function, a conversion to NumPy, or `float`/`int`/`complex`."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr == "numpy" and not call.args and not call.keywords:
+        return True
+    if isinstance(func, ast.Name) and func.id in _SCALAR_BUILTIN_NAMES:
+        return True  # the builtin itself, wherever nothing binds the name
+    return facts.may_refer_under(func, _ESCAPING_MODULES) or facts.may_refer_to(func, _TO_NUMPY | _SCALAR_BUILTINS)
+
+
+def _may_follow_sources(sources: ast.expr | None) -> bool:
+    """``_Dependence`` is not empty: the sources are spelled out (``source_items``: a name, an attribute,
+    a list of them) or a sum of such (``_owners``: `a.trainable_variables + b.trainable_variables`)."""
+    if isinstance(sources, (ast.Name, ast.Attribute, ast.BinOp)):
+        return True
+    return isinstance(sources, (ast.List, ast.Tuple)) and bool(sources.elts) and \
+        all(isinstance(e, (ast.Name, ast.Attribute)) for e in sources.elts)
 
 
 def _calls_on_path(model, tape, target, limit: int = 400) -> list[cst.Call]:

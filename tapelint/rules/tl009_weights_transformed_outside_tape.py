@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import ast
+
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.screen import TENSOR_CALLS
+from tapelint.screen_tapes import DIFFERENTIATE, before, recorded_path
 from tapelint.semantic.values import Kind
 
 # Calls that deliberately cut the gradient, or make a new variable: not a transformation to differentiate.
 _NOT_A_TRANSFORM = frozenset({"tensorflow.stop_gradient", "tensorflow.Variable", "tensorflow.shape",
                               "tensorflow.size", "tensorflow.rank", "tensorflow.print"})
+_OPERAND_KEYWORDS = frozenset({"x", "t", "a", "input", "tensor"})
 
 
 class WeightsTransformedOutsideTape(Rule):
@@ -187,7 +192,35 @@ class QuantizedDense(tf.Module):
 
     @classmethod
     def screen(cls, facts):
-        return facts.differentiates_on_tape
+        if not facts.differentiates_on_tape:
+            return False
+        sites = facts.tapes
+        if sites.uncertain:
+            return True
+        assigns = [s for s in facts.stores if isinstance(s, ast.Assign)]
+        for tape in sites.tapes:
+            if not tape.entered or tape.name is None:
+                continue
+            stores = None
+            for use in sites.uses_of(tape, *DIFFERENTIATE):
+                # `check`: sources spelled out (`source_items`)...
+                if use.target is None or not isinstance(use.sources, (ast.Name, ast.Attribute, ast.List, ast.Tuple)):
+                    continue
+                # ... a name read on the path from the target through what the tape records
+                # (`recorded_dependencies`) ...
+                if stores is None:
+                    stores = sites.recorded_stores(tape)
+                read = {n.id for expr in recorded_path(stores, use.target) for n in ast.walk(expr)
+                        if isinstance(n, ast.Name)}
+                # ... bound before the block to a transformation (`_transformed_source`) of one of them.
+                function = sites.function_of(use.node)
+                operands = {_dotted(leaf) for assign in assigns for target in assign.targets
+                            if isinstance(target, ast.Name) and target.id in read
+                            and _may_transform(sites, tape, function, assign, target)
+                            for leaf in _operand_leaves(facts, assign.value)} - {None}
+                if operands and operands & _source_keys(assigns, use.sources):
+                    return True
+        return False
 
     def check(self, model):
         reported: set[cst.CSTNode] = set()
@@ -249,6 +282,78 @@ class QuantizedDense(tf.Module):
                 if model.same_reference(leaf, item):
                     return item
         return None
+
+
+def _source_keys(assigns: list[ast.Assign], sources: ast.expr | None) -> set[tuple[str, ...]]:
+    """The dotted names (`w`, `self.w`) that the items ``source_items`` gives may be spelled as: the
+    sources, or the elements of their list; for a name, also the elements of any list or tuple literal
+    in a value assigned to it (`params = [w, b]`, unpacked ones too)."""
+    if isinstance(sources, (ast.List, ast.Tuple)):
+        if not all(isinstance(e, (ast.Name, ast.Attribute)) for e in sources.elts):
+            return set()  # (`source_items` is None)
+        items = list(sources.elts)
+    elif isinstance(sources, ast.Name):
+        items = [sources] + [e for a in assigns if any(isinstance(t, ast.Name) and t.id == sources.id
+                                                       for target in a.targets for t in ast.walk(target))
+                             for literal in ast.walk(a.value) if isinstance(literal, (ast.List, ast.Tuple))
+                             for e in literal.elts]
+    elif isinstance(sources, ast.Attribute):
+        items = [sources]
+    else:
+        return set()
+    return {key for key in map(_dotted, items) if key is not None}
+
+
+def _may_transform(sites, tape, function, assign: ast.Assign, target: ast.Name) -> bool:
+    """`check` and `_transformed_source` may take ``target = value`` for a transformation: a plain
+    target, in the function of the differentiation, before a `with` of the tape and outside what it
+    records; a value that is no recurrence (`w = w * mask`) and no attribute (not a tensor result)."""
+    if sites.function_of(assign) is not function or sites.records(tape, assign) is not False:
+        return False
+    if not any(before(target, w) for w in tape.withs) or isinstance(assign.value, ast.Attribute):
+        return False
+    return target.id not in _loads(assign.value)
+
+
+def _operand_leaves(facts, expr: ast.expr) -> list[ast.expr]:
+    """What ``_operands`` may give, on CPython's tree: through every call that an import can make a
+    TensorFlow or `keras.ops` one (a superset of those the model resolves so)."""
+    if isinstance(expr, ast.BinOp):
+        return _operand_leaves(facts, expr.left) + _operand_leaves(facts, expr.right)
+    if isinstance(expr, ast.UnaryOp):
+        return _operand_leaves(facts, expr.operand)
+    if isinstance(expr, ast.Call) and facts.may_refer_under(expr.func, TENSOR_CALLS):
+        args = [a for a in expr.args if not isinstance(a, ast.Starred)]
+        args += [k.value for k in expr.keywords if k.arg in _OPERAND_KEYWORDS]
+        return [leaf for a in args for leaf in _operand_leaves(facts, a)]
+    return [expr]
+
+
+def _loads(expr: ast.expr) -> set[str]:
+    """Names ``expr`` certainly loads itself (``model.names_in``): not in a lambda or comprehension."""
+    out: set[str] = set()
+    todo = [expr]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):  # (not a walrus's target)
+                out.add(node.id)
+        elif not isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _dotted(expr: ast.expr) -> tuple[str, ...] | None:
+    """`("self", "w")` for `self.w`; None for what is no name or attribute chain on one (what
+    ``model.same_reference`` can never match)."""
+    parts: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if not isinstance(expr, ast.Name):
+        return None
+    parts.append(expr.id)
+    return tuple(reversed(parts))
 
 
 def _operands(model, expr):
