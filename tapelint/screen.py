@@ -31,6 +31,7 @@ from tapelint.semantic import names as N
 from tapelint.source import compile_quietly
 
 if TYPE_CHECKING:
+    from tapelint.screen_custom_gradients import CustomGradientSites
     from tapelint.screen_tapes import TapeSites
 
 # Callables that create a variable: the last part of every spelling the semantic model knows
@@ -841,6 +842,14 @@ class Facts:
         from tapelint.screen_tapes import TapeSites
 
         return TapeSites(self.tree, lambda call: self.may_call(call, _TAPE_NAMES, GRADIENT_TAPE_NAMES), self.text)
+
+    @cached_property
+    def custom_gradients(self) -> "CustomGradientSites":
+        """Every custom gradient of the module, read from the whole tree (compiled here): for the
+        screens of the custom-gradient rules, asked only where :attr:`applies_custom_gradient` holds."""
+        from tapelint.screen_custom_gradients import CustomGradientSites
+
+        return CustomGradientSites(self)
 
     @cached_property
     def differentiates_on_tape(self) -> bool:

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '0a9c85c6f07de99e1dea5651'
+SOURCES = '873ef4a15c4b910cacec3e33'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

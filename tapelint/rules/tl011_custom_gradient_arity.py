@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import ast
+
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.screen_custom_gradients import NOT_COUNTED, custom_gradient_sites
 
 
 class CustomGradientArity(Rule):
@@ -238,7 +241,23 @@ class Gate(tf.keras.layers.Layer):
 
     @classmethod
     def screen(cls, facts):
-        return facts.applies_custom_gradient
+        if not facts.applies_custom_gradient:
+            return False
+        sites = custom_gradient_sites(facts)
+        for forward in sites.forwards:
+            counts = [(low, high) for low, high in forward.input_counts if high]
+            if forward.variadic or not counts:
+                continue  # check: `cg.variadic or not cg.inputs`
+            reads_variables = any(g.takes_variables for g in forward.grads) and sites.variables_read(forward) > 0
+            for grad in forward.grads:
+                for value in grad.returns:
+                    for input_grads in _input_grads(sites, grad, value, reads_variables):
+                        if sites.may_hold_function(input_grads, grad.functions):
+                            return True  # function_message
+                        got = 1 if input_grads is None else sites.leaves(input_grads, grad.functions)
+                        if got is None or got != NOT_COUNTED and any(not low <= got <= high for low, high in counts):
+                            return True  # count_message
+        return False
 
     def check(self, model):
         index = model.custom_gradients
@@ -278,3 +297,32 @@ class Gate(tf.keras.layers.Layer):
         if any(isinstance(e, (cst.Tuple, cst.List)) for e in elements):
             return self.nested_hint
         return ""
+
+
+_NOTHING = object()
+
+
+def _input_grads(sites, grad, value, reads_variables):
+    """What ``split_grad_return`` may take for the input gradients of the return of ``value`` (None: a
+    bare return): without `variables`, the value; with it, and when the forward function may read
+    variables, the first element of a literal pair. A gradient function that may itself be a
+    custom-gradient function returns `(gradient, its gradient function)`: the first element then."""
+    values = [value]
+    if id(grad.node) in sites.forward_nodes:
+        values.append(_first_of_pair(value))
+    for value in values:
+        if value is _NOTHING:
+            continue
+        if not grad.takes_variables:
+            yield value
+        elif reads_variables:
+            first = _first_of_pair(value)
+            if first is not _NOTHING:
+                yield first
+
+
+def _first_of_pair(value):
+    if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == 2 and \
+            not any(isinstance(e, ast.Starred) for e in value.elts):
+        return value.elts[0]
+    return _NOTHING

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import ast
+
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.screen_custom_gradients import custom_gradient_sites
 
 
 class CustomGradientVariables(Rule):
@@ -227,7 +230,22 @@ def amplify_frozen(x):
 
     @classmethod
     def screen(cls, facts):
-        return facts.applies_custom_gradient
+        if not facts.applies_custom_gradient:
+            return False
+        sites = custom_gradient_sites(facts)
+        for forward in sites.forwards:
+            if not forward.grads:
+                continue  # check: every finding is about a gradient function
+            variables = sites.variables_read(forward)
+            if not variables:
+                continue  # check: `not cg.reads_variables`
+            for grad in forward.grads:
+                if not grad.takes_variables:
+                    return True  # missing_message
+                if grad.has_variables_param and any(
+                        _may_be_wrong(sites, grad, value, variables) for value in grad.returns):
+                    return True
+        return False
 
     def check(self, model):
         index = model.custom_gradients
@@ -289,3 +307,24 @@ def amplify_frozen(x):
             if text not in names:
                 names.append(text)
         return names
+
+
+def _may_be_wrong(sites, grad, value, variables: int) -> bool:
+    """_check_return may report the return of ``value`` by a gradient function that takes `variables`
+    of a forward function reading at most ``variables`` variables: a bare return, `None` or what may be
+    a tensor (not_pair_message), a literal of another length than 2, or a pair whose second element
+    may be `None`, a tensor, or a literal with fewer elements than ``variables`` (a name some
+    assignment binds to such a literal is also one that may be a tensor)."""
+    if value is None or isinstance(value, ast.Constant) and value.value is None:
+        return True
+    if not isinstance(value, (ast.Tuple, ast.List)):
+        return sites.may_be_tensor(value, grad.functions)
+    if any(isinstance(e, ast.Starred) for e in value.elts):
+        return False
+    if len(value.elts) != 2:
+        return True
+    second = value.elts[1]
+    if isinstance(second, ast.Constant) and second.value is None or sites.may_be_tensor(second, grad.functions):
+        return True
+    return isinstance(second, (ast.Tuple, ast.List)) and len(second.elts) < variables and \
+        not any(isinstance(e, ast.Starred) for e in second.elts)

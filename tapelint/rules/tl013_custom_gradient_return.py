@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import ast
+
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.screen_custom_gradients import NOT_COUNTED, custom_gradient_sites
 
 
 class CustomGradientReturn(Rule):
@@ -211,7 +214,26 @@ def stop_and_scale(x):
 
     @classmethod
     def screen(cls, facts):
-        return facts.applies_custom_gradient
+        if not facts.applies_custom_gradient:
+            return False
+        sites = custom_gradient_sites(facts)
+        for forward in sites.forwards:
+            if forward.never_returns:
+                return True  # _check_forward: no return
+            if any(_may_not_return_pair(sites, ret.value, forward.functions) for ret in forward.returns):
+                return True  # _check_forward: a return that may not be `(output, grad_fn)`
+            for pair in forward.pairs:
+                for grad in pair.grads:
+                    if grad.star_upstream:
+                        continue
+                    if not grad.positional:
+                        return True  # _check_grads: no upstream parameter
+                    # _check_grads: a count of outputs (flat_count) other than the upstream parameters take
+                    outputs = sites.leaves(pair.output, forward.functions)
+                    if outputs is None or outputs != NOT_COUNTED and \
+                            not grad.required <= outputs <= len(grad.positional):
+                        return True
+        return False
 
     def check(self, model):
         index = model.custom_gradients
@@ -285,3 +307,28 @@ def stop_and_scale(x):
                     continue
                 trivial = False
         return trivial
+
+
+def _may_not_return_pair(sites, value, functions) -> bool:
+    """_check_forward may report the return of ``value``: a bare return, `None`, what may be a tensor
+    (a name may also be bound to a tuple of another length than 2), a literal of another length than
+    2, or a pair that may start with a function or end in `None`, a number, a tensor or a call of a
+    function."""
+    if value is None:
+        return True
+    if isinstance(value, ast.Constant):
+        return value.value is None
+    if not isinstance(value, (ast.Tuple, ast.List)):
+        return sites.may_be_tensor(value, functions)
+    if any(isinstance(e, ast.Starred) for e in value.elts):
+        return False
+    if len(value.elts) != 2:
+        return True
+    first, second = value.elts
+    return sites.may_be_function(first, functions) or _none_or_number(second) or \
+        sites.may_be_tensor(second, functions) or \
+        isinstance(second, ast.Call) and sites.may_be_function(second.func, functions)  # `grad(y)`
+
+
+def _none_or_number(expr) -> bool:
+    return isinstance(expr, ast.Constant) and (expr.value is None or type(expr.value) in (int, float))

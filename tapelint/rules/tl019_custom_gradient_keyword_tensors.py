@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import ast
 import functools
 
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.screen_custom_gradients import custom_gradient_sites
 from tapelint.semantic.values import Kind
 
 
@@ -214,7 +216,20 @@ def eager_forward(model, x):
 
     @classmethod
     def screen(cls, facts):
-        return facts.applies_custom_gradient
+        if not facts.applies_custom_gradient:
+            return False
+        sites = custom_gradient_sites(facts)
+        if not sites.forwards:
+            return False
+        inputs = set().union(*(forward.input_names for forward in sites.forwards))
+        for call, functions in sites.keyword_calls:
+            if sites.may_run_in_tf_function(functions):
+                return True  # graph_message: any keyword
+            by_keyword = [k for k in call.keywords if k.arg in inputs]
+            # count_message needs a positional argument besides; the other two a tensor by keyword
+            if by_keyword and (call.args or not all(_literal(k.value) for k in by_keyword)):
+                return True
+        return False
 
     def check(self, model):
         index = model.custom_gradients
@@ -314,3 +329,11 @@ def eager_forward(model, x):
         func = model.module.code_for_node(call.func)
         text = f"{func}({', '.join(parts + rest)})"
         return " ".join(text.split()) if len(text) <= 80 else f"{func}(...)"
+
+
+def _literal(expr: ast.expr) -> bool:
+    """What ``_tensor_argument`` takes for a literal, never a tensor: a number, string, `True`,
+    `False` or `None`, maybe negated (not `...`)."""
+    if isinstance(expr, ast.UnaryOp):
+        expr = expr.operand
+    return isinstance(expr, ast.JoinedStr) or isinstance(expr, ast.Constant) and expr.value is not ...
