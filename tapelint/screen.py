@@ -66,6 +66,7 @@ def _flat_targets(target: ast.expr) -> list[ast.expr]:
 # Between a name and its `(` there may be spaces, line continuations, closing parentheses and comments.
 _GAP = r"(?:[\s\\)]|#[^\n]*(?![^\n]))*"
 _AS = re.compile(r"\sas\s")
+_LINE_BREAK = re.compile(r"\r\n?|\n")
 
 
 class Pattern:
@@ -86,8 +87,11 @@ class Pattern:
         return list(self._matches(text))
 
     def lines(self, text: str) -> set[int]:
-        """The (1-based) lines where it matches."""
-        return {text.count("\n", 0, at) + 1 for at in self._matches(text)}
+        """The (1-based) lines where it matches, as CPython numbers them (a lone `\r` ends a line too)."""
+        if "\r" not in text:
+            return {text.count("\n", 0, at) + 1 for at in self._matches(text)}
+        starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+        return {bisect.bisect_right(starts, at) for at in self._matches(text)}
 
     def _matches(self, text: str):
         for word in self.words:

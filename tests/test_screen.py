@@ -756,6 +756,16 @@ def test_text_patterns_match_calls_and_aliases_across_gaps_and_whole_names_only(
     assert MAKER_CALL.search("from tensorflow.python.ops.variables import Variable as V")
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_lines_are_numbered_as_cpython_numbers_them(newline):
+    # A file whose lines end in a lone `\r` (classic Mac OS): CPython counts those as lines, and the
+    # screens find statements by the lines where a word is (stop 19 counted `\n` only, and lost TL003).
+    source = newline.join(["import tensorflow as tf", "def f(x):", "    with tf.GradientTape(persistent=True) as t:",
+                           "        y = x * x", "        g = t.gradient(y, x)", "    return g", ""])
+    assert screen.DIFFERENTIATION_CALL.lines(source) == {5}
+    assert [d.code for d in linter.analyse(source, "t.py", RULES)[1]] == ["TL003"]
+
+
 def test_a_banner_comment_after_a_trigger_word_is_read_in_one_pass():
     # `#[^\n]*` inside a repeated group could split a run of `#` in every possible way: 2**n tries for
     # a comment of n `#`s after a name that is not called (0.17 s at 22, doubling with each more).
