@@ -54,6 +54,7 @@ class TapeSite:
     watch_accessed_variables: bool | None  # the literal (True where not given); None where not a literal
     context: Context
     withs: list[ast.With | ast.AsyncWith] = field(default_factory=list)  # what enters it
+    holes: list[ast.With | ast.AsyncWith] = field(default_factory=list)  # `with t.stop_recording():`
 
     @property
     def function(self) -> ast.AST | None:
@@ -140,6 +141,9 @@ class TapeSites:
         self._parent: dict[int, ast.AST] = {}
         self._filled: set[int] = set()
         self._starts: dict[int, list[int]] = {}  # id of a statement list -> the first line of each
+        # id of a function (of None: the module) -> name -> how many statements (and parameters) bind it
+        self._bound: dict[int, dict[str, int]] = {}
+        self._walrus = ":=" in text  # (an expression may bind a name too)
         withs, assigns, dels = self._walk_statements(tree)
         self._find_tapes(withs, assigns, is_tape_call)
         self._find_uses(text, dels)
@@ -249,14 +253,7 @@ class TapeSites:
         return out
 
     def _in_hole(self, tape: TapeSite, ctx: Context) -> bool:
-        for w in ctx.withs:
-            for item in w.items:
-                call = item.context_expr
-                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
-                        and call.func.attr == "stop_recording" and isinstance(call.func.value, ast.Name) \
-                        and call.func.value.id == tape.name:
-                    return True
-        return False
+        return any(w in tape.holes for w in ctx.withs)
 
     def _made_before(self, name: str, node: ast.AST) -> TapeSite | None:
         """The tape of that name made last before ``node`` in its function, as the binding that reaches
@@ -267,21 +264,29 @@ class TapeSites:
         if not local and any(t.name == name and t.function is function for t in self.tapes):
             self.uncertain = True  # made later in the function: in a loop, the `with` may enter it
         if local:
-            # Where a parameter of that name, or another tape of that name, may reach the `with` too,
-            # which tape the model takes it for (if any) needs its reaching bindings: the screens then
-            # pass (see ``uncertain``).
-            args = function.args if function is not None else None
-            if len(local) > 1 or args is not None and \
-                    name in {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}:
+            # Where another binding of that name (a parameter, an assignment of something else, another
+            # tape) may reach the `with` too, which tape the model takes it for (if any) needs its
+            # reaching bindings: the screens then pass (see ``uncertain``).
+            tapes_bound = sum(1 for t in self.tapes if t.name == name and t.function is function)
+            if len(local) > 1 or self._bound.get(id(function), {}).get(name, 0) > tapes_bound or self._walrus:
                 self.uncertain = True
             return local[-1]
-        outer = [t for t in made if t.function is None or contains(t.function, node)]
-        return outer[-1] if outer else None
+        # A free name: the model resolves it to the bindings of the nearest enclosing scope that has one,
+        # wherever they are in it; one tape made before the `with` is certain, anything else is not.
+        around = [t for t in self.tapes if t.name == name and t.function is not function
+                  and (t.function is None or contains(t.function, node))]
+        if not around:
+            return None
+        nearest = max(around, key=lambda t: _depth(t.function)).function
+        around = [t for t in around if t.function is nearest]
+        if len(around) > 1 or not before(around[0].call, node):
+            self.uncertain = True
+        return around[-1]
 
     # -- the walks -----------------------------------------------------------------------------------------
     def _walk_statements(self, tree: ast.Module) -> tuple[list, list, list]:
         """Give every statement its context and parent; the `with`, assignment and `del` statements."""
-        contexts, parents, starts = self._context, self._parent, self._starts
+        contexts, parents, starts, bound = self._context, self._parent, self._starts, self._bound
         withs: list = []
         assigns: list = []
         dels: list = []
@@ -293,6 +298,11 @@ class TapeSites:
                 contexts[id(stmt)] = ctx
                 parents[id(stmt)] = owner
                 t = type(stmt)
+                names = _statement_bindings(stmt)
+                if names:
+                    counts = bound.setdefault(id(ctx.function), {})
+                    for name in names:
+                        counts[name] = counts.get(name, 0) + 1
                 if t is ast.Assign:
                     assigns.append(stmt)
                     continue
@@ -300,6 +310,11 @@ class TapeSites:
                     dels.append(stmt)
                     continue
                 if t is ast.FunctionDef or t is ast.AsyncFunctionDef:
+                    args = stmt.args
+                    counts = bound.setdefault(id(stmt), {})
+                    for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+                        if a is not None:
+                            counts[a.arg] = counts.get(a.arg, 0) + 1
                     todo.append((stmt.body, Context(stmt, (), ()), stmt))
                 elif t is ast.ClassDef:
                     todo.append((stmt.body, Context(ctx.function, ctx.withs, ()), stmt))
@@ -361,12 +376,21 @@ class TapeSites:
         names = {t.name for t in self.tapes if t.name}
         if not names:
             return
-        for with_ in withs:  # `with t:` on a tape made by `t = tf.GradientTape()`
+        for with_ in withs:
             for item in with_.items:
-                if isinstance(item.context_expr, ast.Name) and item.context_expr.id in names:
-                    tape = self._made_before(item.context_expr.id, with_)
+                expr = item.context_expr
+                if isinstance(expr, ast.Name) and expr.id in names:  # `with t:`, `t = tf.GradientTape()`
+                    tape = self._made_before(expr.id, with_)
                     if tape is not None and with_ not in tape.withs:
                         tape.withs.append(with_)
+                elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) \
+                        and expr.func.attr == "stop_recording" and isinstance(expr.func.value, ast.Name) \
+                        and expr.func.value.id in names:  # a hole in the recording of the tape of that name
+                    tape = self._made_before(expr.func.value.id, with_)
+                    if tape is None:
+                        self.uncertain = True
+                    elif with_ not in tape.holes:
+                        tape.holes.append(with_)
 
     def _find_uses(self, text: str, dels: list) -> None:
         names = {t.name for t in self.tapes if t.name}
@@ -419,6 +443,39 @@ def bound_names(targets: list[ast.expr]) -> list[ast.Name]:
         elif isinstance(t, ast.Starred):
             todo.append(t.value)
     return out
+
+
+def _statement_bindings(stmt: ast.stmt) -> list[str]:
+    """The names a statement itself binds in its scope (not those of the statements it holds)."""
+    t = type(stmt)
+    if t is ast.Assign:
+        return [n.id for n in bound_names(stmt.targets)]
+    if t is ast.AugAssign or t is ast.AnnAssign:
+        return [stmt.target.id] if isinstance(stmt.target, ast.Name) else []
+    if t is ast.For or t is ast.AsyncFor:
+        return [n.id for n in bound_names([stmt.target])]
+    if t is ast.With or t is ast.AsyncWith:
+        return [n.id for n in bound_names([i.optional_vars for i in stmt.items if i.optional_vars is not None])]
+    if t is ast.FunctionDef or t is ast.AsyncFunctionDef or t is ast.ClassDef:
+        return [stmt.name]
+    if t is ast.Import or t is ast.ImportFrom:
+        return [a.asname or a.name.split(".", 1)[0] for a in stmt.names]
+    if t is ast.Global or t is ast.Nonlocal:
+        return list(stmt.names)
+    if t is ast.Delete:
+        return [n.id for n in bound_names(stmt.targets)]
+    if t is ast.Try or t is getattr(ast, "TryStar", ast.Try):
+        return [h.name for h in stmt.handlers if h.name]
+    if t is ast.Match:
+        return [n.name for c in stmt.cases for n in ast.walk(c.pattern)
+                if isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name] + \
+            [n.rest for c in stmt.cases for n in ast.walk(c.pattern) if isinstance(n, ast.MatchMapping) and n.rest]
+    return []
+
+
+def _depth(function: ast.AST | None) -> tuple[int, int]:
+    """Orders functions that all hold one node from the outermost (the module, None) in."""
+    return (0, 0) if function is None else (function.lineno, function.col_offset + 1)
 
 
 def _first_line(stmt: ast.stmt) -> int:

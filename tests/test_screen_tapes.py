@@ -226,3 +226,60 @@ def test_a_with_before_the_tape_of_its_name_leaves_the_index_uncertain():
                 y = w * x
             return tape.gradient(y, w)
         """).uncertain
+
+
+def test_a_hole_belongs_to_the_tape_its_name_is_at_the_stop_recording():
+    # The outer tape's `stop_recording` is no hole in the inner tape that reuses the name (the model's
+    # TL008 reports the assignment the inner tape records).
+    source = textwrap.dedent("""
+        import tensorflow as tf
+
+        w = tf.Variable(1.0)
+        with tf.GradientTape() as tape:
+            with tape.stop_recording():
+                with tf.GradientTape() as tape:
+                    w.assign(w * 2)
+                    loss = w * 3
+                g = tape.gradient(loss, w)
+        """)
+    assert _mismatches(source) == []
+    sites = _index(source)
+    outer, inner = sites.tapes
+    assign = next(n for n in ast.walk(sites.tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "assign")
+    assert (sites.records(outer, assign), sites.records(inner, assign)) == (False, True)
+
+
+def test_a_tape_a_closure_enters_before_it_is_made_leaves_the_index_uncertain():
+    source = """
+        import tensorflow as tf
+
+        def train(w):
+            def step():
+                with tape:
+                    return w * 3
+            tape = tf.GradientTape()
+            loss = step()
+            return tape.gradient(loss, w)
+        """
+    assert _index(source).uncertain
+    certain = _index("""
+        import tensorflow as tf
+
+        tape = tf.GradientTape()
+
+        def step(w):
+            with tape:
+                y = w * 3
+            return tape.gradient(y, w)
+        """)
+    assert not certain.uncertain and [w.lineno for w in certain.tapes[0].withs] == [7]
+
+
+@pytest.mark.parametrize("rebinding", ["t = other", "for t in ts: pass", "def f(t):\n    pass", "(t := other)"])
+def test_another_binding_of_the_name_before_a_with_leaves_the_index_uncertain(rebinding):
+    # `with t:` may then enter something else (the model follows reaching bindings; TL016 may report).
+    if rebinding.startswith("def"):
+        body = "def f(t):\n    t = tf.GradientTape()\n    g = t.gradient(y, x)\n    with t:\n        pass\n"
+    else:
+        body = f"t = tf.GradientTape()\ng = t.gradient(y, x)\n{rebinding}\nwith t:\n    pass\n"
+    assert _index("import tensorflow as tf\n" + body).uncertain
