@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '873ef4a15c4b910cacec3e33'
+SOURCES = '2d70ab439f093c9a4e3a1f66'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

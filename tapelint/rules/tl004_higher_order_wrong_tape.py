@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import ast
+
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.rules.tl002_non_persistent_tape_reused import _tapes_reaching
+from tapelint.screen import Pattern, _flat_targets, _own_expressions, call_pattern
+from tapelint.screen_tapes import before
 from tapelint.semantic.custom_gradients import own_returns
 from tapelint.semantic.tapes import DIFFERENTIATE
 
 _STOP = frozenset({"tensorflow.stop_gradient"})
+_WALRUS = Pattern((":=",), "", prefix=True)  # (where an assignment expression may be)
 
 
 class HigherOrderWrongTape(Rule):
@@ -212,7 +218,42 @@ class Critic(tf.keras.Model):
 
     @classmethod
     def screen(cls, facts):
-        return facts.differentiates_on_tape
+        if not facts.differentiates_on_tape:
+            return False
+        sites = facts.tapes
+        if sites.uncertain:
+            return True
+        # `check`: a differentiation on an entered tape whose target flows from a call before it in its
+        # function, where that call is another differentiation (`_check_inner`: on the same tape, not
+        # persistent, or one the tape does not record) or calls a function of the module that holds one
+        # (`_check_local_call`: a call the tape does not record)
+        diffs = sites.differentiations()
+        if len(diffs) < 2:
+            return False
+        holders = _functions_differentiating(diffs)
+        local_calls = bound = None
+        for use in diffs:
+            tapes = [t for t in _tapes_reaching(sites, use) if t.entered]
+            if use.target is None or not tapes:
+                continue
+            function = use.context.function
+            suspects = [inner.node for inner in diffs if inner is not use and inner.context.function is function
+                        and before(inner.node, use.node) and any(
+                            _may_not_record(sites, t, inner.node)
+                            or t.persistent is False and t in _tapes_reaching(sites, inner) for t in tapes)]
+            if any(f is not function for found in holders.values() for f in found):
+                if local_calls is None:
+                    local_calls = _calls_named(facts, sites, holders)
+                suspects += [call for call in local_calls if sites.function_of(call) is function
+                             and before(call, use.node) and any(f is not function for f in holders[_called_name(call)])
+                             and any(_may_not_record(sites, t, call) for t in tapes)]
+            if not suspects:
+                continue
+            if bound is None:
+                bound = _bound_values(facts, sites), _declared(facts)
+            if _flows_from(sites, *bound, use.target, function, {id(call) for call in suspects}):
+                return True
+        return False
 
     def check(self, model):
         for tape in model.tapes:
@@ -317,3 +358,110 @@ class Critic(tf.keras.Model):
                 if inner is not None and inner.method in DIFFERENTIATE and model.function_of(call) is fn:
                     return inner
         return None
+
+
+# -- the screen, on CPython's tree ----------------------------------------------------------------------------
+def _functions_differentiating(diffs) -> dict[str, list[ast.AST]]:
+    """Name -> the functions (`def`) of that name whose own code differentiates: those whose gradient
+    `_returned_gradient` may find."""
+    out: dict[str, list[ast.AST]] = {}
+    for use in diffs:
+        function = use.context.function
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and function not in out.get(function.name, ()):
+            out.setdefault(function.name, []).append(function)
+    return out
+
+
+def _called_name(call: ast.Call) -> str | None:
+    """``f`` of `f(...)` and of `self.f(...)`: the calls `_local_function` follows."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+        return func.attr
+    return None
+
+
+def _calls_named(facts, sites, names) -> list[ast.Call]:
+    """The calls `f(...)` and `self.f(...)` for ``f`` one of ``names``, found on the lines that call
+    one of them."""
+    out = {}
+    for line in call_pattern(*names).lines(facts.text):
+        for statement in sites.statements_on(line):
+            for expr in _own_expressions(statement):
+                out.update((id(n), n) for n in ast.walk(expr) if isinstance(n, ast.Call) and _called_name(n) in names)
+    return list(out.values())
+
+
+def _may_not_record(sites, tape, node) -> bool:
+    """``records(tape, node)`` may be False in the model: it is here, or some `with t:` enters the tape
+    (not the `with` that makes it), which the index may give to another tape than the model does."""
+    made_in = sites.parent(tape.call)
+    entered_by_name = any(all(item is not made_in for item in w.items) for w in tape.withs)
+    return entered_by_name or sites.records(tape, node) is False
+
+
+def _bound_values(facts, sites) -> dict[str, list[tuple[ast.AST | None, ast.AST]]]:
+    """Name -> the function of each binding of it in the module (None: the module) and what the binding
+    is computed from, as ``model._bound_from``: the whole value of an assignment, augmented or annotated
+    one and `:=`, the iterable of a `for`, the context manager of a `with`."""
+    stores: list[tuple[ast.AST, ast.AST, ast.AST | None]] = []  # (where, target, value)
+    for statement in facts.statements:
+        if isinstance(statement, ast.Assign):
+            stores += [(statement, target, statement.value) for target in statement.targets]
+        elif isinstance(statement, (ast.AugAssign, ast.AnnAssign)):
+            stores.append((statement, statement.target, statement.value))
+        elif isinstance(statement, (ast.For, ast.AsyncFor)):
+            stores.append((statement, statement.target, statement.iter))
+        elif isinstance(statement, (ast.With, ast.AsyncWith)):
+            stores += [(statement, item.optional_vars, item.context_expr) for item in statement.items
+                       if item.optional_vars is not None]
+    for line in _WALRUS.lines(facts.text):
+        for statement in sites.statements_on(line):
+            stores += [(node, node.target, node.value) for expr in _own_expressions(statement)
+                       for node in ast.walk(expr) if isinstance(node, ast.NamedExpr)]
+    out: dict[str, list[tuple[ast.AST | None, ast.AST]]] = {}
+    for where, target, value in stores:
+        if value is not None:
+            for name in _flat_targets(target):
+                if isinstance(name, ast.Name):
+                    out.setdefault(name.id, []).append((sites.function_of(where), value))
+    return out
+
+
+def _declared(facts) -> frozenset[str]:
+    """The names some `global` or `nonlocal` statement declares: a function may bind them for others."""
+    return frozenset(name for statement in facts.statements if isinstance(statement, (ast.Global, ast.Nonlocal))
+                     for name in statement.names)
+
+
+def _flows_from(sites, values, declared, expr: ast.AST, function: ast.AST | None, calls: set[int]) -> bool:
+    """One of ``calls`` (their ids) is among ``model.upstream_calls(expr)`` (``expr`` in ``function``),
+    followed here without its stops and limit, through names alone (a superset): the calls in ``expr``,
+    and those in what each binding of a name it reads is computed from, transitively. A name read in a
+    function may be bound there, in a function around it or in the module; a `global` or `nonlocal` one
+    anywhere; one read in a lambda, by `:=` in that lambda (any lambda's is taken)."""
+    followed: set[tuple[str, ast.AST | None]] = set()
+    todo = [(expr, function)]
+    while todo:
+        expr, function = todo.pop()
+        scopes = _scopes_seen_from(sites, function)
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Call):
+                if id(node) in calls:
+                    return True
+            elif isinstance(node, ast.Name) and (node.id, function) not in followed:
+                followed.add((node.id, function))
+                anywhere = node.id in declared
+                todo += [(value, where) for where, value in values.get(node.id, ())
+                         if anywhere or where in scopes or isinstance(where, ast.Lambda)]
+    return False
+
+
+def _scopes_seen_from(sites, function: ast.AST | None) -> list[ast.AST | None]:
+    """``function``, the functions around it, and the module (None)."""
+    out = [function]
+    while function is not None:
+        function = sites.function_of(function)
+        out.append(function)
+    return out

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import ast
+
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.screen import call_pattern
+from tapelint.screen_tapes import DIFFERENTIATE, before
 from tapelint.semantic.values import Kind
 
 _ASSIGN_METHODS = frozenset({"assign", "assign_add", "assign_sub", "scatter_update", "scatter_add",
                              "scatter_sub", "scatter_nd_update", "scatter_nd_add", "scatter_nd_sub"})
+_ASSIGN_CALL = call_pattern(*sorted(_ASSIGN_METHODS))
 
 
 class AssignInTape(Rule):
@@ -200,7 +205,33 @@ def maml_outer_step(x_train, y_train, x_val, y_val, inner_lr=0.01):
 
     @classmethod
     def screen(cls, facts):
-        return facts.differentiates_on_tape
+        if not facts.differentiates_on_tape or not _ASSIGN_CALL.search(facts.text):
+            return False
+        sites = facts.tapes
+        if sites.uncertain:
+            return True
+        # `check`: an assignment with an argument to read (`_computed_from_state`) on a name or attribute
+        # chain (`same_reference`)...
+        calls = [c for c in facts.calls_where(_ASSIGN_CALL) if isinstance(c.func, ast.Attribute)
+                 and c.func.attr in _ASSIGN_METHODS and _spelling(c.func.value) is not None
+                 and any(isinstance(n, ast.Name) for a in (*c.args, *c.keywords) for n in ast.walk(a))]
+        if not calls:
+            return False
+        items_of: dict[int, set[str]] = {}
+        for tape in sites.tapes:
+            if tape.name is None:
+                continue
+            for use in sites.uses_of(tape, *DIFFERENTIATE):
+                if id(use) not in items_of:
+                    items_of[id(use)] = _source_spellings(facts, use.sources)
+                items = items_of[id(use)]
+                # ... that the tape records, in the function of a later differentiation of that tape
+                # whose spelled-out sources name it
+                if items and any(_spelling(c.func.value) in items and _in_block(sites, tape, c)
+                                 and sites.function_of(c) is use.context.function and not before(use.node, c)
+                                 for c in calls):
+                    return True
+        return False
 
     def check(self, model):
         reported: set[cst.CSTNode] = set()
@@ -246,3 +277,42 @@ def _computed_from_state(model, call, items) -> bool:
             if model.values.is_self_variable(attr) or any(model.same_reference(attr, item) for item in items):
                 return True
     return False
+
+
+def _in_block(sites, tape, node: ast.AST) -> bool:
+    """``node`` is in the body of a `with` that may enter ``tape`` in the same function, where the
+    model's ``records`` may be True: one the index gives the tape, or any `with t:` on its name (the
+    model takes `t` for the tape by its bindings: a closure's may be made after the `with`, below it).
+    A `with t.stop_recording():` around it is no hole here: which tape `t` is there, only the model's
+    bindings tell."""
+    return any(w in tape.withs or any(isinstance(i.context_expr, ast.Name) and i.context_expr.id == tape.name
+                                      for i in w.items)
+               for w in sites.context(node).withs)
+
+
+def _spelling(expr: ast.expr) -> str | None:
+    """`self.w` for the chain `self.w`; None for anything but a name and its attributes."""
+    if isinstance(expr, ast.Attribute):
+        inner = _spelling(expr.value)
+        return None if inner is None else f"{inner}.{expr.attr}"
+    return expr.id if isinstance(expr, ast.Name) else None
+
+
+def _source_spellings(facts, sources: ast.expr | None) -> set[str]:
+    """The spellings of every item ``source_items`` can give for ``sources``: the chain itself, the
+    chains listed in a list or tuple literal, and, for a name, those listed in any literal some
+    assignment of that name (anywhere: scopes are not resolved here) holds."""
+    if isinstance(sources, (ast.List, ast.Tuple)):
+        return {s for s in map(_spelling, sources.elts) if s is not None}
+    spelling = _spelling(sources) if sources is not None else None
+    if spelling is None:
+        return set()
+    out = {spelling}
+    if isinstance(sources, ast.Name):
+        for store in facts.stores:
+            targets = store.targets if isinstance(store, ast.Assign) else [store.target]
+            if store.value is not None and any(isinstance(n, ast.Name) and n.id == sources.id
+                                               for t in targets for n in ast.walk(t)):
+                out.update(s for node in ast.walk(store.value) if isinstance(node, (ast.List, ast.Tuple))
+                           for s in map(_spelling, node.elts) if s is not None)
+    return out

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import ast
+import re
 from dataclasses import dataclass
 
 from tapelint.diagnostics import Applicability
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
+from tapelint.screen import call_pattern
+from tapelint.screen_tapes import argument, contains
 from tapelint.semantic.values import Kind
 
 # Keras variable-list attributes that hold the same variables (`trainable_weights` is an alias of
@@ -295,7 +299,40 @@ def step(x):
     # -- checking ---------------------------------------------------------------------------------
     @classmethod
     def screen(cls, facts):
-        return facts.differentiates_on_tape
+        # Every finding needs the gradients of a tape's differentiation (`gradient_origins`): which
+        # `with` enters a tape does not matter here, so `sites.uncertain` does not either.
+        if not facts.differentiates_on_tape:
+            return False
+        sites = facts.tapes
+        uses = {id(u.node): u for u in sites.differentiations()}
+        if not uses:
+            return False
+        names = _Names(facts, sites)
+        gradients = _GradientUses(facts, uses, names)
+        own = _own_methods(facts, sites)
+        for call in facts.calls_where(_STEP_CALL):
+            func = call.func
+            if not (isinstance(func, ast.Attribute) and func.attr in _STEPS):
+                continue
+            if func.attr in own and not _may_be_library_optimizer(facts, names, func.value):
+                continue  # a hand-written optimizer's method
+            if func.attr == "apply":
+                grads, variables = argument(call, 0, "grads"), argument(call, 1, "trainable_variables")
+                if grads is not None and variables is not None and \
+                        any(_may_differ(names, u, variables) for u in gradients.of(grads)):
+                    return True  # (`_compare`)
+                continue
+            arg = argument(call, 0, "grads_and_vars")
+            if arg is None:
+                continue
+            if gradients.of(arg):
+                return True  # the gradients alone, unpaired
+            for first, second in _pairs(facts, names, arg, set()):
+                if gradients.of(second):
+                    return True  # the pairs reversed
+                if any(_may_differ(names, u, second) for u in gradients.of(first)):
+                    return True  # (`_compare`)
+        return False
 
     def check(self, model):
         # A class of this file with its own `apply_gradients`/`apply` (a hand-written optimizer, as in
@@ -468,6 +505,373 @@ def step(x):
         ])
         return CstFix(f"Pair the gradients with `{model.code(sources)}`", (Replacement(grads, new),),
                       Applicability.SAFE)
+
+
+# -- the screen -------------------------------------------------------------------------------------------
+_STEPS = ("apply_gradients", "apply")
+_STEP_CALL = call_pattern(*_STEPS)
+_STEP_DEFINITION = re.compile(r"\bdef[\s\\]+(?:apply_gradients|apply)\b")
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_SCOPES = (*_DEFINITIONS, ast.Lambda, *_COMPREHENSIONS)  # (and the module)
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+_STORES = (ast.Assign, ast.AnnAssign, ast.AugAssign)
+_BLOCKS = ("body", "orelse", "finalbody")
+
+
+def _start(node: ast.AST) -> tuple[int, int]:
+    return node.lineno, node.col_offset
+
+
+def _end(node: ast.AST) -> tuple[int, int]:
+    return node.end_lineno, node.end_col_offset
+
+
+class _Names:
+    """The bindings that may reach a load of a name, read on CPython's tree through names only: a
+    superset of the semantic model's reaching bindings (``ScopeIndex.reaching``), and when two loads
+    certainly see the same ones."""
+
+    def __init__(self, facts, sites) -> None:
+        self.facts, self.sites = facts, sites
+        self._bindings: dict[int, dict[str, list[ast.AST]]] = {}
+        self._declared: dict[int, set[str]] = {}
+
+    # -- values --------------------------------------------------------------------------------------------
+    def values(self, name: ast.Name, seen: set[int]) -> list[ast.expr]:
+        """What the bindings that may reach ``name`` (but those in ``seen``, to which they are added)
+        bind it to, as `Binding.value`: for a name in a tuple target, each element of a literal value;
+        for the first name of a tuple target, the tensors a `clip_by_global_norm` call clips (as
+        ``_clipped_origins``)."""
+        out = []
+        for b in self.reaching(name):
+            if id(b) not in seen:
+                seen.add(id(b))
+                out += self._bound(b)
+        return out
+
+    def _bound(self, binding: ast.AST) -> list[ast.expr]:
+        target, store = binding, self.sites.parent(binding)
+        while isinstance(store, (ast.Tuple, ast.List, ast.Starred)):
+            target, store = store, self.sites.parent(store)
+        if not isinstance(store, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) or store.value is None:
+            return []
+        value = store.value
+        if target is binding:
+            return [value]
+        out = _elements(value)
+        if isinstance(value, ast.Call) and target.elts and target.elts[0] is binding \
+                and self.facts.callee(value) == "clip_by_global_norm":
+            out += [a for a in [argument(value, 0, "t_list")] if a is not None]
+        return out
+
+    # -- reaching ------------------------------------------------------------------------------------------
+    def reaching(self, name: ast.Name) -> list[ast.AST]:
+        """A superset of the bindings the model finds reaching ``name``: in its own scope, from the last
+        assignment before it whose block holds it (which the model's dominating binding is, or follows)
+        on, with every binding in a loop around it; every binding in sight where there is no such
+        assignment, or the name is free there."""
+        scopes = self.scopes_around(name)
+        own = scopes[0]
+        bound = self.of(own).get(name.id, [])
+        if not bound or name.id in self._declared[id(own)] or isinstance(own, _COMPREHENSIONS):
+            return self.in_sight(name.id, scopes)
+        last = None
+        for b in bound:
+            store = self.sites.parent(b)
+            while isinstance(store, (ast.Tuple, ast.List, ast.Starred)):
+                store = self.sites.parent(store)
+            if isinstance(store, _STORES) and (last is None or _end(store) > _end(last)) \
+                    and _end(store) <= _start(name) and self._dominates(store, name):
+                last = store
+        if last is None:
+            return self.in_sight(name.id, scopes)
+        loops = [loop for loop in self._around(name, own) if isinstance(loop, _LOOPS)]
+        return [b for b in bound if (_end(last) < self._interval(b)[1] and self._interval(b)[0] <= _start(name))
+                or contains(last, b) or any(contains(loop, b) for loop in loops)]
+
+    def _dominates(self, store: ast.stmt, node: ast.AST) -> bool:
+        """``store`` comes before a statement holding ``node`` in one list of statements: every block
+        around ``store`` holds ``node`` too."""
+        owner = self.sites.parent(store)
+        block = next((getattr(owner, f) for f in _BLOCKS if any(s is store for s in getattr(owner, f, ()))), None)
+        if block is None:
+            return False
+        index = next(i for i, s in enumerate(block) if s is store)
+        child, parent = node, self.sites.parent(node)
+        while parent is not None and parent is not owner:
+            child, parent = parent, self.sites.parent(parent)
+        return parent is owner and any(s is child for s in block[index + 1:])
+
+    def same(self, a: ast.Name, b: ast.Name) -> bool:
+        """The model's reaching bindings of the loads ``a`` and ``b`` of one name are certainly alike, or
+        can differ only in one being unknown (None), which makes no variable, nor a chain that a known
+        one's can differ from, except for `self`, whose attributes are taken for variables by their
+        name: `self` must then be a parameter, which reaches every load in its function."""
+        if a.lineno > b.lineno or a.lineno == b.lineno and a.col_offset > b.col_offset:
+            a, b = b, a
+        scopes_a, scopes_b = self.scopes_around(a), self.scopes_around(b)
+        own = scopes_a[0]
+        if own is scopes_b[0]:
+            bound = self.of(own).get(a.id, [])
+            # free in that scope at both: the same scope answers both; or bound there, but not between
+            # them, and the same blocks and loops hold both (the model's reaching is then the same)
+            if not bound or self._conditions(a, own) == self._conditions(b, own) and not any(
+                    self._interval(x)[1] > _start(a) and self._interval(x)[0] <= _start(b) for x in bound):
+                return True
+        seen_a, seen_b = self.in_sight(a.id, scopes_a), self.in_sight(b.id, scopes_b)
+        if {id(n) for n in seen_a} != {id(n) for n in seen_b} or len(seen_a) > 1:
+            return False
+        return not seen_a or a.id != "self" or isinstance(seen_a[0], ast.arg)
+
+    def _conditions(self, node: ast.AST, scope: ast.AST) -> tuple[set, list]:
+        """The conditional blocks around ``node`` up to ``scope`` (those of ``conditional_containers``:
+        branches, loop bodies and `else`s, handlers, cases, conditional operands), and its loops (up to
+        the next scope, as ``enclosing_loops``)."""
+        blocks: set = set()
+        loops: list = []
+        in_scope = True
+        child, parent = node, self.sites.parent(node)
+        while parent is not None and child is not scope:
+            if isinstance(parent, _SCOPES):
+                in_scope = False
+            if isinstance(parent, (ast.If, ast.IfExp, *_LOOPS)):
+                for field in ("body", "orelse"):
+                    part = getattr(parent, field)
+                    if child is part or isinstance(part, list) and any(s is child for s in part):
+                        blocks.add((id(parent), field))
+                        if field == "body" and in_scope and not isinstance(parent, (ast.If, ast.IfExp)):
+                            loops.append(parent)
+            elif isinstance(parent, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+                if any(s is child for s in parent.orelse):
+                    blocks.add((id(parent), "orelse"))
+            elif isinstance(parent, (ast.ExceptHandler, ast.match_case)):
+                blocks.add((id(parent), "body"))
+            elif isinstance(parent, ast.BoolOp):
+                index = next(i for i, v in enumerate(parent.values) if v is child)
+                if index:
+                    blocks.add((id(parent), index))
+            child, parent = parent, self.sites.parent(parent)
+        return blocks, loops
+
+    def _around(self, node: ast.AST, scope: ast.AST) -> list[ast.AST]:
+        out = []
+        parent = self.sites.parent(node)
+        while parent is not None and parent is not scope:
+            out.append(parent)
+            parent = self.sites.parent(parent)
+        return out
+
+    def _interval(self, binding: ast.AST) -> tuple[tuple[int, int], tuple[int, int]]:
+        """The span of text where the model's binding point (`Binding.at`) of ``binding`` lies: from the
+        binding to the end of its statement (or of the iterable a loop target takes; from the context
+        expression a `with` target takes)."""
+        if isinstance(binding, ast.arg):
+            return _start(binding), _start(binding)
+        if isinstance(binding, ast.stmt):
+            decorators = getattr(binding, "decorator_list", [])
+            return min([_start(binding)] + [_start(d) for d in decorators]), _end(binding)
+        child, parent = binding, self.sites.parent(binding)
+        while parent is not None:
+            if isinstance(parent, (ast.For, ast.AsyncFor, ast.comprehension)) and child is parent.target:
+                return _start(binding), _end(parent.iter)
+            if isinstance(parent, ast.withitem):
+                return _start(parent.context_expr), _end(binding)
+            if isinstance(parent, ast.stmt):
+                return _start(binding), _end(parent)
+            child, parent = parent, self.sites.parent(parent)
+        return _start(binding), _end(binding)
+
+    # -- scopes --------------------------------------------------------------------------------------------
+    def scopes_around(self, node: ast.AST) -> list[ast.AST]:
+        """The scopes ``node`` is evaluated in, innermost first, the module last (as ``scope_of``: a
+        function's decorators, defaults and annotations, a class's bases and a comprehension's first
+        iterable are in the scope around)."""
+        out: list[ast.AST] = []
+        grandchild, child, parent = None, node, self.sites.parent(node)
+        while parent is not None:
+            if isinstance(parent, _DEFINITIONS) and any(child is s for s in parent.body) \
+                    or isinstance(parent, ast.Lambda) and child is parent.body \
+                    or isinstance(parent, _COMPREHENSIONS) and not (
+                        child is parent.generators[0] and grandchild is parent.generators[0].iter):
+                out.append(parent)
+            grandchild, child, parent = child, parent, self.sites.parent(parent)
+        out.append(self.sites.tree)
+        return out
+
+    def in_sight(self, name: str, scopes: list[ast.AST]) -> list[ast.AST]:
+        return [b for scope in scopes for b in self.of(scope).get(name, ())]
+
+    def of(self, scope: ast.AST) -> dict[str, list[ast.AST]]:
+        """Name -> the nodes that bind it in ``scope`` (with the targets of the comprehensions in it, a
+        superset); the names it declares global or nonlocal go to ``_declared``."""
+        known = self._bindings.get(id(scope))
+        if known is not None:
+            return known
+        out: dict[str, list[ast.AST]] = {}
+        declared: set[str] = set()
+        todo: list[ast.AST] = []
+        if isinstance(scope, _FUNCTIONS):
+            args = scope.args
+            for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+                if arg is not None:
+                    out.setdefault(arg.arg, []).append(arg)
+        if isinstance(scope, ast.Lambda):
+            todo.append(scope.body)
+        elif isinstance(scope, _COMPREHENSIONS):
+            todo.append(scope)
+        else:
+            todo += scope.body
+        while todo:
+            node = todo.pop()
+            if isinstance(node, (*_DEFINITIONS, ast.Lambda)) and node is not scope:
+                if not isinstance(node, ast.Lambda):
+                    out.setdefault(node.name, []).append(node)
+                    todo += node.decorator_list
+                if isinstance(node, ast.ClassDef):
+                    todo += [*node.bases, *node.keywords]
+                else:  # (its defaults and annotations; its parameters are no names here)
+                    todo += [node.args, *([node.returns] if getattr(node, "returns", None) else [])]
+                continue  # its body is another scope
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                out.setdefault(node.id, []).append(node)
+            elif isinstance(node, ast.alias):
+                out.setdefault(node.asname or node.name.split(".")[0], []).append(node)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                out.setdefault(node.name, []).append(node)
+            elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+                out.setdefault(node.name, []).append(node)
+            elif isinstance(node, ast.MatchMapping) and node.rest:
+                out.setdefault(node.rest, []).append(node)
+            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                declared.update(node.names)
+            todo += ast.iter_child_nodes(node)
+        self._bindings[id(scope)] = out
+        self._declared[id(scope)] = declared
+        return out
+
+
+def _spelling(expr: ast.expr) -> tuple:
+    """What ``_parts`` reads of ``expr``'s text: a list and a tuple of the same items alike."""
+    if isinstance(expr, (ast.List, ast.Tuple)):
+        return ("items", *map(ast.dump, expr.elts))
+    return (ast.dump(expr),)
+
+
+def _elements(value: ast.expr) -> list[ast.expr]:
+    """The elements of a (nested) tuple or list literal, at every depth."""
+    if not isinstance(value, (ast.Tuple, ast.List)):
+        return []
+    return [e for element in value.elts for e in (element, *_elements(element))]
+
+
+class _GradientUses:
+    """The differentiations whose results an expression may hold: a superset of what the model's
+    ``gradient_origins`` follows (names through the bindings that may reach them, `list`/`tuple`,
+    `get_unscaled_gradients`, comprehensions without a filter, `clip_by_global_norm`)."""
+
+    def __init__(self, facts, uses: dict, names: _Names) -> None:
+        self.facts, self.uses, self.names = facts, uses, names
+
+    def of(self, expr: ast.expr) -> list:
+        found: list = []
+        seen: set[int] = set()
+        todo = [expr]
+        while todo:
+            node = todo.pop()
+            if isinstance(node, ast.Call):
+                use = self.uses.get(id(node))
+                if use is not None:
+                    found.append(use)
+                elif self.facts.callee(node) in ("list", "tuple"):
+                    todo += [a.value if isinstance(a, ast.Starred) else a for a in node.args]
+                    todo += [k.value for k in node.keywords]
+                elif isinstance(node.func, ast.Attribute) and node.func.attr == "get_unscaled_gradients":
+                    todo += [a for a in [argument(node, 0, "grads")] if a is not None]
+            elif isinstance(node, (ast.ListComp, ast.GeneratorExp)):
+                generators = node.generators
+                if len(generators) == 1 and not generators[0].ifs and isinstance(generators[0].target, ast.Name):
+                    todo.append(generators[0].iter)
+            elif isinstance(node, ast.Name):
+                todo += self.names.values(node, seen)
+        return found
+
+
+def _pairs(facts, names: _Names, expr: ast.expr, seen: set[int]) -> list[tuple[ast.expr, ast.expr]]:
+    """Every (gradients, variables) the model's ``_pairs`` may read from an iterable of pairs."""
+    if isinstance(expr, ast.Call):
+        callee = facts.callee(expr)
+        if callee == "zip":
+            if len(expr.args) == 2 and not expr.keywords and not any(isinstance(a, ast.Starred) for a in expr.args):
+                return [(expr.args[0], expr.args[1])]
+            return []
+        if callee in ("list", "tuple"):
+            inner = [a.value if isinstance(a, ast.Starred) else a for a in expr.args] + [k.value for k in expr.keywords]
+            return [p for e in inner for p in _pairs(facts, names, e, seen)]
+        return []
+    if isinstance(expr, (ast.ListComp, ast.GeneratorExp)):
+        return _comprehension_pairs(facts, names, expr, seen)
+    if isinstance(expr, ast.Name):
+        return [p for value in names.values(expr, seen) for p in _pairs(facts, names, value, seen)]
+    return []
+
+
+def _comprehension_pairs(facts, names: _Names, comp, seen: set[int]) -> list[tuple[ast.expr, ast.expr]]:
+    """`(g, v) for g, v in pairs` keeps the pairs, `(v, g)` swaps them (as ``_comprehension_pairs``;
+    every name in an element counts, a superset of the names the model reads there)."""
+    if len(comp.generators) != 1:
+        return []
+    target, elt = comp.generators[0].target, comp.elt
+    if not (isinstance(target, (ast.Tuple, ast.List)) and len(target.elts) == 2
+            and all(isinstance(t, ast.Name) for t in target.elts)):
+        return []
+    if not (isinstance(elt, (ast.Tuple, ast.List)) and len(elt.elts) == 2 and isinstance(elt.elts[1], ast.Name)):
+        return []
+    a, b = (t.id for t in target.elts)
+    named = [{n.id for n in ast.walk(e) if isinstance(n, ast.Name)} for e in elt.elts]
+    out = []
+    for first, second in _pairs(facts, names, comp.generators[0].iter, seen):
+        if a in named[0] and b in named[1]:
+            out.append((first, second))
+        if b in named[0] and a in named[1]:
+            out.append((second, first))
+    return out
+
+
+def _own_methods(facts, sites) -> set[str]:
+    """The names of the `apply_gradients`/`apply` methods a class of the module defines."""
+    if not _STEP_DEFINITION.search(facts.text):
+        return set()
+    out = set()
+    for node in facts.statements:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in _STEPS:
+            scope = sites.parent(node)
+            while not isinstance(scope, (*_SCOPES, ast.Module)):
+                scope = sites.parent(scope)
+            if isinstance(scope, ast.ClassDef):
+                out.add(node.name)
+    return out
+
+
+def _may_be_library_optimizer(facts, names: _Names, expr: ast.expr) -> bool:
+    """``_library_optimizer``: a name a binding that may reach it binds to a call of a class of
+    TensorFlow's or Keras's optimizer modules."""
+    return isinstance(expr, ast.Name) and any(
+        isinstance(v, ast.Call) and facts.may_refer_under(v.func, _OPTIMIZER_MODULES) for v in names.values(expr, set()))
+
+
+def _may_differ(names: _Names, use, variables: ast.expr) -> bool:
+    """``_same(sources, variables)`` may be False. Its answer depends on the two expressions and on the
+    bindings that reach their names: spelled alike, each name reached alike at both places, they are
+    the same list (True) or cannot be told apart (None)."""
+    sources = use.sources
+    if sources is None:
+        return False  # `_compare`: a differentiation without sources is never compared
+    if _spelling(sources) != _spelling(variables):
+        return True
+    loads = [n for n in ast.walk(sources) if isinstance(n, ast.Name)]
+    return not all(names.same(a, b) for a, b in zip(loads, (n for n in ast.walk(variables) if isinstance(n, ast.Name))))
 
 
 # -- helpers ------------------------------------------------------------------------------------------------

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import ast
+
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
+from tapelint.rules.tl002_non_persistent_tape_reused import _scope, _tapes_reaching
+from tapelint.screen_tapes import before
 from tapelint.semantic.tapes import USE_METHODS
 
 
@@ -130,7 +134,21 @@ def jacobian(f, x):
 
     @classmethod
     def screen(cls, facts):
-        return facts.differentiates_on_tape
+        if not facts.differentiates_on_tape:
+            return False
+        sites = facts.tapes
+        if sites.uncertain:
+            return True
+        # `check`: a named tape made by an assignment (one made by a `with` is entered), differentiated,
+        # whose name is only ever loaded to call one of its methods (`_only_tape_methods`: `with t:`
+        # is such a load, so which tape a `with` enters need not be asked here)
+        diffs = sites.differentiations()
+        for tape in sites.tapes:
+            if tape.name is None or not isinstance(sites.parent(tape.call), ast.Assign):
+                continue
+            if any(tape in _tapes_reaching(sites, use) for use in diffs) and not _handed_on(sites, tape):
+                return True
+        return False
 
     def check(self, model):
         for tape in model.tapes:
@@ -161,3 +179,48 @@ def jacobian(f, x):
             if not isinstance(model.parent(parent), cst.Call):
                 return False
         return True
+
+
+# -- the screen, on CPython's tree ----------------------------------------------------------------------------
+def _handed_on(sites, tape) -> bool:
+    """Some load of the tape's name that its binding certainly reaches does not call one of its methods
+    (entered by `with t:`, passed on, returned, stored): one in the tape's own scope, after its
+    assignment, before every other binding of the name there or in the scopes within it."""
+    assignment = sites.parent(tape.call)
+    scope = tape.function
+    nodes = list(ast.walk(scope if scope is not None else sites.tree))
+    others = [node for node in nodes if node is not assignment.targets[0] and _binds(node, tape.name)]
+    for node in nodes:
+        if isinstance(node, ast.Name) and node.id == tape.name and isinstance(node.ctx, ast.Load) \
+                and (assignment.end_lineno, assignment.end_col_offset) <= (node.lineno, node.col_offset) \
+                and all(before(node, other) for other in others) and _scope(sites, node) is scope \
+                and not _calls_a_method(sites, node):
+            return True
+    return False
+
+
+def _binds(node: ast.AST, name: str) -> bool:
+    """``node`` binds ``name`` (or declares it `global`/`nonlocal`)."""
+    if isinstance(node, ast.Name):
+        return node.id == name and not isinstance(node.ctx, ast.Load)
+    if isinstance(node, ast.arg):
+        return node.arg == name
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler, ast.MatchAs,
+                         ast.MatchStar)):
+        return node.name == name
+    if isinstance(node, ast.alias):
+        return (node.asname or node.name.split(".")[0]) == name
+    if isinstance(node, ast.MatchMapping):
+        return node.rest == name
+    if isinstance(node, (ast.Global, ast.Nonlocal)):
+        return name in node.names
+    return False
+
+
+def _calls_a_method(sites, name: ast.Name) -> bool:
+    """The load ``name`` calls one of the tape methods: `t.gradient(...)`."""
+    attribute = sites.parent(name)
+    if not (isinstance(attribute, ast.Attribute) and attribute.attr in USE_METHODS):
+        return False
+    call = sites.parent(attribute)
+    return isinstance(call, ast.Call) and call.func is attribute
