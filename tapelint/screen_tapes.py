@@ -144,6 +144,7 @@ class TapeSites:
         # id of a function (of None: the module) -> name -> how many statements (and parameters) bind it
         self._bound: dict[int, dict[str, int]] = {}
         self._walrus = ":=" in text  # (an expression may bind a name too)
+        self._declared: dict[int, set[str]] = {}  # id of a function -> the names it declares global or nonlocal
         withs, assigns, dels = self._walk_statements(tree)
         self._find_tapes(withs, assigns, is_tape_call)
         self._find_uses(text, dels)
@@ -201,7 +202,13 @@ class TapeSites:
         the model does not follow: a superset)."""
         named = [t for t in self.tapes if t.name == use.name]
         local = [t for t in named if t.function is use.context.function]
-        return local or named
+        if local:
+            return local
+        function = use.context.function
+        if function is not None and self._bound.get(id(function), {}).get(use.name) and \
+                use.name not in self._declared.get(id(function), ()):
+            return []  # the function binds the name itself, never to a tape: a local (`AbstractGradientTape`)
+        return named
 
     def records(self, tape: TapeSite, node: ast.AST) -> bool | None:
         """As the model's ``TapeIndex.records``: True where ``node`` is in the body of a `with` that
@@ -290,17 +297,20 @@ class TapeSites:
         withs: list = []
         assigns: list = []
         dels: list = []
-        todo: list[tuple[list[ast.stmt], Context, ast.AST]] = [(tree.body, _MODULE, tree)]
+        # (statements, their context, the node they are in, the function or class whose names they bind)
+        todo: list[tuple[list[ast.stmt], Context, ast.AST, ast.AST | None]] = [(tree.body, _MODULE, tree, None)]
         while todo:
-            body, ctx, owner = todo.pop()
+            body, ctx, owner, scope = todo.pop()
             starts[id(body)] = [_first_line(s) for s in body]
             for stmt in body:
                 contexts[id(stmt)] = ctx
                 parents[id(stmt)] = owner
                 t = type(stmt)
                 names = _statement_bindings(stmt)
+                if t is ast.Global or t is ast.Nonlocal:
+                    self._declared.setdefault(id(scope), set()).update(names)
                 if names:
-                    counts = bound.setdefault(id(ctx.function), {})
+                    counts = bound.setdefault(id(scope), {})
                     for name in names:
                         counts[name] = counts.get(name, 0) + 1
                 if t is ast.Assign:
@@ -315,18 +325,18 @@ class TapeSites:
                     for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
                         if a is not None:
                             counts[a.arg] = counts.get(a.arg, 0) + 1
-                    todo.append((stmt.body, Context(stmt, (), ()), stmt))
+                    todo.append((stmt.body, Context(stmt, (), ()), stmt, stmt))
                 elif t is ast.ClassDef:
-                    todo.append((stmt.body, Context(ctx.function, ctx.withs, ()), stmt))
+                    todo.append((stmt.body, Context(ctx.function, ctx.withs, ()), stmt, stmt))
                 elif t is ast.With or t is ast.AsyncWith:
                     withs.append(stmt)
-                    todo.append((stmt.body, Context(ctx.function, ctx.withs + (stmt,), ctx.loops), stmt))
+                    todo.append((stmt.body, Context(ctx.function, ctx.withs + (stmt,), ctx.loops), stmt, scope))
                 elif t is ast.For or t is ast.AsyncFor or t is ast.While:
-                    todo.append((stmt.body, Context(ctx.function, ctx.withs, ctx.loops + (stmt,)), stmt))
-                    todo.append((stmt.orelse, ctx, stmt))
+                    todo.append((stmt.body, Context(ctx.function, ctx.withs, ctx.loops + (stmt,)), stmt, scope))
+                    todo.append((stmt.orelse, ctx, stmt, scope))
                 else:
                     for block in _blocks(stmt):
-                        todo.append((block, ctx, stmt))
+                        todo.append((block, ctx, stmt, scope))
         withs.sort(key=_position)
         return withs, assigns, dels
 

@@ -155,10 +155,14 @@ def test_a_name_is_the_tapes_of_its_own_function_first():
 
         def c(tape, y, x):
             return tape.gradient(y, x)
+
+        def d(y, x):
+            return tape.gradient(y, x)
         """)
     first, second = sites.tapes
     uses = sites.differentiations()
-    assert [sites.tapes_of(u) for u in uses] == [[first], [second], [first, second]]
+    # a parameter is no tape the model knows; a free name may be any tape of that name
+    assert [sites.tapes_of(u) for u in uses] == [[first], [second], [], [first, second]]
 
 
 def test_contains_compares_source_spans():
@@ -283,3 +287,23 @@ def test_another_binding_of_the_name_before_a_with_leaves_the_index_uncertain(re
     else:
         body = f"t = tf.GradientTape()\ng = t.gradient(y, x)\n{rebinding}\nwith t:\n    pass\n"
     assert _index("import tensorflow as tf\n" + body).uncertain
+
+
+def test_a_name_a_function_binds_to_something_else_is_no_tape_there():
+    sites = _index("""
+        import tensorflow as tf
+
+        def a(x):
+            with tf.GradientTape() as tape:
+                y = x * x
+            return tape.gradient(y, x)
+
+        def b(x):
+            tape = backprop.AbstractGradientTape()  # TensorFlow's own tests
+            return tape.gradient(x, x)
+
+        def c(x):
+            global tape
+            return tape.gradient(x, x)
+        """)
+    assert [len(sites.tapes_of(u)) for u in sites.differentiations()] == [1, 0, 1]
