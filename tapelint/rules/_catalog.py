@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '2d70ab439f093c9a4e3a1f66'
+SOURCES = '8e6bbd1f1afc69526c5f728f'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

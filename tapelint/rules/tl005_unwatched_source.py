@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import ast
+import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from tapelint.diagnostics import Applicability
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
+from tapelint.screen import call_pattern
+from tapelint.screen_tapes import DIFFERENTIATE, argument, contains, literal_bool
 from tapelint.semantic import names as N
 from tapelint.semantic.tapes import USE_METHODS
-from tapelint.semantic.values import Kind
+from tapelint.semantic.values import VARIABLE_LIST_ATTRIBUTES, Kind
 
 _T = "tensorflow."
 # Factories of fresh tensors: their result is on no tape unless it is watched (or, made while a tape
@@ -18,6 +23,8 @@ _FRESH = frozenset(_T + n for n in (
     "random.stateless_uniform", "random.gamma", "random.poisson",
 ))
 _COMPUTED = ("assign", "annassign", "walrus")
+_TENSOR_TYPES = frozenset({_T + "Tensor", "tensorflow.types.experimental.Tensor"})
+_TF_FUNCTION = frozenset({N.TF_FUNCTION})
 
 
 @dataclass(frozen=True)
@@ -320,7 +327,14 @@ print(grad_of_square(x=tf.constant([1.0, 2.0])))
     # -- the check -----------------------------------------------------------------------------------------
     @classmethod
     def screen(cls, facts):
-        return facts.differentiates_on_tape
+        if not facts.differentiates_on_tape:
+            return False
+        sites = facts.tapes
+        if sites.uncertain:
+            return True
+        names = NameValues(facts, sites)
+        # `check`: an entered tape bound to a name, ...
+        return any(_may_report(facts, sites, names, tape) for tape in sites.tapes if tape.entered and tape.name)
 
     def check(self, model):
         for tape in model.tapes:
@@ -589,3 +603,546 @@ print(grad_of_square(x=tf.constant([1.0, 2.0])))
             if not (isinstance(parent, cst.Attribute) and parent.value is name and parent.attr.value in USE_METHODS):
                 return False
         return True
+
+
+# -- the screen (on CPython's tree) -----------------------------------------------------------------------------
+def _may_report(facts, sites, names: NameValues, tape) -> bool:
+    """... a source of one of its differentiations that ``_classify`` may put in a category, and that
+    no watch of the tape certainly hides or covers in time."""
+    home, made, watches = names.scope_at(tape.call), _tape_binding(sites, tape), None
+    for use in sites.uses_of(tape, *DIFFERENTIATE):
+        scope, read = names.scope_at(use.node), use.node.func.value
+        owner = names.resolve(tape.name, scope)
+        if owner is not None and owner is not home:
+            continue  # ``TapeIndex.tape_of``: the name is another scope's there
+        if owner is home and not names.own_read(read, home) and len(names.points(tape.name, home)) > 1:
+            continue  # ... read from a nested scope, every binding of the name reaches it: not one tape
+        binding = names.last_binding(read, scope)
+        if binding is not None and binding.node is not made:
+            continue  # ... another binding of the name is the one that reaches it
+        for element, s in names.elements(use.sources, scope):
+            if not _may_need_watch(facts, sites, tape, element, s, names):
+                continue
+            if watches is None:
+                watches = _watches_of(names, sites, tape)
+                if any(_hides_every_source(facts, names, watch) for watch in watches):
+                    return False
+            if not _watched_first(names, sites, tape, watches, element, s):
+                return True
+    return False
+
+
+def _tape_binding(sites, tape) -> ast.Name | None:
+    """The name the tape's creation binds (`with ... as t`, `t = ...`)."""
+    parent = sites.parent(tape.call)
+    if isinstance(parent, ast.withitem):
+        return parent.optional_vars
+    return parent.targets[0] if isinstance(parent, ast.Assign) else None
+
+
+# -- what the source may be (``_classify``) ---------------------------------------------------------------------
+def _may_need_watch(facts, sites, tape, element: ast.expr, scope, names: NameValues) -> bool:
+    """``_classify`` may find a category for the source ``element``: a new tensor made in the call, a
+    NumPy array, a variable of a tape that watches none by itself; or a name whose origins (through
+    aliases `y = x`) may be new tensors, NumPy arrays, non-trainable or (on such a tape) any variables,
+    or a tensor argument."""
+    if isinstance(element, ast.Call):
+        return _may_be_fresh(facts, element) or _may_be_numpy(facts, element, scope, names)
+    if isinstance(element, ast.Attribute):
+        return tape.watch_accessed_variables is False and _may_be_variable(facts, element, scope, names)
+    if not isinstance(element, ast.Name):
+        return False
+    todo, seen = [(element, scope)], set()
+    while todo:  # (reads of names, through aliases)
+        read, s = todo.pop()
+        binding = names.last_binding(read, s)
+        if binding is None:
+            if (read.id, s) in seen:
+                continue
+            seen.add((read.id, s))
+            values = names.values(read.id, s)
+        else:  # (the only binding that reaches the read)
+            values = [(binding.value, s)] if binding.kind in _COMPUTED and binding.value is not None else []
+        if (binding is None or binding.kind == "param") and _may_be_tensor_argument(facts, sites, tape, read.id, names):
+            return True
+        for value, vs in values:
+            if isinstance(value, ast.Name):
+                todo.append((value, vs))
+            elif _may_be_fresh(facts, value) or _may_be_numpy(facts, value, vs, names) or \
+                    _may_be_frozen(facts, value) or \
+                    tape.watch_accessed_variables is False and _may_be_variable(facts, value, vs, names):
+                return True
+    return False
+
+
+def _may_be_fresh(facts, expr: ast.expr | None) -> bool:
+    """``_fresh_call``'s first condition: a call of one of the `_FRESH` factories."""
+    return isinstance(expr, ast.Call) and facts.may_refer_to(expr.func, _FRESH)
+
+
+def _may_be_frozen(facts, expr: ast.expr) -> bool:
+    """``_frozen_variable``: a variable factory called with a literal `trainable=False`."""
+    return isinstance(expr, ast.Call) and facts.may_refer_to(expr.func, N.VARIABLE_FACTORIES) and \
+        literal_bool(argument(expr, 1, "trainable")) is False
+
+
+def _may_be_numpy(facts, expr: ast.expr, scope, names: NameValues) -> bool:
+    """The value analysis may give ``expr`` the kind NUMPY: it reaches, through names, unary and binary
+    operations and the objects of method calls (`.astype(...)`), a call that an import can make a
+    NumPy, JAX NumPy or SciPy function, or a `.numpy()`."""
+    todo, seen = [(expr, scope)], set()
+    while todo:
+        e, s = todo.pop()
+        if isinstance(e, ast.Call):
+            func = e.func
+            if facts.may_refer_under(func, N.NUMPY_MODULES) or \
+                    isinstance(func, ast.Attribute) and func.attr == "numpy" and not e.args:
+                return True
+            if isinstance(func, ast.Attribute):
+                todo.append((func.value, s))
+        elif isinstance(e, ast.UnaryOp):
+            todo.append((e.operand, s))
+        elif isinstance(e, ast.BinOp):
+            todo += [(e.left, s), (e.right, s)]
+        elif isinstance(e, ast.Name) and (e.id, s) not in seen:
+            seen.add((e.id, s))
+            todo += names.values(e.id, s)
+    return False
+
+
+def _may_be_variable(facts, expr: ast.expr, scope, names: NameValues) -> bool:
+    """The value analysis may give ``expr`` the kind VARIABLE or VARIABLE_LIST: it reaches, through
+    names and unary operations, a call that may make a variable, an attribute named as Keras's lists of
+    variables, or `self.w` where `w` may be bound to a variable."""
+    todo, seen = [(expr, scope)], set()
+    while todo:
+        e, s = todo.pop()
+        if isinstance(e, ast.Call) and facts.makes_variable_by_call(e):
+            return True
+        if isinstance(e, ast.Attribute) and (e.attr in VARIABLE_LIST_ATTRIBUTES or isinstance(e.value, ast.Name)
+                                             and e.value.id == "self" and e.attr in facts.self_variable_attributes):
+            return True
+        if isinstance(e, ast.UnaryOp):
+            todo.append((e.operand, s))
+        elif isinstance(e, ast.Name) and (e.id, s) not in seen:
+            seen.add((e.id, s))
+            todo += names.values(e.id, s)
+    return False
+
+
+def _may_be_tensor_argument(facts, sites, tape, name: str, names: NameValues) -> bool:
+    """``_tensor_argument``: ``name`` is a parameter of a function that holds a `with` of the tape,
+    annotated `tf.Tensor`, or (``_called_with_tensors``) a plain parameter of a function outside class
+    bodies, decorated by `tf.function` only, that some call passes a new tensor."""
+    for fn in {sites.function_of(w) for w in tape.withs}:
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        args = fn.args
+        for arg in _parameters(args):
+            if arg.arg != name:
+                continue
+            if arg.annotation is not None and facts.may_refer_to(arg.annotation, _TENSOR_TYPES):
+                return True
+            if arg in args.args and not isinstance(sites.parent(fn), ast.ClassDef) and \
+                    all(facts.may_refer_to(d.func if isinstance(d, ast.Call) else d, _TF_FUNCTION)
+                        for d in fn.decorator_list) and \
+                    _called_with_new_tensor(facts, fn, args.args.index(arg), name, names):
+                return True
+    return False
+
+
+def _called_with_new_tensor(facts, fn, position: int, keyword: str, names: NameValues) -> bool:
+    """Some call of ``fn``'s name passes, for the parameter, a call of a `_FRESH` factory, or a name
+    that may be bound to one through names (``_fresh_argument``)."""
+    for call in facts.calls_where(call_pattern(fn.name), {fn.name}):
+        if not (isinstance(call.func, ast.Name) and call.func.id == fn.name):
+            continue
+        todo, seen = [(argument(call, position, keyword), names.scope_at(call))], set()
+        while todo:
+            arg, s = todo.pop()
+            if _may_be_fresh(facts, arg):
+                return True
+            if isinstance(arg, ast.Name) and (arg.id, s) not in seen:
+                seen.add((arg.id, s))
+                todo += names.values(arg.id, s)
+    return False
+
+
+# -- what the tape certainly watches ------------------------------------------------------------------------
+def _watches_of(names: NameValues, sites, tape) -> list:
+    """The `watch` calls the semantic model certainly gives to ``tape`` (``TapeIndex.tape_of`` of the name
+    they are called on): in the block of the `with` statement that makes and names the tape, in the own
+    code of its scope (not in a comprehension or a nested function, which every binding of the name
+    reaches), where no other binding of the name takes effect after the tape's, up to the end of that
+    statement: the tape's binding, which dominates the block, is the only one that reaches them."""
+    with_ = tape.withs[0]
+    if not any(item.context_expr is tape.call for item in with_.items):
+        return []  # made by `t = tf.GradientTape()`
+    scope = names.scope_at(tape.call)
+    if names.resolve(tape.name, scope) is not scope:
+        return []
+    made, end = _end(tape.call), _end(with_)
+    if any(p is None or made < p <= end for p in names.points(tape.name, scope)):
+        return []
+    return [u for u in sites.uses_of(tape, "watch") if contains(with_, u.node) and
+            sites.records(tape, u.node) is True and names.own_read(u.node.func.value, scope)]
+
+
+def _hides_every_source(facts, names: NameValues, watch) -> bool:
+    """``_watched_elements`` is None (no argument, or a starred item), or an element is something
+    ``_covers`` tells from no source (not a name, nor a new tensor's call): then ``_check_source`` leaves
+    every source of the tape alone. A name is split into the items of the list it holds where
+    ``elements`` certainly does so: one binding reaches it, an assignment of a list or tuple literal,
+    and nothing in the text may use an attribute or an item of the name (``_mutated``)."""
+    todo = [argument(watch.node, 0, "tensor")]
+    while todo:
+        arg = todo.pop()
+        if isinstance(arg, (ast.Tuple, ast.List)):
+            todo += arg.elts
+        elif isinstance(arg, ast.Name):
+            binding = names.last_binding(arg, names.scope_at(arg))
+            if binding is not None and binding.kind == "assign" and isinstance(binding.value, (ast.Tuple, ast.List)) \
+                    and not re.search(r"\b" + re.escape(arg.id) + r"(?:[\s\\]|#[^\n]*)*[.\[]", facts.text):
+                todo += binding.value.elts
+        elif not _may_be_fresh(facts, arg):
+            return True  # (None and a starred item included)
+    return False
+
+
+def _watched_first(names: NameValues, sites, tape, watches, element: ast.expr, scope) -> bool:
+    """The source ``element``, a name, is certainly covered by one of ``watches`` (``_covers``: some
+    binding reaches both reads of the name), which no use of the source in the tape's blocks comes
+    before (``_watched_late`` finds none): no read of the name, or of a name it aliases, but those that
+    only look at the object (``inspects_only``) and those that another binding certainly reaches."""
+    if not isinstance(element, ast.Name):
+        return False
+    name, owner = element.id, names.resolve(element.id, scope)
+    if owner is None or any(isinstance(v, (ast.Tuple, ast.List)) for v, _ in names.values(name, scope)):
+        return False  # (a list literal: ``elements`` may split the name at one read and not the other)
+    aliases = {name}
+    todo = [(name, scope)]
+    for n, s in todo:  # (grows)
+        for value, vs in names.values(n, s):
+            if isinstance(value, ast.Name) and value.id not in aliases:
+                aliases.add(value.id)
+                todo.append((value.id, vs))
+    source = names.last_binding(element, scope)
+    if source is not None and (source.kind not in _COMPUTED or isinstance(source.value, ast.Name)):
+        source = None  # (only a binding that is its own origin tells the uses)
+    reads = []
+    for with_ in tape.withs:
+        for node in ast.walk(with_):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in aliases and \
+                    not _inspects_only(names, sites, node):
+                other = names.last_binding(node, names.scope_at(node)) if source is not None else None
+                if other is None or other.node is source.node:
+                    reads.append(node)
+    for watch in watches:
+        if any(_start(r) < _start(watch.node) and not contains(watch.node, r) for r in reads):
+            continue
+        for read in _watched_names(watch):
+            if read.id == name and names.resolve(name, names.scope_at(read)) is owner and \
+                    _same_binding_reaches(names, owner, name, read, element):
+                return True
+    return False
+
+
+def _watched_names(watch) -> list[ast.Name]:
+    """The names among the elements of the watch's argument, as written (in list and tuple literals)."""
+    out, todo = [], [argument(watch.node, 0, "tensor")]
+    while todo:
+        arg = todo.pop()
+        if isinstance(arg, (ast.Tuple, ast.List)):
+            todo += arg.elts
+        elif isinstance(arg, ast.Name):
+            out.append(arg)
+    return out
+
+
+def _same_binding_reaches(names: NameValues, owner, name: str, a: ast.Name, b: ast.Name) -> bool:
+    """Some binding of ``name`` in ``owner`` reaches both reads (``ScopeIndex.reaching``): every binding
+    of ``owner`` reaches a read in code of another scope (a nested function, lambda or comprehension);
+    of two reads in its own code, the binding that takes effect last before both reaches both when none
+    takes effect between them (the model keeps the last binding before a read, dominating or not)."""
+    if not (names.own_read(a, owner) and names.own_read(b, owner)):
+        return True
+    points = names.points(name, owner)
+    if None in points:
+        return False
+    first, last = sorted((_start(a), _start(b)))
+    return any(p < first for p in points) and not any(first <= p < last for p in points)
+
+
+def _inspects_only(names: NameValues, sites, read: ast.Name) -> bool:
+    """``ValueAnalysis.inspects_only``: the read only looks at the object (`x.shape`, `assert xs`,
+    `if not x:`, `x is None`, `len(xs)` with the builtin `len`)."""
+    parent = sites.parent(read)
+    if isinstance(parent, ast.Attribute) and parent.value is read:
+        return parent.attr in N.NON_READING_ATTRIBUTES
+    node = read
+    if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not):
+        node, parent = parent, sites.parent(parent)
+    if isinstance(parent, (ast.Assert, ast.If, ast.While, ast.IfExp)) and parent.test is node:
+        return True
+    if isinstance(parent, ast.Compare):
+        return all(isinstance(op, (ast.Is, ast.IsNot)) for op in parent.ops)
+    return isinstance(parent, ast.Call) and node in parent.args and isinstance(parent.func, ast.Name) and \
+        "builtins." + parent.func.id in N.INSPECTING_BUILTINS and names.builtin(parent.func.id, names.scope_at(parent))
+
+
+# -- names and what they hold -----------------------------------------------------------------------------------
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_SCOPE_BOUNDS = (*_SCOPES, ast.Module, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+class _Bound(NamedTuple):
+    """One binding of a name, as the semantic model's ``Binding`` tells it."""
+
+    point: tuple[int, int] | None  # where it takes effect (``Binding.at``): a read that starts after sees it
+    node: ast.AST | None  # the name (or parameter) bound, where its blocks tell whether it dominates a read
+    value: ast.expr | None  # the value bound (``Binding.value``)
+    kind: str  # param, assign, annassign, walrus, augassign, or other
+
+
+class NameValues:
+    """What a name read in a scope may hold, for the screens: the values that assignments (and, with
+    ``augmented``, augmented assignments) in the scope the semantic model resolves the read to bind it
+    to (``ScopeIndex.resolve_scope``: the function, lambda or class itself, then the functions around
+    it, then the module), every one of them, as if any could reach the read; and, where it can be told
+    (``last_binding``), the one binding that reaches a read. A name that a `global` or `nonlocal`
+    declares may hold what any assignment of the module binds it to. A destructuring target receives
+    the element of a tuple or list literal, as the model's ``Binding.value`` (the whole value for a
+    starred target). Comprehensions are no scopes here: their targets are bound nowhere, since no read
+    outside one sees them. Each scope is read when a question first needs it."""
+
+    def __init__(self, facts, sites, augmented: bool = False) -> None:
+        self._facts = facts
+        self._sites = sites
+        self._augmented = augmented
+        self._scopes: dict[ast.AST, dict[str, list[_Bound]]] = {}
+        self._declared: set[str] = set()  # names a `global` or `nonlocal` declares
+        if "global" in facts.text or "nonlocal" in facts.text:
+            self._declared.update(n for stmt in facts.statements if isinstance(stmt, (ast.Global, ast.Nonlocal))
+                                  for n in stmt.names)
+
+    def scope_at(self, node: ast.AST) -> ast.AST:
+        """The function, lambda or class whose own code ``node`` is, or the module; past a class body
+        where ``node`` is in a comprehension there (but its first iterable), whose reads do not see the
+        class's names."""
+        parent_of = self._sites.parent
+        child, parent, comprehended = node, parent_of(node), False
+        while parent is not None:
+            if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)) and child in parent.body or \
+                    isinstance(parent, ast.ClassDef) and child in parent.body and not comprehended or \
+                    isinstance(parent, ast.Lambda) and child is parent.body:
+                return parent
+            if isinstance(parent, _COMPREHENSIONS) and not contains(parent.generators[0].iter, node):
+                comprehended = True
+            child, parent = parent, parent_of(parent)
+        return self._sites.tree
+
+    def resolve(self, name: str, scope: ast.AST) -> ast.AST | None:
+        """The scope whose bindings of ``name`` a read in ``scope`` sees (the module where none binds
+        it); None where a `global` or `nonlocal` declares the name."""
+        if name in self._declared:
+            return None
+        module, first = self._sites.tree, True
+        while scope is not module:
+            if (first or not isinstance(scope, ast.ClassDef)) and name in self._scope(scope):
+                break  # (a class body's names are seen by its own code only)
+            scope, first = self.scope_at(scope), False
+        return scope
+
+    def own_read(self, read: ast.Name, owner: ast.AST) -> bool:
+        """The model reads ``read`` in ``owner``'s own scope: not in a nested function, lambda or class,
+        nor in a comprehension (but in its first iterable, which runs outside it)."""
+        if self.scope_at(read) is not owner:
+            return False
+        node = self._sites.parent(read)
+        while node is not None and node is not owner:
+            if isinstance(node, _COMPREHENSIONS) and not contains(node.generators[0].iter, read):
+                return False
+            node = self._sites.parent(node)
+        return True
+
+    def builtin(self, name: str, scope: ast.AST) -> bool:
+        """A read of ``name`` in ``scope`` is the builtin's: no scope it could resolve to binds it."""
+        owner = self.resolve(name, scope)
+        return owner is self._sites.tree and name not in self._scope(owner)
+
+    def points(self, name: str, scope: ast.AST) -> list[tuple[int, int] | None]:
+        """Where each binding of ``name`` in ``scope`` itself takes effect (see ``_Bound``); None where
+        not told (`except`, `match`)."""
+        return [b.point for b in self._scope(scope).get(name, ())]
+
+    def values(self, name: str, scope: ast.AST) -> list[tuple[ast.expr, ast.AST]]:
+        """(value, its scope) for each value ``name``, read in ``scope``, may hold."""
+        owner = self.resolve(name, scope)
+        if owner is None:
+            return [(value, self.scope_at(store)) for store in self._facts.stores
+                    for target, value in self._assigned(store) if target.id == name]
+        return [(b.value, owner) for b in self._scope(owner).get(name, ()) if b.value is not None]
+
+    def last_binding(self, read: ast.Name, scope: ast.AST) -> _Bound | None:
+        """The one binding that reaches ``read`` (``ScopeIndex.reaching``), where that can be told: a read
+        in the own code of the scope the name resolves to, where the binding that takes effect last
+        before it dominates it (no block of that binding's that may not run leaves it out) and is
+        inside every loop around it (no later binding comes around)."""
+        owner = self.resolve(read.id, scope)
+        if owner is None or not self.own_read(read, owner):
+            return None
+        bindings = self._scope(owner).get(read.id, [])
+        if any(b.point is None for b in bindings):
+            return None
+        before = sorted((b for b in bindings if b.point < _start(read)), key=lambda b: b.point)
+        if not before or len(before) > 1 and before[-1].point == before[-2].point or before[-1].node is None:
+            return None
+        last, loops = before[-1], self._sites.context(read).loops
+        if loops and not contains(loops[-1], last.node):
+            return None
+        if last.kind != "param" and \
+                not all(any(contains(n, read) for n in block) for block in self._conditional_blocks(last.node)):
+            return None  # (a parameter's binding dominates its function)
+        return last
+
+    def elements(self, expr: ast.expr | None, scope: ast.AST) -> list[tuple[ast.expr, ast.AST]]:
+        """``expr`` and what the semantic model's ``elements`` may split it into: the items of tuple and
+        list literals, also through names assigned one; each with its scope."""
+        out = []
+        todo = [(expr, scope)] if expr is not None else []
+        seen: set[tuple[str, ast.AST]] = set()
+        while todo:
+            e, s = todo.pop()
+            out.append((e, s))
+            if isinstance(e, (ast.Tuple, ast.List)):
+                todo += [(x, s) for x in e.elts if not isinstance(x, ast.Starred)]
+            elif isinstance(e, ast.Name) and (e.id, s) not in seen:
+                seen.add((e.id, s))
+                todo += [(v, vs) for v, vs in self.values(e.id, s) if isinstance(v, (ast.Tuple, ast.List))]
+        return out
+
+    # -- reading a scope ---------------------------------------------------------------------------------------
+    def _scope(self, scope: ast.AST) -> dict[str, list[_Bound]]:
+        """The bindings of each name ``scope`` binds, in any way (the semantic model's kinds of binding)."""
+        known = self._scopes.get(scope)
+        if known is not None:
+            return known
+        bound: dict[str, list[_Bound]] = {}
+        made: dict[ast.Name, _Bound] = {}  # target -> its binding, from the statement that binds it
+        if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            for a in _parameters(scope.args):
+                bound.setdefault(a.arg, []).append(_Bound((a.lineno, a.col_offset), a, None, "param"))
+        todo: list[ast.AST] = [scope.body] if isinstance(scope, ast.Lambda) else list(scope.body)
+        while todo:
+            node = todo.pop()
+            if isinstance(node, _SCOPES):  # its name binds here, its header is read here; not its body
+                if not isinstance(node, ast.Lambda):
+                    bound.setdefault(node.name, []).append(_Bound(_end(node), None, None, "other"))
+                    todo += node.decorator_list
+                if isinstance(node, ast.ClassDef):
+                    todo += [*node.bases, *node.keywords]
+                else:
+                    args = node.args
+                    todo += [e for e in (*args.defaults, *args.kw_defaults) if e is not None]
+                    todo += [a.annotation for a in _parameters(args) if a.annotation is not None]
+                    todo += [node.returns] if getattr(node, "returns", None) is not None else []
+                continue
+            if isinstance(node, ast.Name):
+                if not isinstance(node.ctx, ast.Load):
+                    bound.setdefault(node.id, []).append(made.get(node, _Bound(None, None, None, "other")))
+                continue
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+                if isinstance(node, ast.AnnAssign) and node.value is None:
+                    todo.append(node.annotation)
+                    continue  # `x: T` binds nothing
+                kind = _STORE_KINDS[type(node)]
+                values = dict(self._assigned(node))
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    made.update((t, _Bound(_end(node), t, values.get(t), kind))
+                                for t in ast.walk(target) if isinstance(t, ast.Name))
+            elif isinstance(node, (ast.For, ast.AsyncFor)):  # (bound where the loop's body runs only)
+                made.update((t, _Bound(_end(node.iter), None, None, "other"))
+                            for t in ast.walk(node.target) if isinstance(t, ast.Name))
+            elif isinstance(node, ast.Delete):  # (a `del` reaches a read as no value)
+                made.update((t, _Bound(_end(node), t, None, "other")) for t in node.targets if isinstance(t, ast.Name))
+            elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+                made.update((t, _Bound(_end(node.context_expr), t, None, "other"))
+                            for t in ast.walk(node.optional_vars) if isinstance(t, ast.Name))
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for a in node.names:
+                    if a.name != "*":
+                        bound.setdefault(a.asname or a.name.split(".", 1)[0], []).append(
+                            _Bound(_end(node), None, None, "other"))
+            elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+                bound.setdefault(node.name, []).append(_Bound(None, None, None, "other"))
+            elif isinstance(node, ast.MatchMapping) and node.rest:
+                bound.setdefault(node.rest, []).append(_Bound(None, None, None, "other"))
+            elif isinstance(node, ast.comprehension):
+                todo += [node.iter, *node.ifs]
+                continue  # (its target: see the class)
+            todo += ast.iter_child_nodes(node)
+        self._scopes[scope] = bound
+        return bound
+
+    def _assigned(self, store: ast.AST) -> list[tuple[ast.Name, ast.expr]]:
+        """(target, value) for each name ``store`` assigns a value that can be told."""
+        if isinstance(store, ast.AugAssign):
+            return [(store.target, store.value)] if self._augmented and isinstance(store.target, ast.Name) else []
+        if store.value is None:
+            return []
+        out = []
+        todo = [(t, store.value) for t in (store.targets if isinstance(store, ast.Assign) else [store.target])]
+        while todo:
+            target, value = todo.pop()
+            if isinstance(target, ast.Name):
+                out.append((target, value))
+            elif isinstance(target, ast.Starred):
+                todo.append((target.value, store.value))
+            elif isinstance(target, (ast.Tuple, ast.List)):
+                for i, t in enumerate(target.elts):
+                    if isinstance(t, ast.Starred):
+                        todo.append((t.value, store.value))
+                    elif isinstance(value, (ast.Tuple, ast.List)) and i < len(value.elts) and \
+                            not any(isinstance(e, ast.Starred) for e in value.elts):
+                        todo.append((t, value.elts[i]))
+        return out
+
+    def _conditional_blocks(self, node: ast.AST) -> list[list[ast.AST]]:
+        """The blocks around ``node``, within its scope, that may not run (``conditional_containers``): a
+        branch of an `if` or a conditional expression, a loop's body or `else`, an `except` clause or a
+        `try`'s `else`, a `match` case, an operand of `and`/`or` after the first."""
+        out: list[list[ast.AST]] = []
+        child, parent = node, self._sites.parent(node)
+        while parent is not None and not isinstance(parent, _SCOPE_BOUNDS):
+            if isinstance(parent, (ast.If, ast.For, ast.AsyncFor, ast.While)):
+                out += [block for block in (parent.body, parent.orelse) if child in block]
+            elif isinstance(parent, ast.IfExp) and child is not parent.test or \
+                    isinstance(parent, ast.BoolOp) and child is not parent.values[0]:
+                out.append([child])
+            elif isinstance(parent, (ast.Try, _TRY_STAR)):  # (a clause, or what it holds, may be the child)
+                handler = next((h for h in parent.handlers if h is child or contains(h, child)), None)
+                out += [[handler]] if handler is not None else [parent.orelse] if child in parent.orelse else []
+            elif isinstance(parent, ast.Match):
+                for case in parent.cases:
+                    parts = [case.pattern, *case.body, *([case.guard] if case.guard else [])]
+                    if child is case or any(p is child or contains(p, child) for p in parts):
+                        out.append(parts)
+            child, parent = parent, self._sites.parent(parent)
+        return out
+
+
+_TRY_STAR = getattr(ast, "TryStar", ast.Try)
+_STORE_KINDS = {ast.Assign: "assign", ast.AnnAssign: "annassign", ast.NamedExpr: "walrus", ast.AugAssign: "augassign"}
+
+
+def _end(node: ast.AST) -> tuple[int, int]:
+    return node.end_lineno, node.end_col_offset
+
+
+def _start(node: ast.AST) -> tuple[int, int]:
+    return node.lineno, node.col_offset
+
+
+def _parameters(args: ast.arguments) -> list[ast.arg]:
+    return [a for a in (*args.posonlyargs, *args.args, args.vararg, *args.kwonlyargs, args.kwarg) if a is not None]
