@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '8e6bbd1f1afc69526c5f728f'
+SOURCES = '763ae9682d48e7204f741cfc'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -244,7 +244,8 @@ def wasserstein_step(critic, real, fake, opt):
                 continue
             # `check` reports a call that `_escape` knows and the tape records...
             escapes = {id(node) for with_ in tape.withs for node in ast.walk(with_)
-                       if isinstance(node, ast.Call) and _may_escape(facts, node) and sites.records(tape, node) is True}
+                       if isinstance(node, ast.Call) and _may_escape(facts, node) and _may_carry(node)
+                       and sites.records(tape, node) is True}
             if not escapes:
                 continue
             stores = sites.recorded_stores(tape)
@@ -296,6 +297,16 @@ def _may_escape(facts, call: ast.Call) -> bool:
     if isinstance(func, ast.Name) and func.id in _SCALAR_BUILTIN_NAMES:
         return True  # the builtin itself, wherever nothing binds the name
     return facts.may_refer_under(func, _ESCAPING_MODULES) or facts.may_refer_to(func, _TO_NUMPY | _SCALAR_BUILTINS)
+
+
+def _may_carry(call: ast.Call) -> bool:
+    """What ``call`` converts (the values ``_escape`` gives: its arguments but `dtype` and `axis`, or the
+    receiver of `.numpy()`) may depend on something: not literals alone (`float("nan")`, `np.zeros(3)`),
+    which ``_Dependence`` never finds depending on a source."""
+    if isinstance(call.func, ast.Attribute) and call.func.attr == "numpy" and not call.args:
+        return True
+    values = [*call.args, *(k.value for k in call.keywords if k.arg not in ("dtype", "axis"))]
+    return any(isinstance(n, (ast.Name, ast.Call)) for v in values for n in ast.walk(v))
 
 
 def _may_follow_sources(sources: ast.expr | None) -> bool:
