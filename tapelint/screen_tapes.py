@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import bisect
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from tapelint.screen import _own_expressions, call_pattern
 
@@ -141,10 +142,8 @@ class TapeSites:
         self._parent: dict[int, ast.AST] = {}
         self._filled: set[int] = set()
         self._starts: dict[int, list[int]] = {}  # id of a statement list -> the first line of each
-        # id of a function (of None: the module) -> name -> how many statements (and parameters) bind it
-        self._bound: dict[int, dict[str, int]] = {}
+        self._scoped: list[tuple[ast.stmt, ast.AST | None]] = []  # each statement, the scope it binds names in
         self._walrus = ":=" in text  # (an expression may bind a name too)
-        self._declared: dict[int, set[str]] = {}  # id of a function -> the names it declares global or nonlocal
         withs, assigns, dels = self._walk_statements(tree)
         self._find_tapes(withs, assigns, is_tape_call)
         self._find_uses(text, dels)
@@ -290,10 +289,38 @@ class TapeSites:
             self.uncertain = True
         return around[-1]
 
+    @cached_property
+    def _bound(self) -> dict[int, dict[str, int]]:
+        """id of a function or class (of None: the module) -> name -> how many of its statements (and
+        parameters) bind it. Asked only about a name some tape has; built on first use."""
+        bound: dict[int, dict[str, int]] = {}
+        for stmt, scope in self._scoped:
+            names = _statement_bindings(stmt)
+            if names:
+                counts = bound.setdefault(id(scope), {})
+                for name in names:
+                    counts[name] = counts.get(name, 0) + 1
+            if type(stmt) is ast.FunctionDef or type(stmt) is ast.AsyncFunctionDef:
+                args = stmt.args
+                counts = bound.setdefault(id(stmt), {})
+                for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+                    if a is not None:
+                        counts[a.arg] = counts.get(a.arg, 0) + 1
+        return bound
+
+    @cached_property
+    def _declared(self) -> dict[int, set[str]]:
+        """id of a function or class -> the names it declares global or nonlocal."""
+        declared: dict[int, set[str]] = {}
+        for stmt, scope in self._scoped:
+            if type(stmt) is ast.Global or type(stmt) is ast.Nonlocal:
+                declared.setdefault(id(scope), set()).update(stmt.names)
+        return declared
+
     # -- the walks -----------------------------------------------------------------------------------------
     def _walk_statements(self, tree: ast.Module) -> tuple[list, list, list]:
         """Give every statement its context and parent; the `with`, assignment and `del` statements."""
-        contexts, parents, starts, bound = self._context, self._parent, self._starts, self._bound
+        contexts, parents, starts, scoped = self._context, self._parent, self._starts, self._scoped
         withs: list = []
         assigns: list = []
         dels: list = []
@@ -306,13 +333,7 @@ class TapeSites:
                 contexts[id(stmt)] = ctx
                 parents[id(stmt)] = owner
                 t = type(stmt)
-                names = _statement_bindings(stmt)
-                if t is ast.Global or t is ast.Nonlocal:
-                    self._declared.setdefault(id(scope), set()).update(names)
-                if names:
-                    counts = bound.setdefault(id(scope), {})
-                    for name in names:
-                        counts[name] = counts.get(name, 0) + 1
+                scoped.append((stmt, scope))
                 if t is ast.Assign:
                     assigns.append(stmt)
                     continue
@@ -320,11 +341,6 @@ class TapeSites:
                     dels.append(stmt)
                     continue
                 if t is ast.FunctionDef or t is ast.AsyncFunctionDef:
-                    args = stmt.args
-                    counts = bound.setdefault(id(stmt), {})
-                    for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
-                        if a is not None:
-                            counts[a.arg] = counts.get(a.arg, 0) + 1
                     todo.append((stmt.body, Context(stmt, (), ()), stmt, stmt))
                 elif t is ast.ClassDef:
                     todo.append((stmt.body, Context(ctx.function, ctx.withs, ()), stmt, stmt))
