@@ -27,6 +27,8 @@ DIFFERENTIATE = frozenset({"gradient", "jacobian", "batch_jacobian"})
 _USE_CALL = call_pattern(*sorted(USE_METHODS))
 
 _COMPREHENSIONS = frozenset({ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp})
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, *_COMPREHENSIONS)
+_TRIES = frozenset({ast.Try, getattr(ast, "TryStar", ast.Try)})
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,15 @@ def before(a: ast.AST, b: ast.AST) -> bool:
 
 def _position(node: ast.AST) -> tuple[int, int]:
     return node.lineno, node.col_offset
+
+
+def end_of(node: ast.AST) -> tuple[int, int]:
+    return node.end_lineno, node.end_col_offset
+
+
+def _dominates(made_in: set | None, blocks: set) -> bool:
+    """A binding in the conditional blocks ``made_in`` holds wherever code in ``blocks`` runs."""
+    return made_in is not None and made_in <= blocks
 
 
 class TapeSites:
@@ -257,6 +268,92 @@ class TapeSites:
                     for name in names:
                         out.setdefault(name.id, []).extend(values)
         return out
+
+    # -- which binding reaches a name (as the model's reaching bindings, on one name's bindings) --------
+    def tapes_reaching(self, use: TapeUse) -> list[TapeSite]:
+        """Of the tapes a use's name may be (``tapes_of``), those whose binding may reach it
+        (``reaching``); every one where none is made in its function (a free variable: every binding
+        reaches). Other bindings of the name are left out: they could only cut more tapes off."""
+        tapes = self.tapes_of(use)
+        local = [(t.call, end_of(t.call), t) for t in tapes if t.function is use.context.function]
+        return self.reaching(use.node, local) if local else tapes
+
+    def reaching(self, node: ast.AST, local: list) -> list:
+        """Of ``local`` (binding node, where it ends, payload), bindings of one name in ``node``'s
+        function in order, the payloads of those that may reach ``node``, as the model's ``reaching``:
+        the last one before it that dominates it and those after that one (every one before where none
+        does); those after it in a loop around it (from the last pass), up to the loop that holds the
+        dominating one. Every one where ``node`` is read in a comprehension or a class body (a free
+        variable there)."""
+        blocks = self.conditional_blocks(node)
+        if blocks is None:
+            return [payload for _, _, payload in local]
+        at = (node.lineno, node.col_offset)
+        before_node = [b for b in local if b[1] <= at]
+        dominating = [i for i, b in enumerate(before_node) if _dominates(self.conditional_blocks(b[0]), blocks)]
+        reaching = before_node[dominating[-1]:] if dominating else before_node
+        for loop in reversed(self.context(node).loops):
+            if dominating and contains(loop, reaching[0][0]):
+                break
+            reaching += [b for b in local if b[1] > at and contains(loop, b[0]) and b not in reaching]
+        return [payload for _, _, payload in reaching]
+
+    def may_dominate(self, first: ast.AST, then: ast.AST) -> bool:
+        """As the model's ``dominates(first, then)``, or where it cannot be told: in one function,
+        ``first`` comes before ``then`` and every block around ``first`` that may not run holds ``then``."""
+        if self.function_of(first) is not self.function_of(then) or not before(first, then):
+            return False
+        made_in, blocks = self.conditional_blocks(first), self.conditional_blocks(then)
+        return made_in is None or blocks is None or made_in <= blocks
+
+    def conditional_blocks(self, node: ast.AST) -> set | None:
+        """The blocks around ``node``, up to its function's body, that may not run (as the model's
+        ``conditional_containers``): the body or `else` of an `if` or a loop, an `except` clause, the
+        `else` of a `try`, a `case`, an arm of a conditional expression, an operand of `and`/`or`
+        after the first. None where a comprehension or a class lies in between (another scope)."""
+        out = set()
+        child, parent = node, self.parent(node)
+        while parent is not None:
+            t = type(parent)
+            if t is ast.FunctionDef or t is ast.AsyncFunctionDef:
+                if child in parent.body:
+                    break  # (its decorators and defaults run where it is defined)
+            elif t is ast.Lambda:
+                if child is parent.body:
+                    break
+            elif t is ast.ClassDef or t in _COMPREHENSIONS:
+                return None
+            elif t is ast.If or t is ast.For or t is ast.AsyncFor or t is ast.While:
+                if child in parent.body:
+                    out.add((id(parent), "body"))
+                elif child in parent.orelse:
+                    out.add((id(parent), "orelse"))
+            elif t is ast.IfExp:
+                if child is not parent.test:
+                    out.add((id(child), "arm"))
+            elif t is ast.BoolOp:
+                if child is not parent.values[0]:
+                    out.add((id(child), "operand"))
+            elif t in _TRIES:
+                if child in parent.orelse:
+                    out.add((id(parent), "orelse"))
+                elif not (child in parent.body or child in parent.finalbody):
+                    clause = next((h for h in parent.handlers if child is h or child is h.type or child in h.body),
+                                  child)
+                    out.add((id(clause), "except"))
+            elif t is ast.Match and child is not parent.subject:
+                case = next((c for c in parent.cases if child is c or child is c.pattern or child is c.guard
+                             or child in c.body), child)
+                out.add((id(case), "case"))
+            child, parent = parent, self.parent(parent)
+        return out
+
+    def scope_of(self, node: ast.AST) -> ast.AST | None:
+        """The innermost function, lambda, class or comprehension around ``node`` (None: the module)."""
+        parent = self.parent(node)
+        while parent is not None and not isinstance(parent, _SCOPES):
+            parent = self.parent(parent)
+        return parent
 
     def _in_hole(self, tape: TapeSite, ctx: Context) -> bool:
         return any(w in tape.holes for w in ctx.withs)

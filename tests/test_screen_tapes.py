@@ -307,3 +307,47 @@ def test_a_name_a_function_binds_to_something_else_is_no_tape_there():
             return tape.gradient(x, x)
         """)
     assert [len(sites.tapes_of(u)) for u in sites.differentiations()] == [1, 0, 1]
+
+
+def test_the_tapes_a_use_may_see_are_those_whose_binding_may_reach_it():
+    sites = _index("""
+        import tensorflow as tf
+
+        def f(x, flag):
+            with tf.GradientTape() as tape:  # 5: replaced by line 7 before any use
+                y = x * x
+            with tf.GradientTape(persistent=True) as tape:  # 7
+                y = x * x
+            if flag:
+                with tf.GradientTape() as tape:  # 10: only where flag holds
+                    y = x * x
+            g = tape.gradient(y, x)  # 7 or 10
+            for _ in range(3):
+                h = tape.gradient(y, x)  # 7 or 10, or 15 from the last pass
+                with tf.GradientTape() as tape:  # 15
+                    y = x * x
+        """)
+    first, second = sites.differentiations()
+    assert [t.call.lineno for t in sites.tapes_reaching(first)] == [7, 10]
+    assert [t.call.lineno for t in sites.tapes_reaching(second)] == [7, 10, 15]
+
+
+def test_one_call_may_dominate_another_where_every_branch_around_it_holds_the_other():
+    source = textwrap.dedent("""
+        def f(a, b):
+            x = g(a)
+            if a:
+                y = g(b)
+                z = g(a)
+            w = g(b) if b else g(a)
+            return [g(v) for v in a]
+        """)
+    tree = ast.parse(source)
+    sites = TapeSites(tree, lambda call: False, source)
+    calls = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call)), key=lambda c: (c.lineno, c.col_offset))
+    x, y, z, w_then, w_else, comp = calls
+    assert sites.may_dominate(x, z) and sites.may_dominate(y, z)
+    assert not sites.may_dominate(y, w_then) and not sites.may_dominate(w_then, w_else)
+    assert not sites.may_dominate(z, x)  # (it comes after)
+    assert sites.conditional_blocks(comp) is None and sites.may_dominate(comp, comp) is False
+    assert sites.scope_of(comp).__class__ is ast.ListComp and sites.scope_of(x).__class__ is ast.FunctionDef

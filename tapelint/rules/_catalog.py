@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '763ae9682d48e7204f741cfc'
+SOURCES = 'd8d531b858d34dab7704c36d'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

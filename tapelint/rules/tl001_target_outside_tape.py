@@ -7,7 +7,7 @@ from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.rules.fix_helpers import block_of, block_statement, ends_flow
 from tapelint.screen import call_pattern
-from tapelint.screen_tapes import bound_names, contains
+from tapelint.screen_tapes import bound_names, end_of
 from tapelint.semantic import names as N
 from tapelint.semantic.custom_gradients import own_returns
 from tapelint.semantic.values import VARIABLE_LIST_ATTRIBUTES, Kind
@@ -531,7 +531,7 @@ def _may_differentiate_outside(facts) -> bool:
         target = use.target
         if target is None:
             continue
-        tapes = [t for t in _tapes_reaching(sites, use) if t.entered and t.name is not None
+        tapes = [t for t in sites.tapes_reaching(use) if t.entered and t.name is not None
                  and sites.records(t, use.node) is False and not (by_hand and _records_by_hand_in(t.withs))]
         if not tapes:
             continue
@@ -541,95 +541,12 @@ def _may_differentiate_outside(facts) -> bool:
             continue
         if stores is None:
             stores = _stores_by_name(facts)
-        local = [(name, _end(store), name) for name, store in stores.get(target.id, ())
+        local = [(name, end_of(store), name) for name, store in stores.get(target.id, ())
                  if sites.function_of(name) is use.context.function]
-        reaching = _reaching(sites, target, local)
+        reaching = sites.reaching(target, local)
         if any(_target_may_be_outside(sites, tape, use, reaching, stores) for tape in tapes):
             return True
     return False
-
-
-def _tapes_reaching(sites, use) -> list:
-    """Of the tapes a use's name may be (`tapes_of`), those whose binding may reach it (`_reaching`);
-    every one where none is made in its function (a free variable: every binding reaches)."""
-    tapes = sites.tapes_of(use)
-    local = [(t.call, _end(t.call), t) for t in tapes if t.function is use.context.function]
-    return _reaching(sites, use.node, local) if local else tapes
-
-
-def _reaching(sites, node, local: list) -> list:
-    """Of ``local`` (binding node, where it ends, payload), bindings of one name in ``node``'s function
-    in order, the payloads of those that may reach ``node``, as the model's ``reaching``: the last one
-    before it that dominates it and those after that one (every one before where none does); those after
-    it in a loop around it (from the last pass), up to the loop that holds the dominating one. Every one
-    where ``node`` is read in a comprehension or a class body (a free variable there)."""
-    blocks = _conditional_blocks(sites, node)
-    if blocks is None:
-        return [payload for _, _, payload in local]
-    at = (node.lineno, node.col_offset)
-    before_node = [b for b in local if b[1] <= at]
-    dominating = [i for i, b in enumerate(before_node) if _dominates(_conditional_blocks(sites, b[0]), blocks)]
-    reaching = before_node[dominating[-1]:] if dominating else before_node
-    for loop in reversed(sites.context(node).loops):
-        if dominating and contains(loop, reaching[0][0]):
-            break
-        reaching += [b for b in local if b[1] > at and contains(loop, b[0]) and b not in reaching]
-    return [payload for _, _, payload in reaching]
-
-
-def _end(node: ast.AST) -> tuple[int, int]:
-    return node.end_lineno, node.end_col_offset
-
-
-def _dominates(made_in: set | None, blocks: set) -> bool:
-    """A binding in the conditional blocks ``made_in`` holds wherever code in ``blocks`` runs."""
-    return made_in is not None and made_in <= blocks
-
-
-def _conditional_blocks(sites, node) -> set | None:
-    """The blocks around ``node``, up to its function's body, that may not run (as the model's
-    ``conditional_containers``): the body or `else` of an `if` or a loop, an `except` clause, the `else`
-    of a `try`, a `case`, an arm of a conditional expression, an operand of `and`/`or` after the first.
-    None where a comprehension or a class lies in between (another scope)."""
-    out = set()
-    child, parent = node, sites.parent(node)
-    while parent is not None:
-        t = type(parent)
-        if t is ast.FunctionDef or t is ast.AsyncFunctionDef:
-            if child in parent.body:
-                break  # (its decorators and defaults run where it is defined)
-        elif t is ast.Lambda:
-            if child is parent.body:
-                break
-        elif t is ast.ClassDef or t in _COMPREHENSION_TYPES:
-            return None
-        elif t is ast.If or t is ast.For or t is ast.AsyncFor or t is ast.While:
-            if child in parent.body:
-                out.add((id(parent), "body"))
-            elif child in parent.orelse:
-                out.add((id(parent), "orelse"))
-        elif t is ast.IfExp:
-            if child is not parent.test:
-                out.add((id(child), "arm"))
-        elif t is ast.BoolOp:
-            if child is not parent.values[0]:
-                out.add((id(child), "operand"))
-        elif t in _TRY_TYPES:
-            if child in parent.orelse:
-                out.add((id(parent), "orelse"))
-            elif not (child in parent.body or child in parent.finalbody):
-                clause = next((h for h in parent.handlers if child is h or child is h.type or child in h.body), child)
-                out.add((id(clause), "except"))
-        elif t is ast.Match and child is not parent.subject:
-            case = next((c for c in parent.cases if child is c or child is c.pattern or child is c.guard
-                         or child in c.body), child)
-            out.add((id(case), "case"))
-        child, parent = parent, sites.parent(parent)
-    return out
-
-
-_COMPREHENSION_TYPES = frozenset({ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp})
-_TRY_TYPES = frozenset({ast.Try, getattr(ast, "TryStar", ast.Try)})
 
 
 def _records_by_hand_in(withs) -> bool:
@@ -678,9 +595,9 @@ def _path_may_start_outside(sites, tape, use, stores) -> bool:
                         and sites.records(tape, load) is True):
                     continue
                 function = sites.function_of(load)
-                local = [(name, _end(store), (name, store)) for name, store in stores[load.id]
+                local = [(name, end_of(store), (name, store)) for name, store in stores[load.id]
                          if sites.function_of(name) is function]
-                for name, store in _reaching(sites, load, local):
+                for name, store in sites.reaching(load, local):
                     if not isinstance(store, ast.AugAssign) and store.value is not None \
                             and sites.records(tape, name) is False and _calls_owner(store.value, owner):
                         return True
@@ -704,7 +621,7 @@ def _stores_by_name(facts) -> dict[str, list[tuple[ast.Name, ast.AST]]]:
     """Name -> (the name bound, the store) for every assignment, augmented or annotated one with a value
     and walrus of the module (the bindings `_COMPUTED` counts), in order of where they end."""
     out: dict[str, list[tuple[ast.Name, ast.AST]]] = {}
-    for store in sorted(facts.stores, key=_end):
+    for store in sorted(facts.stores, key=end_of):
         if isinstance(store, ast.AnnAssign) and store.value is None:
             continue  # (binds nothing: an earlier binding still reaches past it)
         for name in bound_names(store.targets if isinstance(store, ast.Assign) else [store.target]):

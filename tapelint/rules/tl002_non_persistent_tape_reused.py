@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import ast
-
 from tapelint.diagnostics import Applicability
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.rules.fix_helpers import block_of, block_statement, del_statement, ends_flow
-from tapelint.screen_tapes import before, contains
 
 
 class NonPersistentTapeReused(Rule):
@@ -201,7 +198,7 @@ def jac(f, x):
         # `check`: a named tape, not persistent, one of whose differentiations repeats in a loop or has
         # an earlier one that dominates it (the resets between are not looked at)
         diffs = sites.differentiations()
-        reaching = {id(use): _tapes_reaching(sites, use) for use in diffs}
+        reaching = {id(use): sites.tapes_reaching(use) for use in diffs}
         for tape in sites.tapes:
             if tape.persistent is not False or tape.name is None:
                 continue
@@ -209,7 +206,7 @@ def jac(f, x):
             for i, use in enumerate(uses):
                 if sites.repeating_loops(tape, use.node):
                     return True
-                if any(_may_dominate(sites, earlier, use) for earlier in uses[:i]):
+                if any(sites.may_dominate(earlier.node, use.node) for earlier in uses[:i]):
                     return True
         return False
 
@@ -291,88 +288,3 @@ def jac(f, x):
             new_args = [new_arg] + args if not args else args + [new_arg]
         return CstFix("Make the tape persistent", (Replacement(call, call.with_changes(args=new_args)),),
                       Applicability.SAFE)
-
-
-# -- the screen, on CPython's tree ----------------------------------------------------------------------------
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
-           ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-_TRIES = (ast.Try, getattr(ast, "TryStar", ast.Try))
-
-
-def _tapes_reaching(sites, use) -> list:
-    """Of the tapes a use's name may be (``tapes_of``), those whose binding may reach the use, as the
-    model's ``reaching`` (other bindings of the name left out: they only cut more tapes off): the last
-    one bound before it that dominates it and those bound after that one, or every one bound before it
-    where none dominates it; and those made in a loop around it, up to the loop holding the dominating
-    one. Every one where the name is free at the use (read in a class body, a comprehension, another
-    function)."""
-    tapes = sites.tapes_of(use)
-    function = use.context.function
-    if not any(t.function is function for t in tapes) or _scope(sites, use.node) is not function:
-        return tapes
-    bound = [t for t in tapes if _bound_before(sites, t, use.node)]
-    dominating = [i for i, t in enumerate(bound) if _holds_all(_conditional_blocks(sites, t.call), use.node)]
-    reaching = bound[dominating[-1]:] if dominating else bound
-    for loop in reversed(use.context.loops):
-        if dominating and contains(loop, reaching[0].call):
-            break
-        reaching += [t for t in tapes if t not in reaching and contains(loop, t.call)]
-    return reaching
-
-
-def _scope(sites, node) -> ast.AST | None:
-    """The innermost function, lambda, class or comprehension around ``node`` (None: the module)."""
-    parent = sites.parent(node)
-    while parent is not None and not isinstance(parent, _SCOPES):
-        parent = sites.parent(parent)
-    return parent
-
-
-def _bound_before(sites, tape, node) -> bool:
-    """The tape's name is bound before ``node`` starts: the model's binding point, the end of the
-    assignment (`t = tf.GradientTape()`) or of the call (`with tf.GradientTape() as t`)."""
-    parent = sites.parent(tape.call)
-    bound = parent if isinstance(parent, ast.Assign) else tape.call
-    return (bound.end_lineno, bound.end_col_offset) <= (node.lineno, node.col_offset)
-
-
-def _may_dominate(sites, first, then) -> bool:
-    """As ``model.dominates(first.node, then.node)``, where the two may be in one scope (in one function:
-    a superset): ``first`` comes before ``then``, and every block around ``first`` that may not run
-    holds ``then`` too."""
-    if first.context.function is not then.context.function or not before(first.node, then.node):
-        return False
-    return _holds_all(_conditional_blocks(sites, first.node), then.node)
-
-
-def _conditional_blocks(sites, node) -> list[tuple[ast.AST, ast.AST]]:
-    """The blocks around ``node`` in its scope that may not run, each as its first and last node: those
-    of the model's ``conditional_containers``, no fewer and no more (the body or `else` of an `if` or a
-    loop, an arm of a conditional expression, an `except` clause, the `else` of a `try`, a `case`, an
-    operand of `and`/`or` after the first)."""
-    out = []
-    child, parent = node, sites.parent(node)
-    while parent is not None and not isinstance(parent, _SCOPES):
-        if isinstance(parent, (ast.If, ast.For, ast.AsyncFor, ast.While)):
-            out += [(block[0], block[-1]) for block in (parent.body, parent.orelse) if child in block]
-        elif isinstance(parent, ast.IfExp) and child is not parent.test:
-            out.append((child, child))
-        elif isinstance(parent, _TRIES):
-            # (the parent of what an `except` clause or a `case` holds may be the clause, or the statement)
-            out += [(h, h) for h in parent.handlers if child is h or child in h.body]
-            if child in parent.orelse:
-                out.append((parent.orelse[0], parent.orelse[-1]))
-        elif isinstance(parent, ast.Match):
-            # (a `case` has no position of its own)
-            out += [(c.pattern, c.body[-1]) for c in parent.cases if child is c or child in c.body]
-        elif isinstance(parent, ast.BoolOp) and child is not parent.values[0]:
-            out.append((child, child))
-        child, parent = parent, sites.parent(parent)
-    return out
-
-
-def _holds_all(blocks: list[tuple[ast.AST, ast.AST]], node: ast.AST) -> bool:
-    """Each block (its first and last node) holds ``node``."""
-    return all((start.lineno, start.col_offset) <= (node.lineno, node.col_offset) and
-               (node.end_lineno, node.end_col_offset) <= (end.end_lineno, end.end_col_offset)
-               for start, end in blocks)

@@ -4,7 +4,6 @@ import ast
 
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.rules.tl002_non_persistent_tape_reused import _tapes_reaching
 from tapelint.screen import Pattern, _flat_targets, _own_expressions, call_pattern
 from tapelint.screen_tapes import before
 from tapelint.semantic.custom_gradients import own_returns
@@ -233,14 +232,14 @@ class Critic(tf.keras.Model):
         holders = _functions_differentiating(diffs)
         local_calls = bound = None
         for use in diffs:
-            tapes = [t for t in _tapes_reaching(sites, use) if t.entered]
+            tapes = [t for t in sites.tapes_reaching(use) if t.entered]
             if use.target is None or not tapes:
                 continue
             function = use.context.function
             suspects = [inner.node for inner in diffs if inner is not use and inner.context.function is function
                         and before(inner.node, use.node) and any(
                             _may_not_record(sites, t, inner.node)
-                            or t.persistent is False and t in _tapes_reaching(sites, inner) for t in tapes)]
+                            or t.persistent is False and t in sites.tapes_reaching(inner) for t in tapes)]
             if any(f is not function for found in holders.values() for f in found):
                 if local_calls is None:
                     local_calls = _calls_named(facts, sites, holders)

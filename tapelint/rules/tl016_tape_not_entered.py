@@ -4,7 +4,6 @@ import ast
 
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.rules.tl002_non_persistent_tape_reused import _scope, _tapes_reaching
 from tapelint.screen_tapes import before
 from tapelint.semantic.tapes import USE_METHODS
 
@@ -146,7 +145,7 @@ def jacobian(f, x):
         for tape in sites.tapes:
             if tape.name is None or not isinstance(sites.parent(tape.call), ast.Assign):
                 continue
-            if any(tape in _tapes_reaching(sites, use) for use in diffs) and not _handed_on(sites, tape):
+            if any(tape in sites.tapes_reaching(use) for use in diffs) and not _handed_on(sites, tape):
                 return True
         return False
 
@@ -193,7 +192,7 @@ def _handed_on(sites, tape) -> bool:
     for node in nodes:
         if isinstance(node, ast.Name) and node.id == tape.name and isinstance(node.ctx, ast.Load) \
                 and (assignment.end_lineno, assignment.end_col_offset) <= (node.lineno, node.col_offset) \
-                and all(before(node, other) for other in others) and _scope(sites, node) is scope \
+                and all(before(node, other) for other in others) and sites.scope_of(node) is scope \
                 and not _calls_a_method(sites, node):
             return True
     return False
