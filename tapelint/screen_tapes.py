@@ -115,10 +115,10 @@ def contains(outer: ast.AST, inner: ast.AST) -> bool:
 
 
 def before(a: ast.AST, b: ast.AST) -> bool:
-    return _position(a) < _position(b)
+    return start_of(a) < start_of(b)
 
 
-def _position(node: ast.AST) -> tuple[int, int]:
+def start_of(node: ast.AST) -> tuple[int, int]:
     return node.lineno, node.col_offset
 
 
@@ -450,7 +450,7 @@ class TapeSites:
                 else:
                     for block in _blocks(stmt):
                         todo.append((block, ctx, stmt, scope))
-        withs.sort(key=_position)
+        withs.sort(key=start_of)
         return withs, assigns, dels
 
     def _fill(self, stmt: ast.stmt) -> None:
@@ -490,7 +490,7 @@ class TapeSites:
             if isinstance(call, ast.Call) and len(assign.targets) == 1 and isinstance(assign.targets[0], ast.Name) \
                     and is_tape_call(call):
                 made.append((call, assign.targets[0].id, []))
-        made.sort(key=lambda m: _position(m[0]))
+        made.sort(key=lambda m: start_of(m[0]))
         for call, name, entered in made:
             persistent = argument(call, 0, "persistent")
             watch = argument(call, 1, "watch_accessed_variables")
@@ -535,7 +535,7 @@ class TapeSites:
             for target in ast.walk(node):
                 if isinstance(target, ast.Name) and target.id in names:
                     self.uses.append(TapeUse(target.id, "del", node, self.context(node)))
-        self.uses.sort(key=lambda u: _position(u.node))
+        self.uses.sort(key=lambda u: start_of(u.node))
 
 
 def recorded_path(stores: dict[str, list[ast.expr]], target: ast.expr) -> list[ast.expr]:

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'd8d531b858d34dab7704c36d'
+SOURCES = '019e506c51e8e094f78a230b'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

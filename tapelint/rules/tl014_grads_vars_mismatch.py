@@ -8,7 +8,7 @@ from tapelint.diagnostics import Applicability
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.screen import call_pattern
-from tapelint.screen_tapes import argument, contains
+from tapelint.screen_tapes import argument, contains, end_of, start_of
 from tapelint.semantic.values import Kind
 
 # Keras variable-list attributes that hold the same variables (`trainable_weights` is an alias of
@@ -520,14 +520,6 @@ _STORES = (ast.Assign, ast.AnnAssign, ast.AugAssign)
 _BLOCKS = ("body", "orelse", "finalbody")
 
 
-def _start(node: ast.AST) -> tuple[int, int]:
-    return node.lineno, node.col_offset
-
-
-def _end(node: ast.AST) -> tuple[int, int]:
-    return node.end_lineno, node.end_col_offset
-
-
 class _Names:
     """The bindings that may reach a load of a name, read on CPython's tree through names only: a
     superset of the semantic model's reaching bindings (``ScopeIndex.reaching``), and when two loads
@@ -582,13 +574,13 @@ class _Names:
             store = self.sites.parent(b)
             while isinstance(store, (ast.Tuple, ast.List, ast.Starred)):
                 store = self.sites.parent(store)
-            if isinstance(store, _STORES) and (last is None or _end(store) > _end(last)) \
-                    and _end(store) <= _start(name) and self._dominates(store, name):
+            if isinstance(store, _STORES) and (last is None or end_of(store) > end_of(last)) \
+                    and end_of(store) <= start_of(name) and self._dominates(store, name):
                 last = store
         if last is None:
             return self.in_sight(name.id, scopes)
         loops = [loop for loop in self._around(name, own) if isinstance(loop, _LOOPS)]
-        return [b for b in bound if (_end(last) < self._interval(b)[1] and self._interval(b)[0] <= _start(name))
+        return [b for b in bound if (end_of(last) < self._interval(b)[1] and self._interval(b)[0] <= start_of(name))
                 or contains(last, b) or any(contains(loop, b) for loop in loops)]
 
     def _dominates(self, store: ast.stmt, node: ast.AST) -> bool:
@@ -618,7 +610,7 @@ class _Names:
             # free in that scope at both: the same scope answers both; or bound there, but not between
             # them, and the same blocks and loops hold both (the model's reaching is then the same)
             if not bound or self._conditions(a, own) == self._conditions(b, own) and not any(
-                    self._interval(x)[1] > _start(a) and self._interval(x)[0] <= _start(b) for x in bound):
+                    self._interval(x)[1] > start_of(a) and self._interval(x)[0] <= start_of(b) for x in bound):
                 return True
         seen_a, seen_b = self.in_sight(a.id, scopes_a), self.in_sight(b.id, scopes_b)
         if {id(n) for n in seen_a} != {id(n) for n in seen_b} or len(seen_a) > 1:
@@ -668,20 +660,20 @@ class _Names:
         binding to the end of its statement (or of the iterable a loop target takes; from the context
         expression a `with` target takes)."""
         if isinstance(binding, ast.arg):
-            return _start(binding), _start(binding)
+            return start_of(binding), start_of(binding)
         if isinstance(binding, ast.stmt):
             decorators = getattr(binding, "decorator_list", [])
-            return min([_start(binding)] + [_start(d) for d in decorators]), _end(binding)
+            return min([start_of(binding)] + [start_of(d) for d in decorators]), end_of(binding)
         child, parent = binding, self.sites.parent(binding)
         while parent is not None:
             if isinstance(parent, (ast.For, ast.AsyncFor, ast.comprehension)) and child is parent.target:
-                return _start(binding), _end(parent.iter)
+                return start_of(binding), end_of(parent.iter)
             if isinstance(parent, ast.withitem):
-                return _start(parent.context_expr), _end(binding)
+                return start_of(parent.context_expr), end_of(binding)
             if isinstance(parent, ast.stmt):
-                return _start(binding), _end(parent)
+                return start_of(binding), end_of(parent)
             child, parent = parent, self.sites.parent(parent)
-        return _start(binding), _end(binding)
+        return start_of(binding), end_of(binding)
 
     # -- scopes --------------------------------------------------------------------------------------------
     def scopes_around(self, node: ast.AST) -> list[ast.AST]:

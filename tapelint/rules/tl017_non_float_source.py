@@ -4,7 +4,7 @@ import ast
 
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.rules.tl005_unwatched_source import NameValues
+from tapelint.screen_names import NameValues
 from tapelint.screen_tapes import argument
 from tapelint.semantic import names as N
 
