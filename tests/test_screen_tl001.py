@@ -13,20 +13,17 @@ import textwrap
 
 import pytest
 
-from tapelint import linter, registry
+from tapelint import registry
 from tapelint.screen import Facts
 
+from screen_checks import MODES, facts_in, whole_file_findings
+
+
 RULE = registry.all_rules()["TL001"]
-MODES = ["tree", "lines"]
-
-
-def facts_in(mode: str, source: str) -> Facts:
-    """Facts read from the whole syntax tree, or from the logical lines around words (as the linter does)."""
-    return Facts(source, ast.parse(source)) if mode == "tree" else Facts(source)
 
 
 def findings(source: str) -> list:
-    return linter.analyse(source, "t.py", [RULE], partial=False)[1]
+    return whole_file_findings("TL001", source)
 
 
 NEAR_MISSES = {

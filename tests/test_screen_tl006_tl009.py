@@ -3,29 +3,18 @@ rule out (where the rule finds nothing in the whole file either) and code they m
 
 from __future__ import annotations
 
-import ast
 import textwrap
 
 import pytest
 
-from tapelint import linter, registry
-from tapelint.screen import Facts
+from screen_checks import assert_screen_decides
+
 
 HEADER = "import math\nimport numpy as np\nimport tensorflow as tf\n\n"
 
 
-def findings(code: str, source: str) -> list:
-    return linter.analyse(source, "t.py", [registry.all_rules()[code]], partial=False)[1]
-
-
 def assert_screen(code: str, body: str, expected: bool) -> None:
-    """Both ways of reading the file (the whole tree, logical lines) decide ``expected``; the rule
-    reports where the screen must keep it, and nothing where the screen rules it out."""
-    source = HEADER + textwrap.dedent(body)
-    rule = registry.all_rules()[code]
-    for f in (Facts(source, ast.parse(source)), Facts(source)):
-        assert rule.screen(f) is expected
-    assert bool(findings(code, source)) is expected
+    assert_screen_decides(code, HEADER + textwrap.dedent(body), expected)
 
 
 TL006_NEAR_MISSES = {

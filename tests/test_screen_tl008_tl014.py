@@ -10,31 +10,15 @@ keep (and its rule reports).
 
 from __future__ import annotations
 
-import ast
 import textwrap
 
 import pytest
 
-from tapelint import linter, registry
-from tapelint.screen import Facts
-
-MODES = ["tree", "lines"]
-
-
-def _facts(mode: str, source: str) -> Facts:
-    return Facts(source, ast.parse(source)) if mode == "tree" else Facts(source)
-
-
-def _findings(code: str, source: str) -> list:
-    return [d for d in linter.analyse(source, "t.py", [registry.all_rules()[code]], partial=False)[1]
-            if d.code == code]
+from screen_checks import MODES, assert_screen_decides
 
 
 def _check(code: str, mode: str, source: str, expected: bool) -> None:
-    source = textwrap.dedent(source)
-    assert registry.all_rules()[code].screen(_facts(mode, source)) is expected
-    # where the screen rules the rule out, the rule finds nothing; the cases kept are findings
-    assert bool(_findings(code, source)) is expected
+    assert_screen_decides(code, textwrap.dedent(source), expected, (mode,))
 
 
 TL008_NEAR_MISSES = {
