@@ -182,7 +182,7 @@ def _tape_scenario(draw, ctx: Ctx, depth: int, in_function: bool) -> list:
     args = draw(st.sampled_from(TAPE_ARGS))
     made = f"{ctx.tape}({args})"
     form = draw(st.sampled_from(["with", "with", "with", "with", "bound", "not_entered", "two", "oneline",
-                                 "parenthesized", "async"]))
+                                 "parenthesized", "async", "hole", "rebound", "closure"]))
     out: list = []
     body: list = []
     if draw(st.booleans()):
@@ -213,6 +213,18 @@ def _tape_scenario(draw, ctx: Ctx, depth: int, in_function: bool) -> list:
         out.append(Compound([(f"with ({made} as {name}):", body)]))
     elif form == "async":
         out.append(Compound([(f"async with {made} as {name}:", body)]))
+    elif form == "hole":  # the rest of the block in `with t.stop_recording():` (a nested tape may reuse `t`)
+        at = draw(st.integers(0, len(body)))
+        hole = Compound([(f"with {name}.stop_recording():", body[at:] or [Simple("pass")])])
+        out.append(Compound([(f"with {made} as {name}:", body[:at] + [hole])]))
+    elif form == "rebound":  # the name bound to something else before `with t:` (a tape no more)
+        out.append(Simple(f"{name} = {made}"))
+        out.append(Simple(f"{name} = make_context()"))
+        out.append(Compound([(f"with {name}:", body)]))
+    elif form == "closure" and in_function:  # a nested function enters the tape made after it
+        out.append(Compound([(f"def enter_{depth}():", [Compound([(f"with {name}:", body)])])]))
+        out.append(Simple(f"{name} = {made}"))
+        out.append(Simple(f"enter_{depth}()"))
     elif form == "oneline":
         out.append(Compound([(f"with {made} as {name}:", body[-1:])]))
         out[-1].oneline = True
