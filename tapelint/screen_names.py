@@ -152,6 +152,7 @@ class NameValues:
             for a in parameters(scope.args):
                 bound.setdefault(a.arg, []).append(_Bound((a.lineno, a.col_offset), a, None, "param"))
         todo: list[ast.AST] = [scope.body] if isinstance(scope, ast.Lambda) else list(scope.body)
+        walrus = ":=" in self._facts.text
         while todo:
             node = todo.pop()
             if isinstance(node, _SCOPES):  # its name binds here, its header is read here; not its body
@@ -199,7 +200,11 @@ class NameValues:
             elif isinstance(node, ast.comprehension):
                 todo += [node.iter, *node.ifs]
                 continue  # (its target: see the class)
-            todo += ast.iter_child_nodes(node)
+            if walrus:
+                todo += ast.iter_child_nodes(node)
+            else:  # only a walrus binds a name inside an expression that is not itself a target
+                todo += [c for c in ast.iter_child_nodes(node)
+                         if not isinstance(c, ast.expr) or isinstance(getattr(c, "ctx", None), (ast.Store, ast.Del))]
         self._scopes[scope] = bound
         return bound
 
