@@ -146,6 +146,12 @@ TL005_NEAR_MISSES = {
 }
 
 TL005_KEPT = {
+    "a constant bound by a walrus in the block (expressions are read for bindings then)": """
+        def f():
+            with tf.GradientTape() as tape:
+                y = (x := tf.constant(3.0)) * 2.0
+            return tape.gradient(y, x)
+    """,
     "watched after it is used": """
         x = tf.constant(3.0)
         with tf.GradientTape() as g:
