@@ -18,6 +18,13 @@ def assert_screen(code: str, body: str, expected: bool) -> None:
 
 
 TL006_NEAR_MISSES = {
+    "a conversion of a value no source reaches (Model Garden's XLNet loop)": """
+        def step(model, strategy, tvars, x):
+            with tf.GradientTape() as tape:
+                loss = model(x)
+                scaled = loss * 1.0 / float(strategy.num_replicas_in_sync)
+            return tape.gradient(scaled, tvars)
+    """,
     "a conversion of literals alone (TensorFlow's recompute_grad)": """
         def step(x, f):
             with tf.GradientTape() as tape:
@@ -85,6 +92,19 @@ TL006_NEAR_MISSES = {
 }
 
 TL006_KEPT = {
+    "a conversion of a source's own list, bound to a name": """
+        def step(model, x):
+            tvars = [model.w]
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(x) * float(model.w)  # a source, through `tvars`
+            return tape.gradient(loss, tvars)
+    """,
+    "a conversion of a comprehension's variable": """
+        def step(ws, x):
+            with tf.GradientTape() as tape:
+                loss = sum([float(w) * x for w in ws])
+            return tape.gradient(loss, ws)
+    """,
     "`with t:`, an augmented assignment, a walrus and an import alias": """
         import numpy as onp
 

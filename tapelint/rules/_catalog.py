@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '019e506c51e8e094f78a230b'
+SOURCES = '1e91c671b711c18ced97be50'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -4,7 +4,7 @@ import ast
 
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen_tapes import DIFFERENTIATE, recorded_path
+from tapelint.screen_tapes import DIFFERENTIATE, bound_names, recorded_path
 from tapelint.semantic import names as N
 from tapelint.semantic.values import VARIABLE_LIST_ATTRIBUTES
 
@@ -29,6 +29,7 @@ _TO_NUMPY = frozenset({"keras.ops.convert_to_numpy", "keras.backend.get_value", 
 _SCALAR_BUILTINS = frozenset({"builtins.float", "builtins.int", "builtins.complex"})
 _SCALAR_BUILTIN_NAMES = frozenset(name.split(".", 1)[1] for name in _SCALAR_BUILTINS)
 _ESCAPING_MODULES = N.NUMPY_MODULES + ("math.",)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 # Keras constructors whose instances are models or layers (their calls depend on their weights).
 _KERAS_CALLABLE_PREFIXES = ("keras.layers.", "keras.models.", "keras.applications.", "keras.Sequential",
                             "keras.Model", "keras.Layer")
@@ -242,18 +243,23 @@ def wasserstein_step(critic, real, fake, opt):
         for tape in sites.tapes:
             if not tape.entered or tape.name is None:
                 continue
-            # `check` reports a call that `_escape` knows and the tape records...
-            escapes = {id(node) for with_ in tape.withs for node in ast.walk(with_)
-                       if isinstance(node, ast.Call) and _may_escape(facts, node) and _may_carry(node)
-                       and sites.records(tape, node) is True}
-            if not escapes:
+            uses = [u for u in sites.uses_of(tape, *DIFFERENTIATE) if u.target is not None
+                    and _may_follow_sources(u.sources)]
+            if not uses:
                 continue
             stores = sites.recorded_stores(tape)
-            for use in sites.uses_of(tape, *DIFFERENTIATE):
+            # `check` reports a call that `_escape` knows and the tape records, converting a value that
+            # may depend on the sources (`_Dependence`: through names the tape binds, the sources' own
+            # names and what they are assigned, loop variables)...
+            carrying = set(stores) | _source_names(facts, uses) | _loop_names(facts)
+            escapes = {id(node) for with_ in tape.withs for node in ast.walk(with_)
+                       if isinstance(node, ast.Call) and _may_escape(facts, node)
+                       and _may_carry(sites, node, carrying) and sites.records(tape, node) is True}
+            if not escapes:
+                continue
+            for use in uses:
                 # ... for a differentiation whose sources `_Dependence` can follow, on the path from its
                 # target (`_calls_on_path`: names bound where the tape records, transitively).
-                if use.target is None or not _may_follow_sources(use.sources):
-                    continue
                 if any(id(node) in escapes for expr in recorded_path(stores, use.target) for node in ast.walk(expr)):
                     return True
         return False
@@ -299,14 +305,44 @@ def _may_escape(facts, call: ast.Call) -> bool:
     return facts.may_refer_under(func, _ESCAPING_MODULES) or facts.may_refer_to(func, _TO_NUMPY | _SCALAR_BUILTINS)
 
 
-def _may_carry(call: ast.Call) -> bool:
+def _may_carry(sites, call: ast.Call, carrying: set[str]) -> bool:
     """What ``call`` converts (the values ``_escape`` gives: its arguments but `dtype` and `axis`, or the
-    receiver of `.numpy()`) may depend on something: not literals alone (`float("nan")`, `np.zeros(3)`),
-    which ``_Dependence`` never finds depending on a source."""
+    receiver of `.numpy()`) may depend on a source, as ``_Dependence`` finds it: through a call, or a
+    name of ``carrying``. Not literals alone (`float("nan")`, `np.zeros(3)`), nor names bound elsewhere
+    (`float(strategy.num_replicas_in_sync)`, `strategy` a parameter). In a comprehension, any name may be
+    its variable: kept."""
     if isinstance(call.func, ast.Attribute) and call.func.attr == "numpy" and not call.args:
         return True
     values = [*call.args, *(k.value for k in call.keywords if k.arg not in ("dtype", "axis"))]
-    return any(isinstance(n, (ast.Name, ast.Call)) for v in values for n in ast.walk(v))
+    if any(isinstance(n, ast.Call) or isinstance(n, ast.Name) and n.id in carrying for v in values for n in ast.walk(v)):
+        return True
+    return isinstance(sites.scope_of(call), _COMPREHENSIONS) and \
+        any(isinstance(n, ast.Name) for v in values for n in ast.walk(v))
+
+
+def _source_names(facts, uses) -> set[str]:
+    """The names in the sources of ``uses``, and in the values assigned to a source that is a name (its
+    list of variables, `tvars = model.trainable_variables`): ``source_items`` and ``_owners``."""
+    out: set[str] = set()
+    bare: set[str] = set()
+    for use in uses:
+        for n in ast.walk(use.sources):
+            if isinstance(n, ast.Name):
+                out.add(n.id)
+        if isinstance(use.sources, ast.Name):
+            bare.add(use.sources.id)
+    if bare:
+        for store in facts.stores:
+            targets = store.targets if isinstance(store, ast.Assign) else [store.target]
+            if store.value is not None and any(n.id in bare for n in bound_names(targets)):
+                out.update(n.id for n in ast.walk(store.value) if isinstance(n, ast.Name))
+    return out
+
+
+def _loop_names(facts) -> set[str]:
+    """The names `for` statements bind (a loop variable may hold a source: ``_Dependence`` follows it)."""
+    return {n.id for stmt in facts.statements if isinstance(stmt, (ast.For, ast.AsyncFor))
+            for n in bound_names([stmt.target])}
 
 
 def _may_follow_sources(sources: ast.expr | None) -> bool:
