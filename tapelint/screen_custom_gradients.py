@@ -22,7 +22,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from tapelint.screen import CUSTOM_GRADIENT_NAMES, CUSTOM_GRADIENT_USE, _own_expressions, call_pattern, last_name
-from tapelint.screen_tapes import argument, bound_names
+from tapelint.screen_tapes import argument, bound_names, parameters
 
 if TYPE_CHECKING:
     from tapelint.screen import Facts
@@ -170,7 +170,7 @@ class CustomGradientSites:
         if known is not None:
             return known
         defs: dict[str, list[ast.AST]] = {}
-        other = set(_parameters(fn.args))
+        other = {a.arg for a in parameters(fn.args)}
         declared: set[str] = set()
         not_bound: set[int] = set()  # ids of the names stored by a comprehension or a bare annotation
         for node in _own_nodes(fn, classes=False):
@@ -329,7 +329,7 @@ class CustomGradientSites:
                     self._around[id(stmt)] = functions
                     if isinstance(scope, ast.ClassDef):
                         self._methods.add(id(stmt))
-                    otherwise.update(_parameters(stmt.args))
+                    otherwise.update(a.arg for a in parameters(stmt.args))
                     todo.append((stmt.body, stmt, (stmt,) + functions))
                     continue
                 if t is ast.ClassDef:
@@ -476,10 +476,6 @@ def _has_default(args: ast.arguments) -> list[bool]:
     """For each positional parameter, whether it has a default (the defaults go to the last ones)."""
     positional = len(args.posonlyargs) + len(args.args)
     return [i >= positional - len(args.defaults) for i in range(positional)]
-
-
-def _parameters(args: ast.arguments) -> list[str]:
-    return [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a]
 
 
 def _names_in_targets(targets: list[ast.expr]) -> set[str]:

@@ -7,11 +7,10 @@ from __future__ import annotations
 import ast
 from typing import NamedTuple
 
-from tapelint.screen_tapes import contains, end_of, start_of
+from tapelint.screen_tapes import COMPREHENSIONS, TRIES, contains, end_of, parameters, start_of
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
-_SCOPE_BOUNDS = (*_SCOPES, ast.Module, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_SCOPE_BOUNDS = (*_SCOPES, ast.Module, *COMPREHENSIONS)
 
 
 class _Bound(NamedTuple):
@@ -55,7 +54,7 @@ class NameValues:
                     isinstance(parent, ast.ClassDef) and child in parent.body and not comprehended or \
                     isinstance(parent, ast.Lambda) and child is parent.body:
                 return parent
-            if isinstance(parent, _COMPREHENSIONS) and not contains(parent.generators[0].iter, node):
+            if isinstance(parent, COMPREHENSIONS) and not contains(parent.generators[0].iter, node):
                 comprehended = True
             child, parent = parent, parent_of(parent)
         return self._sites.tree
@@ -79,7 +78,7 @@ class NameValues:
             return False
         node = self._sites.parent(read)
         while node is not None and node is not owner:
-            if isinstance(node, _COMPREHENSIONS) and not contains(node.generators[0].iter, read):
+            if isinstance(node, COMPREHENSIONS) and not contains(node.generators[0].iter, read):
                 return False
             node = self._sites.parent(node)
         return True
@@ -243,7 +242,7 @@ class NameValues:
             elif isinstance(parent, ast.IfExp) and child is not parent.test or \
                     isinstance(parent, ast.BoolOp) and child is not parent.values[0]:
                 out.append([child])
-            elif isinstance(parent, (ast.Try, _TRY_STAR)):  # (a clause, or what it holds, may be the child)
+            elif isinstance(parent, TRIES):  # (a clause, or what it holds, may be the child)
                 handler = next((h for h in parent.handlers if h is child or contains(h, child)), None)
                 out += [[handler]] if handler is not None else [parent.orelse] if child in parent.orelse else []
             elif isinstance(parent, ast.Match):
@@ -255,9 +254,4 @@ class NameValues:
         return out
 
 
-_TRY_STAR = getattr(ast, "TryStar", ast.Try)
 _STORE_KINDS = {ast.Assign: "assign", ast.AnnAssign: "annassign", ast.NamedExpr: "walrus", ast.AugAssign: "augassign"}
-
-
-def parameters(args: ast.arguments) -> list[ast.arg]:
-    return [a for a in (*args.posonlyargs, *args.args, args.vararg, *args.kwonlyargs, args.kwarg) if a is not None]

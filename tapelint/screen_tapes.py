@@ -7,8 +7,9 @@ only. Where the model knows which tape a name is, this takes every tape of that 
 function (or, if none is made there, every tape of that name): a superset, so a screen built on it
 passes wherever its rule can report.
 
-Built once per file, by one walk over the whole tree (:attr:`tapelint.screen.Facts.tapes`), and only
-for files that make a tape and call a differentiation method: the few where the coarse screen passes.
+Built once per file from the whole tree (:attr:`tapelint.screen.Facts.tapes`: its statements up front,
+an expression's statement when a question first needs it), and only for files that make a tape and
+call a differentiation method: the few where the coarse screen passes.
 """
 
 from __future__ import annotations
@@ -18,17 +19,15 @@ import bisect
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from tapelint.screen import _own_expressions, call_pattern
+from tapelint.screen import _BLOCKS, _flat_targets, _own_expressions, call_pattern
+from tapelint.semantic.tapes import DIFFERENTIATE, USE_METHODS  # (no libcst: it is imported lazily there)
 
-USE_METHODS = frozenset({"gradient", "jacobian", "batch_jacobian", "watch", "reset", "stop_recording",
-                         "watched_variables"})
-DIFFERENTIATE = frozenset({"gradient", "jacobian", "batch_jacobian"})
 # Where a tape method may be called (or named in a string: a superset).
 _USE_CALL = call_pattern(*sorted(USE_METHODS))
 
-_COMPREHENSIONS = frozenset({ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp})
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, *_COMPREHENSIONS)
-_TRIES = frozenset({ast.Try, getattr(ast, "TryStar", ast.Try)})
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+TRIES = (ast.Try, getattr(ast, "TryStar", ast.Try))
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, *COMPREHENSIONS)
 
 
 @dataclass(frozen=True)
@@ -124,6 +123,10 @@ def start_of(node: ast.AST) -> tuple[int, int]:
 
 def end_of(node: ast.AST) -> tuple[int, int]:
     return node.end_lineno, node.end_col_offset
+
+
+def parameters(args: ast.arguments) -> list[ast.arg]:
+    return [a for a in (*args.posonlyargs, *args.args, args.vararg, *args.kwonlyargs, args.kwarg) if a is not None]
 
 
 def _dominates(made_in: set | None, blocks: set) -> bool:
@@ -239,10 +242,6 @@ class TapeSites:
             return False
         return None
 
-    def may_record(self, node: ast.AST) -> bool:
-        """Some tape may record ``node``: ``records`` is not False for one of them."""
-        return any(self.records(t, node) is not False for t in self.tapes)
-
     def repeating_loops(self, tape: TapeSite, node: ast.AST) -> list[ast.AST]:
         """The loops around ``node`` (in its scope) that do not also hold the tape's creation."""
         return [loop for loop in self.context(node).loops if not contains(loop, tape.call)]
@@ -321,7 +320,7 @@ class TapeSites:
             elif t is ast.Lambda:
                 if child is parent.body:
                     break
-            elif t is ast.ClassDef or t in _COMPREHENSIONS:
+            elif t is ast.ClassDef or t in COMPREHENSIONS:
                 return None
             elif t is ast.If or t is ast.For or t is ast.AsyncFor or t is ast.While:
                 if child in parent.body:
@@ -334,7 +333,7 @@ class TapeSites:
             elif t is ast.BoolOp:
                 if child is not parent.values[0]:
                     out.add((id(child), "operand"))
-            elif t in _TRIES:
+            elif t in TRIES:
                 if child in parent.orelse:
                     out.add((id(parent), "orelse"))
                 elif not (child in parent.body or child in parent.finalbody):
@@ -398,11 +397,9 @@ class TapeSites:
                 for name in names:
                     counts[name] = counts.get(name, 0) + 1
             if type(stmt) is ast.FunctionDef or type(stmt) is ast.AsyncFunctionDef:
-                args = stmt.args
                 counts = bound.setdefault(id(stmt), {})
-                for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
-                    if a is not None:
-                        counts[a.arg] = counts.get(a.arg, 0) + 1
+                for a in parameters(stmt.args):
+                    counts[a.arg] = counts.get(a.arg, 0) + 1
         return bound
 
     @cached_property
@@ -470,7 +467,7 @@ class TapeSites:
                 todo += [(a, ctx, node) for a in (*node.args.defaults, *(d for d in node.args.kw_defaults if d))]
                 todo.append((node.body, Context(node, (), ()), node))
                 continue
-            if t in _COMPREHENSIONS:
+            if t in COMPREHENSIONS:
                 inner = Context(ctx.function, ctx.withs, ())
                 todo += [(child, inner, node) for child in ast.iter_child_nodes(node)]
                 continue
@@ -555,17 +552,7 @@ def recorded_path(stores: dict[str, list[ast.expr]], target: ast.expr) -> list[a
 
 def bound_names(targets: list[ast.expr]) -> list[ast.Name]:
     """The names (not attributes or items) that assigning to ``targets`` binds."""
-    out: list[ast.Name] = []
-    todo = list(targets)
-    while todo:
-        t = todo.pop()
-        if isinstance(t, ast.Name):
-            out.append(t)
-        elif isinstance(t, (ast.Tuple, ast.List)):
-            todo.extend(t.elts)
-        elif isinstance(t, ast.Starred):
-            todo.append(t.value)
-    return out
+    return [t for target in targets for t in _flat_targets(target) if isinstance(t, ast.Name)]
 
 
 def _statement_bindings(stmt: ast.stmt) -> list[str]:
@@ -587,7 +574,7 @@ def _statement_bindings(stmt: ast.stmt) -> list[str]:
         return list(stmt.names)
     if t is ast.Delete:
         return [n.id for n in bound_names(stmt.targets)]
-    if t is ast.Try or t is getattr(ast, "TryStar", ast.Try):
+    if t in TRIES:
         return [h.name for h in stmt.handlers if h.name]
     if t is ast.Match:
         return [n.name for c in stmt.cases for n in ast.walk(c.pattern)
@@ -608,7 +595,7 @@ def _first_line(stmt: ast.stmt) -> int:
 
 def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
     """The statement lists ``stmt`` holds."""
-    out = [getattr(stmt, f) for f in ("body", "orelse", "finalbody") if isinstance(getattr(stmt, f, None), list)]
+    out = [getattr(stmt, f) for f in _BLOCKS.get(type(stmt), ())]
     out += [h.body for h in getattr(stmt, "handlers", ())]
     out += [c.body for c in getattr(stmt, "cases", ())]
     return out

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '1e91c671b711c18ced97be50'
+SOURCES = '076de7e3f0438b4387fa79b5'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

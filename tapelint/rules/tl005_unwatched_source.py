@@ -8,8 +8,8 @@ from tapelint.diagnostics import Applicability
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.screen import call_pattern
-from tapelint.screen_names import NameValues, parameters
-from tapelint.screen_tapes import DIFFERENTIATE, argument, contains, end_of, literal_bool, start_of
+from tapelint.screen_names import NameValues
+from tapelint.screen_tapes import DIFFERENTIATE, argument, contains, end_of, literal_bool, parameters, start_of
 from tapelint.semantic import names as N
 from tapelint.semantic.tapes import USE_METHODS
 from tapelint.semantic.values import VARIABLE_LIST_ATTRIBUTES, Kind

@@ -4,7 +4,7 @@ import ast
 
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen_tapes import DIFFERENTIATE, bound_names, recorded_path
+from tapelint.screen_tapes import COMPREHENSIONS, DIFFERENTIATE, bound_names, recorded_path
 from tapelint.semantic import names as N
 from tapelint.semantic.values import VARIABLE_LIST_ATTRIBUTES
 
@@ -29,7 +29,6 @@ _TO_NUMPY = frozenset({"keras.ops.convert_to_numpy", "keras.backend.get_value", 
 _SCALAR_BUILTINS = frozenset({"builtins.float", "builtins.int", "builtins.complex"})
 _SCALAR_BUILTIN_NAMES = frozenset(name.split(".", 1)[1] for name in _SCALAR_BUILTINS)
 _ESCAPING_MODULES = N.NUMPY_MODULES + ("math.",)
-_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 # Keras constructors whose instances are models or layers (their calls depend on their weights).
 _KERAS_CALLABLE_PREFIXES = ("keras.layers.", "keras.models.", "keras.applications.", "keras.Sequential",
                             "keras.Model", "keras.Layer")
@@ -240,6 +239,7 @@ def wasserstein_step(critic, real, fake, opt):
         sites = facts.tapes
         if sites.uncertain:
             return True
+        loop_names = None
         for tape in sites.tapes:
             if not tape.entered or tape.name is None:
                 continue
@@ -248,10 +248,12 @@ def wasserstein_step(critic, real, fake, opt):
             if not uses:
                 continue
             stores = sites.recorded_stores(tape)
+            if loop_names is None:
+                loop_names = _loop_names(facts)
             # `check` reports a call that `_escape` knows and the tape records, converting a value that
             # may depend on the sources (`_Dependence`: through names the tape binds, the sources' own
             # names and what they are assigned, loop variables)...
-            carrying = set(stores) | _source_names(facts, uses) | _loop_names(facts)
+            carrying = set(stores) | _source_names(facts, uses) | loop_names
             escapes = {id(node) for with_ in tape.withs for node in ast.walk(with_)
                        if isinstance(node, ast.Call) and _may_escape(facts, node)
                        and _may_carry(sites, node, carrying) and sites.records(tape, node) is True}
@@ -316,7 +318,7 @@ def _may_carry(sites, call: ast.Call, carrying: set[str]) -> bool:
     values = [*call.args, *(k.value for k in call.keywords if k.arg not in ("dtype", "axis"))]
     if any(isinstance(n, ast.Call) or isinstance(n, ast.Name) and n.id in carrying for v in values for n in ast.walk(v)):
         return True
-    return isinstance(sites.scope_of(call), _COMPREHENSIONS) and \
+    return isinstance(sites.scope_of(call), COMPREHENSIONS) and \
         any(isinstance(n, ast.Name) for v in values for n in ast.walk(v))
 
 

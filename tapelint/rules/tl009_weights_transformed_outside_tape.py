@@ -5,7 +5,7 @@ import ast
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
 from tapelint.screen import TENSOR_CALLS
-from tapelint.screen_tapes import DIFFERENTIATE, before, recorded_path
+from tapelint.screen_tapes import COMPREHENSIONS, DIFFERENTIATE, before, recorded_path
 from tapelint.semantic.values import Kind
 
 # Calls that deliberately cut the gradient, or make a new variable: not a transformation to differentiate.
@@ -338,7 +338,7 @@ def _loads(expr: ast.expr) -> set[str]:
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Load):  # (not a walrus's target)
                 out.add(node.id)
-        elif not isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        elif not isinstance(node, (ast.Lambda, *COMPREHENSIONS)):
             todo.extend(ast.iter_child_nodes(node))
     return out
 

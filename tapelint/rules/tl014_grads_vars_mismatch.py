@@ -8,7 +8,7 @@ from tapelint.diagnostics import Applicability
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.screen import call_pattern
-from tapelint.screen_tapes import argument, contains, end_of, start_of
+from tapelint.screen_tapes import COMPREHENSIONS, TRIES, argument, contains, end_of, start_of
 from tapelint.semantic.values import Kind
 
 # Keras variable-list attributes that hold the same variables (`trainable_weights` is an alias of
@@ -511,10 +511,9 @@ def step(x):
 _STEPS = ("apply_gradients", "apply")
 _STEP_CALL = call_pattern(*_STEPS)
 _STEP_DEFINITION = re.compile(r"\bdef[\s\\]+(?:apply_gradients|apply)\b")
-_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-_SCOPES = (*_DEFINITIONS, ast.Lambda, *_COMPREHENSIONS)  # (and the module)
+_SCOPES = (*_DEFINITIONS, ast.Lambda, *COMPREHENSIONS)  # (and the module)
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 _STORES = (ast.Assign, ast.AnnAssign, ast.AugAssign)
 _BLOCKS = ("body", "orelse", "finalbody")
@@ -567,7 +566,7 @@ class _Names:
         scopes = self.scopes_around(name)
         own = scopes[0]
         bound = self.of(own).get(name.id, [])
-        if not bound or name.id in self._declared[id(own)] or isinstance(own, _COMPREHENSIONS):
+        if not bound or name.id in self._declared[id(own)] or isinstance(own, COMPREHENSIONS):
             return self.in_sight(name.id, scopes)
         last = None
         for b in bound:
@@ -635,7 +634,7 @@ class _Names:
                         blocks.add((id(parent), field))
                         if field == "body" and in_scope and not isinstance(parent, (ast.If, ast.IfExp)):
                             loops.append(parent)
-            elif isinstance(parent, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            elif isinstance(parent, TRIES):
                 if any(s is child for s in parent.orelse):
                     blocks.add((id(parent), "orelse"))
             elif isinstance(parent, (ast.ExceptHandler, ast.match_case)):
@@ -685,7 +684,7 @@ class _Names:
         while parent is not None:
             if isinstance(parent, _DEFINITIONS) and any(child is s for s in parent.body) \
                     or isinstance(parent, ast.Lambda) and child is parent.body \
-                    or isinstance(parent, _COMPREHENSIONS) and not (
+                    or isinstance(parent, COMPREHENSIONS) and not (
                         child is parent.generators[0] and grandchild is parent.generators[0].iter):
                 out.append(parent)
             grandchild, child, parent = child, parent, self.sites.parent(parent)
@@ -711,7 +710,7 @@ class _Names:
                     out.setdefault(arg.arg, []).append(arg)
         if isinstance(scope, ast.Lambda):
             todo.append(scope.body)
-        elif isinstance(scope, _COMPREHENSIONS):
+        elif isinstance(scope, COMPREHENSIONS):
             todo.append(scope)
         else:
             todo += scope.body
