@@ -22,6 +22,17 @@ def _check(code: str, mode: str, source: str, expected: bool) -> None:
 
 
 TL008_NEAR_MISSES = {
+    "an assignment in a stop_recording hole of its tape (DeepDream's clipping)": """
+        import tensorflow as tf
+
+        def step(img, model):
+            img = tf.Variable(img)
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(model(img))
+                with tape.stop_recording():
+                    img.assign(tf.clip_by_value(img, -1.0, 1.0))
+            return tape.gradient(loss, img)
+        """,
     "a counter assigned in the block is no source": """
         import tensorflow as tf
 

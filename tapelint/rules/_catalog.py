@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '076de7e3f0438b4387fa79b5'
+SOURCES = '4aa166440e3c2887d841803b'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

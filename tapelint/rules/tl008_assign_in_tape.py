@@ -227,7 +227,7 @@ def maml_outer_step(x_train, y_train, x_val, y_val, inner_lr=0.01):
                 items = items_of[id(use)]
                 # ... that the tape records, in the function of a later differentiation of that tape
                 # whose spelled-out sources name it
-                if items and any(_spelling(c.func.value) in items and _in_block(sites, tape, c)
+                if items and any(_spelling(c.func.value) in items and sites.records(tape, c) is True
                                  and sites.function_of(c) is use.context.function and not before(use.node, c)
                                  for c in calls):
                     return True
@@ -277,17 +277,6 @@ def _computed_from_state(model, call, items) -> bool:
             if model.values.is_self_variable(attr) or any(model.same_reference(attr, item) for item in items):
                 return True
     return False
-
-
-def _in_block(sites, tape, node: ast.AST) -> bool:
-    """``node`` is in the body of a `with` that may enter ``tape`` in the same function, where the
-    model's ``records`` may be True: one the index gives the tape, or any `with t:` on its name (the
-    model takes `t` for the tape by its bindings: a closure's may be made after the `with`, below it).
-    A `with t.stop_recording():` around it is no hole here: which tape `t` is there, only the model's
-    bindings tell."""
-    return any(w in tape.withs or any(isinstance(i.context_expr, ast.Name) and i.context_expr.id == tape.name
-                                      for i in w.items)
-               for w in sites.context(node).withs)
 
 
 def _spelling(expr: ast.expr) -> str | None:
