@@ -374,14 +374,16 @@ class TapeSites:
                 self.uncertain = True
             return local[-1]
         # A free name: the model resolves it to the bindings of the nearest enclosing scope that has one,
-        # wherever they are in it; one tape made before the `with` is certain, anything else is not.
+        # wherever they are in it; one tape made before the `with`, and no other binding of the name
+        # there, is certain; anything else is not.
         around = [t for t in self.tapes if t.name == name and t.function is not function
                   and (t.function is None or contains(t.function, node))]
         if not around:
             return None
         nearest = max(around, key=lambda t: _depth(t.function)).function
         around = [t for t in around if t.function is nearest]
-        if len(around) > 1 or not before(around[0].call, node):
+        if len(around) > 1 or not before(around[0].call, node) or self._walrus or \
+                self._bound.get(id(nearest), {}).get(name, 0) > len(around):
             self.uncertain = True
         return around[-1]
 

@@ -351,3 +351,19 @@ def test_one_call_may_dominate_another_where_every_branch_around_it_holds_the_ot
     assert not sites.may_dominate(z, x)  # (it comes after)
     assert sites.conditional_blocks(comp) is None and sites.may_dominate(comp, comp) is False
     assert sites.scope_of(comp).__class__ is ast.ListComp and sites.scope_of(x).__class__ is ast.FunctionDef
+
+
+def test_a_free_name_bound_otherwise_too_in_its_scope_leaves_the_index_uncertain():
+    # The model sees both module bindings of `tape` from inside `step`, and takes it for no one tape.
+    sites = _index("""
+        import tensorflow as tf
+
+        tape = tf.GradientTape()
+        tape = make_context()
+
+        def step(w):
+            with tape:
+                y = w * 3
+            return tape.gradient(y, w)
+        """)
+    assert sites.uncertain

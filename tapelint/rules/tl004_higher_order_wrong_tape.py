@@ -238,14 +238,14 @@ class Critic(tf.keras.Model):
             function = use.context.function
             suspects = [inner.node for inner in diffs if inner is not use and inner.context.function is function
                         and before(inner.node, use.node) and any(
-                            _may_not_record(sites, t, inner.node)
+                            sites.records(t, inner.node) is False
                             or t.persistent is False and t in sites.tapes_reaching(inner) for t in tapes)]
             if any(f is not function for found in holders.values() for f in found):
                 if local_calls is None:
                     local_calls = _calls_named(facts, sites, holders)
                 suspects += [call for call in local_calls if sites.function_of(call) is function
                              and before(call, use.node) and any(f is not function for f in holders[_called_name(call)])
-                             and any(_may_not_record(sites, t, call) for t in tapes)]
+                             and any(sites.records(t, call) is False for t in tapes)]
             if not suspects:
                 continue
             if bound is None:
@@ -392,12 +392,6 @@ def _calls_named(facts, sites, names) -> list[ast.Call]:
     return list(out.values())
 
 
-def _may_not_record(sites, tape, node) -> bool:
-    """``records(tape, node)`` may be False in the model: it is here, or some `with t:` enters the tape
-    (not the `with` that makes it), which the index may give to another tape than the model does."""
-    made_in = sites.parent(tape.call)
-    entered_by_name = any(all(item is not made_in for item in w.items) for w in tape.withs)
-    return entered_by_name or sites.records(tape, node) is False
 
 
 def _bound_values(facts, sites) -> dict[str, list[tuple[ast.AST | None, ast.AST]]]:
