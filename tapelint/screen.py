@@ -356,6 +356,20 @@ class Facts:
         return out
 
     @cached_property
+    def stores_by_name(self) -> dict[str, list[tuple[ast.Name, ast.stmt | ast.NamedExpr]]]:
+        """Name -> (the name bound, the store) for every assignment with a value (plain, augmented,
+        annotated, walrus) that binds it, in the order the stores end (a binding holds after its store)."""
+        out: dict[str, list[tuple[ast.Name, ast.stmt | ast.NamedExpr]]] = {}
+        for store in sorted(self.stores, key=lambda s: (s.end_lineno, s.end_col_offset)):
+            if isinstance(store, ast.AnnAssign) and store.value is None:
+                continue  # (binds nothing: an earlier binding still reaches past it)
+            for target in store.targets if isinstance(store, ast.Assign) else [store.target]:
+                for name in _flat_targets(target):
+                    if isinstance(name, ast.Name):
+                        out.setdefault(name.id, []).append((name, store))
+        return out
+
+    @cached_property
     def withs(self) -> list[ast.With | ast.AsyncWith]:
         return [s for s in self.statements if isinstance(s, (ast.With, ast.AsyncWith))]
 

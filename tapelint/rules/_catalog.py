@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '9668e228eafaa3da3c0e1e00'
+SOURCES = 'a23319914bab507608300ef3'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

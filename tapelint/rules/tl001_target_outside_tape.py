@@ -7,7 +7,7 @@ from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.rules.fix_helpers import block_of, block_statement, ends_flow
 from tapelint.screen import call_pattern
-from tapelint.screen_tapes import bound_names, end_of
+from tapelint.screen_tapes import end_of
 from tapelint.semantic import names as N
 from tapelint.semantic.custom_gradients import own_returns
 from tapelint.semantic.values import VARIABLE_LIST_ATTRIBUTES, Kind
@@ -525,7 +525,6 @@ def _may_differentiate_outside(facts) -> bool:
     sites = facts.tapes
     if sites.uncertain:
         return True
-    stores: dict[str, list[tuple[ast.Name, ast.AST]]] | None = None
     by_hand = any(name in facts.text for name in _MANUAL_RECORDING)
     for use in sites.differentiations():
         target = use.target
@@ -539,8 +538,7 @@ def _may_differentiate_outside(facts) -> bool:
             if _may_compute_tensor(facts, target):
                 return True
             continue
-        if stores is None:
-            stores = _stores_by_name(facts)
+        stores = facts.stores_by_name
         local = [(name, end_of(store), name) for name, store in stores.get(target.id, ())
                  if sites.function_of(name) is use.context.function]
         reaching = sites.reaching(target, local)
@@ -615,15 +613,3 @@ def _calls_owner(value, owner: str) -> bool:
                     and func.attr in ("call", "__call__", "predict_step"):
                 return True
     return False
-
-
-def _stores_by_name(facts) -> dict[str, list[tuple[ast.Name, ast.AST]]]:
-    """Name -> (the name bound, the store) for every assignment, augmented or annotated one with a value
-    and walrus of the module (the bindings `_COMPUTED` counts), in order of where they end."""
-    out: dict[str, list[tuple[ast.Name, ast.AST]]] = {}
-    for store in sorted(facts.stores, key=end_of):
-        if isinstance(store, ast.AnnAssign) and store.value is None:
-            continue  # (binds nothing: an earlier binding still reaches past it)
-        for name in bound_names(store.targets if isinstance(store, ast.Assign) else [store.target]):
-            out.setdefault(name.id, []).append((name, store))
-    return out

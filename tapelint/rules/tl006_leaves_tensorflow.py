@@ -333,11 +333,9 @@ def _source_names(facts, uses) -> set[str]:
                 out.add(n.id)
         if isinstance(use.sources, ast.Name):
             bare.add(use.sources.id)
-    if bare:
-        for store in facts.stores:
-            targets = store.targets if isinstance(store, ast.Assign) else [store.target]
-            if store.value is not None and any(n.id in bare for n in bound_names(targets)):
-                out.update(n.id for n in ast.walk(store.value) if isinstance(n, ast.Name))
+    for name in bare:
+        for _, store in facts.stores_by_name.get(name, ()):
+            out.update(n.id for n in ast.walk(store.value) if isinstance(n, ast.Name))
     return out
 
 

@@ -298,10 +298,7 @@ def _source_spellings(facts, sources: ast.expr | None) -> set[str]:
         return set()
     out = {spelling}
     if isinstance(sources, ast.Name):
-        for store in facts.stores:
-            targets = store.targets if isinstance(store, ast.Assign) else [store.target]
-            if store.value is not None and any(isinstance(n, ast.Name) and n.id == sources.id
-                                               for t in targets for n in ast.walk(t)):
-                out.update(s for node in ast.walk(store.value) if isinstance(node, (ast.List, ast.Tuple))
-                           for s in map(_spelling, node.elts) if s is not None)
+        for _, store in facts.stores_by_name.get(sources.id, ()):
+            out.update(s for node in ast.walk(store.value) if isinstance(node, (ast.List, ast.Tuple))
+                       for s in map(_spelling, node.elts) if s is not None)
     return out
