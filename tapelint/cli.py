@@ -220,7 +220,16 @@ def command_check(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     warn = (lambda message: None) if args.quiet else discovery.print_warning
-    files = discovery.discover(args.paths or ["."], settings, warn=warn)
+    paths = args.paths or ["."]
+    options = engine.Options(jobs=args.jobs, cache_dir=cache_dir, partial=not args.whole_files)
+    if not fixing:  # (a run over a tree: its workers start while the tree is walked)
+        options.workers = engine.start_workers(paths, settings, options)
+    try:
+        files = discovery.discover(paths, settings, warn=warn)
+    except BaseException:
+        if options.workers is not None:
+            options.workers.close()
+        raise
     if not files:
         warn("no Python files found under the given paths")
     fixed = None
@@ -239,8 +248,7 @@ def command_check(args: argparse.Namespace) -> int:
         progress = None
         if len(files) >= 100 and _progress.wanted(sys.stderr, quiet=args.quiet, verbose=args.verbose):
             progress = _progress.Progress(len(files), sys.stderr)
-        options = engine.Options(jobs=args.jobs, cache_dir=cache_dir, partial=not args.whole_files,
-                                 progress=progress, stats=stats)
+        options.progress, options.stats = progress, stats
         diagnostics = engine.run(files, settings, options)
         _log(args, f"{stats.cached} files from the cache ({cache_dir or 'cache off'}), {stats.read} read, "
                    f"{stats.analysed} analysed, {stats.workers or 'no'} worker processes")

@@ -9,7 +9,9 @@
 3. With more than a few files to read, worker processes (``--jobs``, default: the usable cores) start
    once, get the settings once (the rules of each file were resolved before they started) and take
    batches of files. Results are put back in file order, so the output does not depend on which
-   worker finished first.
+   worker finished first. A run over a directory may start them before its files are known
+   (:class:`Workers`): they fork and import the linter and the rules while the main process walks
+   the tree.
 """
 
 from __future__ import annotations
@@ -58,11 +60,20 @@ class Options:
     partial: bool = True
     progress: Any = None  # tapelint.progress.Progress, or None
     stats: Stats | None = None
+    workers: "Workers | None" = None  # started before the files were known (the run closes them)
 
 
 def run(files: Sequence[Path], settings: Settings, options: Options | None = None) -> list[Diagnostic]:
     """Every diagnostic for ``files``, in a stable order (file, cell, row, column, code)."""
     options = options or Options()
+    try:
+        return _run(files, settings, options)
+    finally:
+        if options.workers is not None:  # (unused where no file was left to read: stopped at once)
+            options.workers.close()
+
+
+def _run(files: Sequence[Path], settings: Settings, options: Options) -> list[Diagnostic]:
     stats = options.stats if options.stats is not None else Stats()
     progress = options.progress or NoProgress()
     results: list[tuple | None] = [None] * len(files)
@@ -124,7 +135,7 @@ def run(files: Sequence[Path], settings: Settings, options: Options | None = Non
         jobs = options.jobs or default_jobs()
         now = time.time_ns()
         done = dict(_run_tasks(tasks, catalog, jobs, options.partial, settings.verbose, progress, stats,
-                                digests=cache is not None))
+                                digests=cache is not None, workers=options.workers))
         for index, absolute, _display, _codes, _same in tasks:
             status, mtime_ns, size, content, encoded = done[index]
             if status == "same":  # unchanged content under a new time: the cached answer, re-stamped
@@ -156,9 +167,14 @@ def _has_internal_error(encoded: tuple) -> bool:
 
 # -- running the tasks -----------------------------------------------------------------------------------
 def _run_tasks(tasks: list[tuple], catalog: dict[str, Any], jobs: int, partial: bool, verbose: bool,
-               progress: Any, stats: Stats, digests: bool = True) -> list[tuple[int, tuple]]:
-    """``digests``: whether each file's content digest is computed (only a cache stores it)."""
+               progress: Any, stats: Stats, digests: bool = True,
+               workers: "Workers | None" = None) -> list[tuple[int, tuple]]:
+    """``digests``: whether each file's content digest is computed (only a cache stores it);
+    ``workers``: processes already started for this run, used whatever the number of files."""
     work = list(tasks)
+    if workers is not None:
+        return _in_workers(work, workers.catalog, workers.jobs, workers.partial, workers.verbose, progress,
+                           stats, workers.digests, workers.take())
     if jobs <= 1 or len(work) < SMALL_RUN:
         return _in_process(work, catalog, partial, verbose, progress, stats, digests)
     return _in_workers(work, catalog, jobs, partial, verbose, progress, stats, digests)
@@ -180,20 +196,20 @@ def _in_process(work, catalog, partial, verbose, progress, stats, digests=True) 
         linter.set_partial(previous)
 
 
-def _in_workers(work, catalog, jobs, partial, verbose, progress, stats, digests=True) -> list[tuple[int, tuple]]:
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+def _in_workers(work, catalog, jobs, partial, verbose, progress, stats, digests=True,
+                pool=None) -> list[tuple[int, tuple]]:
+    """``pool``: processes started already (:class:`Workers`), else started here."""
+    from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
     batches = _batches(work, jobs)
-    workers = min(jobs, len(batches))
-    stats.workers = workers
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
-    context = multiprocessing.get_context(method)
+    if pool is None:
+        stats.workers = min(jobs, len(batches))
+        pool = _pool(stats.workers, (catalog, partial, verbose, True, digests))
+    else:
+        stats.workers = jobs
     out: list[tuple[int, tuple]] = []
     finished: set[int] = set()
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                               initargs=(catalog, partial, verbose, True, digests))
     try:
         pending = {pool.submit(_lint_batch, batch): n for n, batch in enumerate(batches)}
         while pending:
@@ -219,6 +235,54 @@ def _in_workers(work, catalog, jobs, partial, verbose, progress, stats, digests=
     if leftover:  # a worker died (the native parser can crash a process): finish here
         out.extend(_in_process(leftover, catalog, partial, verbose, progress, stats, digests))
     return out
+
+
+def _pool(workers: int, initargs: tuple):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                               initializer=_init_worker, initargs=initargs)
+
+
+class Workers:
+    """Worker processes started before the files of a run are known, so that their start (a fork, then
+    importing the screens and the rules) overlaps the main process's walk of the tree. :func:`run`
+    uses them for every file it reads, however few, and stops them; where no file is left to read
+    (none found, or none with rules to run), they are stopped unused."""
+
+    def __init__(self, jobs: int, catalog: dict[str, Any], partial: bool, verbose: bool, digests: bool) -> None:
+        self.jobs, self.catalog, self.partial, self.verbose, self.digests = jobs, catalog, partial, verbose, digests
+        self._pool = _pool(jobs, (catalog, partial, verbose, True, digests, True))
+        self._pool.submit(int)  # (the first task forks them all: see ProcessPoolExecutor)
+        self._taken = False
+
+    def take(self):
+        """The pool, for one run (which shuts it down when done)."""
+        self._taken = True
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the workers unless a run took them (it shut them down already)."""
+        if self._taken:
+            return
+        self._taken = True
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+
+
+def start_workers(paths: Sequence[str], settings: Settings, options: Options) -> Workers | None:
+    """:class:`Workers` for a run over ``paths``, where starting them before the walk pays: a directory
+    is named (a few named files are linted in this process), more than one job is wanted, and no
+    cache is in use (a warm cache leaves nothing to read: workers started early would be wasted)."""
+    jobs = options.jobs or default_jobs()
+    if jobs <= 1 or options.cache_dir is not None or not any(os.path.isdir(p) for p in paths):
+        return None
+    catalog = {code: rule for code, rule in settings.catalog.items() if code in settings.enabled}
+    return Workers(jobs, catalog, options.partial, settings.verbose, digests=False)
 
 
 def _batches(work: list[tuple], jobs: int) -> list[list[tuple]]:
@@ -250,13 +314,24 @@ _WORKER = _WorkerState()
 
 
 def _init_worker(catalog: dict[str, Any], partial: bool, verbose: bool, worker: bool = False,
-                 digests: bool = True) -> None:
+                 digests: bool = True, early: bool = False) -> None:
+    """``early``: started before the files were known (:class:`Workers`): import now what a file that
+    passes the pre-filter needs (the screens, the rules), while the main process walks the tree."""
     from tapelint import linter
 
     if worker:  # the parent handles Ctrl-C and stops the workers
         import signal
 
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if early:
+        from tapelint import screen  # noqa: F401
+        from tapelint.manifest import real
+
+        for rule in catalog.values():
+            try:
+                real(rule)
+            except Exception:  # (the first file that needs it reports it)
+                pass
 
     linter.set_partial(partial)
     _WORKER.catalog = catalog

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,60 @@ def test_progress_bar_draws_then_erases_itself():
 def test_no_progress_bar_when_piped(tree, capsys):
     code, out, err = output(capsys, "--jobs", "2")
     assert "\r" not in err and "files" not in err
+
+
+# -- workers started before the walk -----------------------------------------------------------------------
+def test_workers_start_before_the_walk_only_for_a_tree_without_a_cache(tree):
+    settings = config.resolve_settings(config.Overrides(), registry.all_rules(), cwd=tree, isolated=True)
+    assert engine.start_workers(["buggy/tl002_gan_single_tape.py"], settings, engine.Options(jobs=2)) is None
+    assert engine.start_workers(["."], settings, engine.Options(jobs=1)) is None
+    assert engine.start_workers(["."], settings, engine.Options(jobs=2, cache_dir=tree / "c")) is None
+    workers = engine.start_workers(["plain", "buggy/tl002_gan_single_tape.py"], settings, engine.Options(jobs=2))
+    assert workers is not None and workers.jobs == 2
+    workers.close()
+
+
+def test_workers_started_early_lint_every_file_read_however_few(tree):
+    settings = config.resolve_settings(config.Overrides(), registry.all_rules(), cwd=tree, isolated=True)
+    files = discovery.discover(["buggy/tl002_gan_single_tape.py"], settings)
+    serial = engine.run(files, settings, engine.Options(jobs=1))
+    stats = engine.Stats()
+    options = engine.Options(jobs=2, stats=stats)
+    options.workers = engine.start_workers(["."], settings, options)
+    processes = list(options.workers._pool._processes.values())
+    early = engine.run(files, settings, options)
+    assert stats.workers == 2 and [d.code for d in early] == [d.code for d in serial] == ["TL002"]
+    assert_stopped(processes)  # shut down with the run
+
+
+def test_workers_started_early_are_stopped_unused_where_nothing_is_read(tree):
+    settings = config.resolve_settings(config.Overrides(), registry.all_rules(), cwd=tree, isolated=True)
+    options = engine.Options(jobs=2)
+    options.workers = engine.start_workers(["."], settings, options)
+    processes = list(options.workers._pool._processes.values())
+    assert engine.run([], settings, options) == []
+    assert_stopped(processes)
+
+
+def test_a_failed_walk_stops_the_workers_started_for_it(tree, capsys, monkeypatch):
+    started = []
+    real_start = engine.start_workers
+
+    def start(*args, **kwargs):
+        workers = real_start(*args, **kwargs)
+        started.append(list(workers._pool._processes.values()))
+        return workers
+
+    monkeypatch.setattr(engine, "start_workers", start)
+    code, out, err = output(capsys, "--jobs", "2", ".", "missing.py")
+    assert code == 2 and "missing.py" in err
+    assert started and started[0]
+    assert_stopped(started[0])
+
+
+def assert_stopped(processes, seconds: float = 10.0) -> None:
+    # (the pool's own thread may reap a process while this one waits for it: ask again until it is seen)
+    deadline = time.monotonic() + seconds
+    while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(p.is_alive() for p in processes)
