@@ -431,10 +431,59 @@ class Facts:
         is the same import; this takes every import of the name, a superset."""
         return any(name in qualified for name in self._qualified_names(expr))
 
-    def may_refer_under(self, expr: ast.expr, prefixes: tuple[str, ...]) -> bool:
-        """``expr`` may refer to a canonical name that starts with one of ``prefixes`` (as
-        :meth:`may_refer_to`: `tf.math.exp` and `K.ops.exp` are under `tensorflow.` and `keras.ops.`)."""
-        return any(name.startswith(prefixes) for name in self._qualified_names(expr))
+    def may_refer_under(self, expr: ast.expr, prefixes: tuple[str, ...], but: frozenset[str] = frozenset()) -> bool:
+        """``expr`` may refer to a canonical name that starts with one of ``prefixes`` and is not one of
+        ``but`` (as :meth:`may_refer_to`: `tf.math.exp` and `K.ops.exp` are under `tensorflow.` and
+        `keras.ops.`)."""
+        return any(name.startswith(prefixes) and name not in but for name in self._qualified_names(expr))
+
+    def surely_refers_to(self, expr: ast.expr, qualified: frozenset[str]) -> bool:
+        """``expr`` (a name or a dotted attribute) refers to one of ``qualified`` wherever it is, as
+        the semantic model resolves it: its root name is bound by one import, at the module level,
+        that makes it one of them, and by nothing else in the module (no other import, assignment,
+        parameter, definition...), so every scope reads that import. The converse of
+        :meth:`may_refer_to`, for a screen that leaves out what the rule leaves out."""
+        root = expr
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if not isinstance(root, ast.Name) or self._bindings_by_name.get(root.id) != 1:
+            return False
+        names = self._qualified_names(expr)
+        return len(names) == 1 and names[0] in qualified
+
+    @cached_property
+    def _bindings_by_name(self) -> dict[str, int]:
+        """Name -> how many times the module binds it, where every binding but an import at the module
+        level counts as two (the name is then no import's for certain)."""
+        out: dict[str, int] = {}
+
+        def bind(name: str, weight: int = 2) -> None:
+            out[name] = out.get(name, 0) + weight
+
+        todo: list[tuple[ast.AST, bool]] = [(self.tree, True)]  # (node, at the module level)
+        while todo:
+            node, top = todo.pop()
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    if alias.name != "*":
+                        bind(alias.asname or alias.name.split(".")[0], 1 if top else 2)
+                continue
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bind(node.name)
+            elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                bind(node.id)
+            elif isinstance(node, ast.arg):
+                bind(node.arg)
+            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                for name in node.names:
+                    bind(name)
+            elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+                bind(node.name)
+            elif isinstance(node, ast.MatchMapping) and node.rest:
+                bind(node.rest)
+            inner = top and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))
+            todo += [(child, inner) for child in ast.iter_child_nodes(node)]
+        return out
 
     def _qualified_names(self, expr: ast.expr) -> list[str]:
         """The canonical names ``expr`` can have through the imports of its root name."""
@@ -783,10 +832,38 @@ class Facts:
             return frozenset()
         return frozenset(
             t.attr for store in ast.walk(cls) if isinstance(store, (ast.Assign, ast.AnnAssign))
-            and store.value is not None and self.makes_variable(store.value)
+            and store.value is not None and self._may_be_variable_in(store.value, store)
             for target in (store.targets if isinstance(store, ast.Assign) else [store.target])
             for t in _flat_targets(target)
             if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self")
+
+    def _may_be_variable_in(self, value: ast.expr, store: ast.stmt, seen: frozenset = frozenset()) -> bool:
+        """:meth:`makes_variable`, as the semantic model's kind of ``value`` in ``store`` may be a
+        variable, a little closer: another object's attribute (`layer.kernel`, not `self.kernel`) is
+        none to it; and a name (the value, or an element of it) that the function around ``store``
+        binds, without declaring it global or nonlocal, can hold one only where an assignment of that
+        function gives it a value that can (the bindings that reach the name are all that function's;
+        a parameter, a loop variable or an augmented assignment is no variable to the model). So a
+        weight-norm wrapper's `self.v = kernel`, where `build` binds `kernel` to another layer's
+        weight and only `remove` makes a variable of its own `kernel`, is no variable attribute."""
+        while isinstance(value, ast.UnaryOp):
+            value = value.operand
+        if isinstance(value, (ast.Tuple, ast.List)):
+            return any(self._may_be_variable_in(e, store, seen) for e in value.elts)
+        if isinstance(value, ast.Attribute) and not (isinstance(value.value, ast.Name) and value.value.id == "self"):
+            return False
+        if isinstance(value, ast.Name):
+            scope = self._scope_of(store)
+            if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                stores, other, declared = self._bindings(scope)
+                name = value.id
+                if name not in declared and (name in stores or name in other):
+                    if (id(scope), name) in seen:  # (a cycle of names: unknown to the model)
+                        return False
+                    seen = seen | {(id(scope), name)}
+                    return any(isinstance(s, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and s.value is not None
+                               and self._may_be_variable_in(s.value, s, seen) for s in stores.get(name, ()))
+        return self.makes_variable(value)
 
     @cached_property
     def imported_names(self) -> frozenset[str] | None:

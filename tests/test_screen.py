@@ -323,11 +323,13 @@ TL007_REBINDINGS = {
 
 @pytest.mark.parametrize("statement", ["w = tf.identity(w)", "w = tf.convert_to_tensor(w)", "w = tf.cast(w, tf.int32)",
                                        "w = tf.reshape(w, [-1])", "w = tf.keras.ops.stop_gradient(w)"])
-def test_tl007_leaves_a_conversion_alone_which_its_screen_may_pass(statement):
-    # A conversion asks for a tensor on purpose: the rule is silent; the screen, reading only what an
-    # import can make a TensorFlow call, lets the file through.
-    source = f"import tensorflow as tf\n\ndef step():\n    w = tf.Variable(1.0)\n    {statement}\n    return w\n"
-    assert registry.all_rules()["TL007"].screen(Facts(source))
+@pytest.mark.parametrize("mode", MODES)
+def test_tl007_leaves_a_conversion_alone_and_so_does_its_screen(statement, mode):
+    # A conversion asks for a tensor on purpose: the rule is silent, and the screen, which reads the
+    # names an import can give the call, rules the file out where every one is a conversion (Addons'
+    # `crf.py`: `transition_params = tf.cast(transition_params, inputs.dtype)` reached libcst).
+    source = f"import tensorflow as tf\n\ndef step():\n    w = tf.Variable(1.0)\n    {statement}\n    w.assign(1.0)\n"
+    assert_screen("TL007", facts_in(mode, source), source, False)
     assert linter.analyse(source, "t.py", [registry.all_rules()["TL007"]], partial=False)[1] == []
 
 
@@ -437,6 +439,44 @@ def test_tl010_needs_a_class_whose_attribute_can_be_a_weight(header, store, mode
         assert [d.code for d in found] == ["TL010"]
 
 
+WRAPPER = """import tensorflow as tf
+
+class Norm(tf.keras.layers.Wrapper):
+    def build(self, shape, given):
+        {build}
+        self.v = kernel
+
+    def call(self, x):
+        self.v = tf.nn.l2_normalize(self.v)
+        return self.layer(x)
+
+    def remove(self):
+        kernel = tf.Variable(self.v)
+        return kernel
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("build, expected", [
+    # `kernel` in `build` is another layer's weight, a parameter, a tensor: no variable to the semantic
+    # model, however `remove` binds its own `kernel` (Addons' WeightNormalization reached libcst so)
+    ("kernel = self.layer.kernel", False),
+    ("kernel = given", False),
+    ("kernel = tf.zeros(shape)", False),
+    ("kernel = given\n        kernel += 1.0", False),
+    # ... and where `build` makes it one, `self.v` is a weight the call overwrites
+    ("kernel = tf.Variable(self.layer.kernel)", True),
+    ("kernel = self.add_weight(shape=shape)", True),
+    ("made = tf.Variable(given)\n        kernel = made", True),
+    ("kernel, bias = (tf.Variable(given), None)", True),
+])
+def test_tl010_takes_a_name_stored_in_self_for_a_variable_as_its_function_binds_it(build, expected, mode):
+    source = WRAPPER.format(build=build)
+    assert_screen("TL010", facts_in(mode, source), source, expected)
+    found = linter.analyse(source, "t.py", [registry.all_rules()["TL010"]], partial=False)[1]
+    assert [d.code for d in found] == (["TL010"] if expected else [])
+
+
 @pytest.mark.parametrize("store", [
     "layer.kernel = tf.zeros([2, 2])\n",
     "layer.bias += 1.0\n",
@@ -461,6 +501,15 @@ LAYER = "import tensorflow as tf\nlayer = tf.keras.layers.Dense(2)\n"
     (LAYER + "(layer.  # the weight\n    bias) = tf.zeros([2])\n", True),
     (LAYER + "layer.\\\n  gamma = tf.ones([2])\n", True),
     (LAYER + "(layer.  # the weight\n\n  \\\n  bias) = tf.zeros([2])\n", True),
+    # an object the rule takes for no layer: an attribute (Addons' and TFP's weight-norm wrappers
+    # store a normalised tensor into `self.layer.kernel` in each call; both reached libcst), a string
+    (LAYER + "class Norm(tf.keras.layers.Wrapper):\n    def call(self, x):\n"
+     "        kernel = tf.nn.l2_normalize(self.v) * self.g\n        self.layer.kernel = kernel\n"
+     "        self.layer.cell.recurrent_kernel = tf.nn.l2_normalize(self.v)\n", False),
+    (LAYER + "model.layer.bias = tf.zeros([2])\n'text'.kernel = tf.zeros([2])\n", False),
+    # ... and those it may: a layer read from a model's list or by name
+    (LAYER + "model.layers[0].kernel = tf.zeros([2, 2])\n", True),
+    (LAYER + "model.get_layer('dense').bias = tf.zeros([2])\n", True),
     # other attributes whose names start with a weight name
     (LAYER + "layer.kernel_size = 3\nlayer.kernels = [tf.zeros([2])]\nlayer.bias_ = tf.zeros([2])\n", False),
 ])
@@ -606,6 +655,44 @@ TL015_GRAPH = {
     "import tensorflow as tf\nclass M(tf.Module):\n    def g(self, y, x):\n        return tf.gradients(y, x)\n"
     "def f(y, x):\n    def inner():\n        return 1\n    return inner\n": False,
 }
+
+
+TL015_MODE_CHECKS = {
+    # source -> whether a call of tf.gradients is outside the code the rule counts as checking the mode:
+    # a function around it that calls tf.executing_eagerly() itself, or an `if` whose test does
+    "import tensorflow as tf\ndef grads(y, x):\n    if tf.executing_eagerly():\n        raise RuntimeError('graphs only')\n"
+    "    return tf.gradients(y, x)\nz = grads(1, 2)\n": False,
+    # (TFP's diag_jacobian: the check in the function around the loop body that differentiates)
+    "import tensorflow as tf\ndef jac(y, x):\n    if not tf.executing_eagerly():\n        def body(j):\n"
+    "            return tf.gradients(y[j], x)\n        return body(0)\nz = jac(1, 2)\n": False,
+    "import tensorflow as tf\nif not tf.executing_eagerly():\n    g = tf.gradients(y, x)\nelse:\n    g = tf.hessians(y, x)\n": False,
+    "from tensorflow import executing_eagerly\ndef grads(y, x):\n    assert not executing_eagerly()\n"
+    "    return tf.gradients(y, x)\nimport tensorflow as tf\nz = grads(1, 2)\n": False,
+    # a check elsewhere: in another function, in an `if` body rather than its test, in a default
+    "import tensorflow as tf\ndef eager():\n    return tf.executing_eagerly()\ndef grads(y, x):\n"
+    "    return tf.gradients(y, x)\nz = grads(1, 2)\n": True,
+    "import tensorflow as tf\nif ok:\n    eager = tf.executing_eagerly()\n    g = tf.gradients(y, x)\n": True,
+    "import tensorflow as tf\ndef grads(y, x, eager=tf.executing_eagerly()):\n    return tf.gradients(y, x)\n"
+    "z = grads(1, 2)\n": True,
+    "import tensorflow as tf\ndef grads(y, x):\n    check = lambda: tf.executing_eagerly()\n"
+    "    return tf.gradients(y, x)\nz = grads(1, 2)\n": True,
+    # a check the model may not resolve: its name bound otherwise too, or imported twice
+    "import tensorflow as tf\nimport tensorflow as tfe\ntfe = patched(tfe)\ndef grads(y, x):\n"
+    "    if tfe.executing_eagerly():\n        raise RuntimeError\n    return tf.gradients(y, x)\nz = grads(1, 2)\n": True,
+    "import tensorflow as tf\ndef grads(y, x):\n    from mylib import executing_eagerly\n"
+    "    if executing_eagerly():\n        raise RuntimeError\n    return tf.gradients(y, x)\nz = grads(1, 2)\n": True,
+    "import tensorflow as tf\nfrom mylib import executing_eagerly\ndef grads(y, x):\n"
+    "    if executing_eagerly():\n        raise RuntimeError\n    return tf.gradients(y, x)\nz = grads(1, 2)\n": True,
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("source", TL015_MODE_CHECKS)
+def test_tl015s_screen_leaves_out_the_mode_checked_code_the_rule_leaves_out(source, mode):
+    expected = TL015_MODE_CHECKS[source]
+    assert_screen("TL015", facts_in(mode, source), source, expected)
+    found = linter.analyse(source, "t.py", [registry.all_rules()["TL015"]], partial=False)[1]
+    assert [d.code for d in found] == (["TL015"] if expected else [])
 
 
 VARIABLE_IMPORTS = {

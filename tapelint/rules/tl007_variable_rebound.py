@@ -431,7 +431,7 @@ def _operands(facts, value: ast.expr) -> list[ast.expr]:
     """What `_operand_named` can find the rebound name among, read from CPython's tree: the leaves of
     arithmetic, or the positional arguments of a call that an import can make a TensorFlow function or
     a `keras.ops` op (the calls the semantic model takes for tensors: `self._untrack(self.w)` and
-    `K.variable(w)` are none)."""
+    `K.variable(w)` are none) other than a conversion (`tf.cast(w, ...)`: asked for on purpose)."""
     if isinstance(value, ast.BinOp) or (isinstance(value, ast.UnaryOp) and not isinstance(value.op, ast.Not)):
         leaves, stack = [], [value]
         while stack:
@@ -443,7 +443,7 @@ def _operands(facts, value: ast.expr) -> list[ast.expr]:
             else:
                 leaves.append(e)
         return leaves
-    if isinstance(value, ast.Call) and facts.may_refer_under(value.func, TENSOR_CALLS):
+    if isinstance(value, ast.Call) and facts.may_refer_under(value.func, TENSOR_CALLS, but=N.CONVERSIONS):
         return [a for a in value.args if not isinstance(a, ast.Starred)]
     return []
 

@@ -303,6 +303,8 @@ class Norm(keras.layers.Layer):
             # an assignment the statement can see.
             on_self = isinstance(target.value, ast.Name) and target.value.id == "self"
             of_class = on_self and target.attr not in WEIGHT_NAMES
+            if not on_self and not _may_be_layer(target.value):
+                continue
             if not on_self and not isinstance(value, ast.Name):
                 return True
             if from_lines:  # the scope or class around the statement is read from the whole tree
@@ -462,6 +464,15 @@ class Norm(keras.layers.Layer):
             isinstance(leaf, cst.Attribute) and leaf.attr.value in WEIGHT_NAMES and self._builtin_layer(model, leaf.value)
         ) for leaf in leaves)
 
+
+
+def _may_be_layer(obj: ast.expr) -> bool:
+    """``obj`` (the object of `obj.w = ...`, not `self`) is one that `_weight` may take for a layer: a
+    name (bound to a built-in layer or an instance of a layer class of the file), `m.layers[i]` or a
+    call (`m.get_layer(...)`). Any other (`self.layer.kernel = ...` in a weight-norm wrapper) it never
+    does."""
+    return isinstance(obj, (ast.Name, ast.Call)) or (
+        isinstance(obj, ast.Subscript) and isinstance(obj.value, ast.Attribute) and obj.value.attr == "layers")
 
 
 def _exclusive(model, a, b) -> bool:

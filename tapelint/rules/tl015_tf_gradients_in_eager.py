@@ -224,11 +224,13 @@ for step in range(100):
         if not facts.calls_to(_GRADIENTS, GRAPH_GRADIENTS, _GRADIENTS_CALL):
             return False
         # ... and one such call outside every function the rule counts as a graph whatever else it
-        # finds: a decorated function, a method of a class with a base class, a lambda. Such a call
-        # spans a line where `gradients`/`hessians` or an import alias of them is written.
+        # finds: a decorated function, a method of a class with a base class, a lambda; and outside
+        # the code that checks the execution mode (`_mode_checked`). Such a call spans a line where
+        # `gradients`/`hessians` or an import alias of them is written.
+        checked = _mode_checked_code(facts) if _MODE_CHECK_CALL.search(facts.text) else (set(), set())
         return _called_outside_graph_functions(
             facts.tree, lambda call: facts.may_call(call, _GRADIENTS, GRAPH_GRADIENTS),
-            facts.lines_calling(_GRADIENTS_CALL, _GRADIENTS))
+            facts.lines_calling(_GRADIENTS_CALL, _GRADIENTS), *checked)
 
     def check(self, model):
         calls = [c for c in model.nodes(cst.Call) if model.call_name(c) in GRAPH_GRADIENTS]
@@ -259,19 +261,25 @@ for step in range(100):
         return False
 
 
-def _called_outside_graph_functions(tree: ast.Module, wanted, lines: list[int]) -> bool:
+def _called_outside_graph_functions(tree: ast.Module, wanted, lines: list[int], checked_functions=frozenset(),
+                                    checked_ifs=frozenset()) -> bool:
     """Some call ``wanted`` accepts lies in code that runs outside every decorated function, method of
     a class with a base class, function whose name the code uses other than to call it, and lambda
     (at the top level, in a class body, or in other functions): the rule's ``_GraphFunctions`` seeds,
-    which hold every function nested in them too. ``lines``: sorted, every line such a call can span
-    holds one of them (only the code spanning one is walked)."""
+    which hold every function nested in them too; and outside the functions and `if` statements
+    (ids: ``checked_functions``, ``checked_ifs``) that check the execution mode (`_mode_checked_code`).
+    ``lines``: sorted, every line such a call can span holds one of them (only the code spanning one
+    is walked)."""
     around_calls: list[tuple[str, ...]] = []  # for each such call in plain functions: their names
-    # (node, inside a graph function, the class whose body holds the node, the names of the functions
-    # around it that are graph functions only where the code uses their names other than to call them)
+    # (node, inside a graph function or mode-checked code, the class whose body holds the node, the
+    # names of the functions around it that are graph functions only where the code uses their names
+    # other than to call them)
     todo: list[tuple[ast.AST, bool, ast.ClassDef | None, tuple[str, ...]]] = [
         (stmt, False, None, ()) for stmt in tree.body]
     while todo:
         node, graph, cls, around = todo.pop()
+        if id(node) in checked_ifs:
+            graph = True  # (no call in it is reported: the same as inside a graph function)
         first = getattr(node, "lineno", None)
         if first is not None:
             i = bisect.bisect_left(lines, first)
@@ -287,7 +295,7 @@ def _called_outside_graph_functions(tree: ast.Module, wanted, lines: list[int]) 
                 outer.append(node.returns)
             todo += [(part, graph, None, around) for part in outer]
             inner = graph or isinstance(node, ast.Lambda) or bool(node.decorator_list) or \
-                (cls is not None and bool(cls.bases))
+                (cls is not None and bool(cls.bases)) or id(node) in checked_functions
             inside = around if inner else (*around, node.name)
             body = [node.body] if isinstance(node, ast.Lambda) else node.body
             todo += [(part, inner, None, inside) for part in body]
@@ -304,6 +312,50 @@ def _called_outside_graph_functions(tree: ast.Module, wanted, lines: list[int]) 
         return False
     passed = _named_as_values(tree)  # (a whole walk: only where a call is in functions that may be plain)
     return any(passed.isdisjoint(names) for names in around_calls)
+
+
+_MODE_CHECK_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in MODE_CHECKS)
+_MODE_CHECK_CALL = call_pattern(*sorted(_MODE_CHECK_NAMES))
+
+
+def _mode_checked_code(facts) -> tuple[set[int], set[int]]:
+    """The ids of the functions (defs and lambdas) and of the `if` statements that `_mode_checked`
+    counts as checking the execution mode: the innermost function around a call the semantic model
+    surely resolves to one of MODE_CHECKS (every call nested in it, at any depth, is then checked),
+    and the `if` whose test holds one (so is everything in the `if`). Only the code spanning a line
+    where such a name is written is walked."""
+    lines = facts.lines_calling(_MODE_CHECK_CALL, _MODE_CHECK_NAMES)
+    functions: set[int] = set()
+    ifs: set[int] = set()
+    # (node, the innermost function around it, the innermost statement around it)
+    todo: list[tuple[ast.AST, ast.AST | None, ast.AST | None]] = [(stmt, None, stmt) for stmt in facts.tree.body]
+    while todo:
+        node, function, statement = todo.pop()
+        first = getattr(node, "lineno", None)
+        if first is not None:
+            i = bisect.bisect_left(lines, first)
+            if i == len(lines) or lines[i] > node.end_lineno:
+                continue
+        if isinstance(node, ast.stmt):
+            statement = node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = node.args
+            # decorators, defaults and annotations are in the scope around the function
+            outer = [*getattr(node, "decorator_list", ()), *args.defaults, *(d for d in args.kw_defaults if d),
+                     *(a.annotation for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg,
+                                              args.kwarg) if a is not None and a.annotation is not None)]
+            if getattr(node, "returns", None) is not None:
+                outer.append(node.returns)
+            todo += [(part, function, statement) for part in outer]
+            todo += [(part, node, statement) for part in ([node.body] if isinstance(node, ast.Lambda) else node.body)]
+            continue
+        if isinstance(node, ast.Call) and facts.surely_refers_to(node.func, MODE_CHECKS):
+            if function is not None:
+                functions.add(id(function))
+            if isinstance(statement, ast.If):  # (in its test: a statement of its body is another)
+                ifs.add(id(statement))
+        todo += [(child, function, statement) for child in ast.iter_child_nodes(node)]
+    return functions, ifs
 
 
 def _named_as_values(tree: ast.Module) -> set[str]:
