@@ -317,6 +317,8 @@ TL007_REBINDINGS = {
     "w = w if ok else 0.0": False,
     "w = tf.keras.ops.exp(w)": True,  # keras.ops: a tensor
     "w = tf.keras.backend.variable(w)": False,  # a new variable, not a tensor
+    "w = tf.Variable(w)": False,  # (PennyLane's tests wrap values so: 30 files reached libcst)
+    "w = tf.compat.v1.Variable(w, dtype=tf.float64)": False,
     "w = tf.keras.layers.Dense(4)(w)": False,  # a call of a call: nothing the model names
 }
 

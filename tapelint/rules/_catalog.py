@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '9c716269467b1f07d9fdb304'
+SOURCES = 'ec090d3ccf4b2e9305a99d1f'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -427,11 +427,16 @@ def _same(expr: ast.expr, target: ast.expr) -> bool:
         and expr.value.id == "self"
 
 
+# Calls under `tensorflow.` whose result the rule takes for no tensor made from their arguments.
+_NO_TENSOR_CALLS = N.CONVERSIONS | N.VARIABLE_FACTORIES
+
+
 def _operands(facts, value: ast.expr) -> list[ast.expr]:
     """What `_operand_named` can find the rebound name among, read from CPython's tree: the leaves of
     arithmetic, or the positional arguments of a call that an import can make a TensorFlow function or
     a `keras.ops` op (the calls the semantic model takes for tensors: `self._untrack(self.w)` and
-    `K.variable(w)` are none) other than a conversion (`tf.cast(w, ...)`: asked for on purpose)."""
+    `K.variable(w)` are none) other than a conversion (`tf.cast(w, ...)`: asked for on purpose) or a
+    variable factory (`x = tf.Variable(x)` makes a variable of a value: no tensor to the model)."""
     if isinstance(value, ast.BinOp) or (isinstance(value, ast.UnaryOp) and not isinstance(value.op, ast.Not)):
         leaves, stack = [], [value]
         while stack:
@@ -443,7 +448,7 @@ def _operands(facts, value: ast.expr) -> list[ast.expr]:
             else:
                 leaves.append(e)
         return leaves
-    if isinstance(value, ast.Call) and facts.may_refer_under(value.func, TENSOR_CALLS, but=N.CONVERSIONS):
+    if isinstance(value, ast.Call) and facts.may_refer_under(value.func, TENSOR_CALLS, but=_NO_TENSOR_CALLS):
         return [a for a in value.args if not isinstance(a, ast.Starred)]
     return []
 
