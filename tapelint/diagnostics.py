@@ -54,6 +54,10 @@ class Diagnostic:
     noqa_row: int | None = None
     # Internal: the rule's libcst-level fix, applied by the fixer (not serialised).
     cst_fix: object | None = field(default=None, repr=False, compare=False)
+    # Internal: where the nodes ``cst_fix`` replaces lie in the parsed module (None: not known): the
+    # indices, in its body, of the top-level statements holding them, and the ids of every node above
+    # them, so its edit is rendered from those statements alone (tapelint.fixer.with_edits).
+    fix_scope: tuple[tuple[int, ...], frozenset[int]] | None = field(default=None, repr=False, compare=False)
 
     def sort_key(self) -> tuple:
         return (self.filename, self.cell or 0, self.location.row, self.location.column, self.code)

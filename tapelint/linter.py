@@ -364,7 +364,28 @@ def _diagnostic(rule_cls: type[Rule], finding, model, filename: str) -> Diagnost
         fix=fix,
         url=rule_url(rule_cls.code),
         cst_fix=finding.fix,
+        fix_scope=None if finding.fix is None else _top_level_statements(model, finding.fix),
     )
+
+
+def _top_level_statements(model, fix) -> tuple[tuple[int, ...], frozenset[int]] | None:
+    """Where the nodes ``fix`` replaces lie (``Diagnostic.fix_scope``): the indices, in the module's
+    body, of the top-level statements that hold them (each the node itself or an ancestor), and the
+    ids of the nodes above them up to those statements; None where one is not in the module."""
+    module = model.module
+    index = {id(stmt): i for i, stmt in enumerate(module.body)}
+    statements: set[int] = set()
+    above: set[int] = set()
+    for replacement in fix.replacements:
+        node = replacement.node
+        while node is not None and id(node) not in index:
+            node = model.parent(node)
+            if node is not None:
+                above.add(id(node))
+        if node is None:
+            return None
+        statements.add(index[id(node)])
+    return tuple(sorted(statements)), frozenset(above)
 
 
 def lint_file(path: Path, rules: Sequence[type[Rule]], *, display_name: str | None = None,

@@ -187,3 +187,54 @@ def test_tl001_fix_is_unsafe_and_keeps_comments():
     assert fixed(code, "TL001", unsafe=False) == textwrap.dedent(code)
     assert "    with tf.GradientTape() as tape:  # record\n        logits = model(x)\n        loss = loss_fn(y, logits)  # the loss\n" \
         in fixed(code, "TL001")
+
+
+# -- the edits a fix shows (JSON, SARIF): rendered from the statements it touches -----------------------
+def _sources_with_fixes():
+    from pathlib import Path
+
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "buggy"
+    sources = [(p.name, p.read_text()) for p in sorted(fixtures.glob("*.py"))]
+    sources += [(f"{r.code}-{i}", textwrap.dedent(ex.code)) for r in RULES.values()
+                for i, ex in enumerate(r.all_invalid())]
+    return sources
+
+
+@pytest.mark.parametrize("trailing", ["as written", "no last line end"])
+def test_edits_rendered_from_the_touched_statements_are_those_of_the_whole_module(trailing):
+    from tapelint import fixer, linter
+
+    seen = 0
+    for name, source in _sources_with_fixes():
+        if trailing != "as written":
+            source = source.rstrip("\n")
+        module, diagnostics = linter.analyse(source, "t.py", list(RULES.values()))
+        for d in diagnostics:
+            if d.cst_fix is None or d.fix is None:
+                continue
+            assert d.fix_scope is not None, (name, d.code)
+            statements = fixer._Statements(module, source)
+            assert statements.exact == source.endswith("\n"), name  # (else: the whole module's path)
+            if statements.exact:
+                whole = fixer.fix_edits(module, source, d.cst_fix)
+                assert fixer.fix_edits(module, source, d.cst_fix, statements, d.fix_scope) == whole, (name, d.code)
+                seen += 1
+        # and with_edits, which takes the scoped path where it is exact, gives the whole module's edits
+        expected = [fixer.fix_edits(module, source, d.cst_fix) for d in diagnostics if d.cst_fix and d.fix]
+        assert [d.fix.edits for d in fixer.with_edits(diagnostics, source, module) if d.cst_fix and d.fix] == expected
+    assert seen > 30 or trailing != "as written"
+
+
+def test_a_fix_of_a_top_level_statement_itself_is_rendered_from_it():
+    # TL002's fix at the top level: the statement itself changes (persistent=True); a module without a
+    # last line end keeps to the whole module's path
+    from tapelint import fixer, linter
+
+    source = ("import tensorflow as tf\n\nx = tf.constant(1.0)\nwith tf.GradientTape() as t:\n    t.watch(x)\n"
+              "    y = x * x\n    z = y * y\nprint(t.gradient(y, x))\nprint(t.gradient(z, x))\n")
+    module, diagnostics = linter.analyse(source, "t.py", [RULES["TL002"]])
+    [d] = [d for d in diagnostics if d.cst_fix is not None]
+    statements, above = d.fix_scope  # (`persistent=True` in the `with`, `del t` after the last print)
+    assert statements == (2, 4) and id(module.body[3]) not in above
+    edits = fixer.with_edits([d], source, module)[0].fix.edits
+    assert edits == fixer.fix_edits(module, source, d.cst_fix)
