@@ -380,7 +380,8 @@ def test_tl010_needs_a_weight_assigned_what_can_be_a_tensor():
                 self.kernel = self.kernel * self.mask
                 return super().call(x)
     ''')
-    assert "TL010" in kept("import tensorflow as tf\nlayer.kernel = tf.clip_by_norm(layer.kernel, 1.0)\n")
+    assert "TL010" in kept("import tensorflow as tf\nlayer = tf.keras.layers.Dense(2)\n"
+                           "layer.kernel = tf.clip_by_norm(layer.kernel, 1.0)\n")
     assert "TL010" in kept("import tensorflow as tf\nclass Tied(tf.keras.layers.Dense):\n"
                            "    def tie(self):\n        self.kernel = tf.Variable(self.kernel)\n")
     # `self` outside a class is no layer
@@ -486,7 +487,9 @@ def test_tl010_takes_a_name_stored_in_self_for_a_variable_as_its_function_binds_
     "layer.kernel \\\n    = tf.zeros([2, 2])\n",
 ])
 def test_tl010_sees_a_built_in_weight_stored_across_gaps(store):
-    assert "TL010" in kept("import tensorflow as tf\n" + store)
+    source = "import tensorflow as tf\nlayer = tf.keras.layers.Dense(2)\n" + store
+    assert "TL010" in kept(source)
+    assert [d.code for d in linter.analyse(source, "t.py", [registry.all_rules()["TL010"]], partial=False)[1]] == ["TL010"]
 
 
 LAYER = "import tensorflow as tf\nlayer = tf.keras.layers.Dense(2)\n"
@@ -509,6 +512,17 @@ LAYER = "import tensorflow as tf\nlayer = tf.keras.layers.Dense(2)\n"
      "        kernel = tf.nn.l2_normalize(self.v) * self.g\n        self.layer.kernel = kernel\n"
      "        self.layer.cell.recurrent_kernel = tf.nn.l2_normalize(self.v)\n", False),
     (LAYER + "model.layer.bias = tf.zeros([2])\n'text'.kernel = tf.zeros([2])\n", False),
+    # a name no assignment binds to a call the rule can take for a layer: unbound, a parameter, a
+    # module made by an attribute's call (Sonnet's deferred_test.py), a layer class's instance whose
+    # attribute is no built-in weight name but not of a class of the file
+    ("import tensorflow as tf\nlayer.kernel = tf.zeros([2, 2])\n", False),
+    ("import tensorflow as tf\ndef tie(layer):\n    layer.kernel = tf.zeros([2, 2])\n", False),
+    ("import tensorflow as tf\nclass M(tf.Module):\n    def __init__(self):\n        self.w = tf.Variable(1.0)\n"
+     "mod = deferred.Deferred(M)\nmod.w = tf.ones_like(mod.w)\n", False),
+    ("import tensorflow as tf\nclass M(tf.keras.layers.Layer):\n    def build(self, shape):\n"
+     "        self.w = self.add_weight(shape=shape)\nmod = M()\nmod.w = tf.ones_like(mod.w)\n", True),
+    ("import tensorflow as tf\nclass M(tf.keras.layers.Layer):\n    def build(self, shape):\n"
+     "        self.w = self.add_weight(shape=shape)\nmod, n = M(), 1\nmod.w = tf.ones_like(mod.w)\n", None),
     # ... and those it may: a layer read from a model's list or by name
     (LAYER + "model.layers[0].kernel = tf.zeros([2, 2])\n", True),
     (LAYER + "model.get_layer('dense').bias = tf.zeros([2])\n", True),
@@ -516,6 +530,9 @@ LAYER = "import tensorflow as tf\nlayer = tf.keras.layers.Dense(2)\n"
     (LAYER + "layer.kernel_size = 3\nlayer.kernels = [tf.zeros([2])]\nlayer.bias_ = tf.zeros([2])\n", False),
 ])
 def test_tl010_needs_a_weight_stored_as_an_attribute(source, expected):
+    if expected is None:  # (a tuple's element: the screen keeps the rule, whatever the rule finds)
+        assert registry.all_rules()["TL010"].screen(Facts(source))
+        return
     assert_screen("TL010", Facts(source), source, expected)
     if expected:
         rule = registry.all_rules()["TL010"]
@@ -546,7 +563,8 @@ def test_tl015_needs_a_call_named_gradients_outside_graph_mode_files():
 TL015_IMPORTS = {
     # source -> whether an import can make the call one of the graph gradient functions
     "import tensorflow as tf\ng = tf.gradients(y, x)\n": True,
-    "import tensorflow.compat.v1 as tf\ng = tf.gradients(y, x)\n": True,
+    "import tensorflow.compat.v2 as tf\ng = tf.gradients(y, x)\n": True,
+    "import tensorflow.compat.v1 as tf\ng = tf.gradients(y, x)\n": False,  # (TF1 code: a graph-mode file)
     "import tensorflow.compat.v1\ng = tensorflow.compat.v1.gradients(y, x)\n": True,
     "from tensorflow.python.ops import gradients_impl\ng = gradients_impl.gradients(y, x)\n": True,
     "from tensorflow.keras import backend as K\ng = K.gradients(y, x)\n": True,
@@ -686,6 +704,34 @@ TL015_MODE_CHECKS = {
     "import tensorflow as tf\nfrom mylib import executing_eagerly\ndef grads(y, x):\n"
     "    if executing_eagerly():\n        raise RuntimeError\n    return tf.gradients(y, x)\nz = grads(1, 2)\n": True,
 }
+
+
+TL015_GRAPH_MODE_FILES = {
+    # source -> whether the screen keeps TL015 in a file the rule may take for a graph-mode one
+    # (TF1 code: every tf.gradients call in it is silent), and whether the rule reports
+    "import tensorflow.compat.v1 as tf\ndef dpg(q, a):\n    return tf.gradients([q], [a])[0]\nz = dpg(1, 2)\n": (False, False),
+    "import tensorflow as tf\nimport tensorflow.compat.v1 as v1\nv1.disable_eager_execution()\n"
+    "g = tf.gradients(y, x)\n": (False, False),
+    "import tensorflow as tf\nfrom tensorflow.compat.v1 import Session\ng = tf.gradients(y, x)\n"
+    "with Session() as s:\n    s.run(g)\n": (False, False),
+    # ... where the model may not resolve the marker, the screen keeps the rule
+    "import tensorflow.compat.v1 as tf\ntf = patched(tf)\ng = tf.gradients(y, x)\n": (True, False),
+    "import tensorflow as tf\nimport tensorflow.compat.v1 as v1\nif legacy:\n    v1 = None\n"
+    "g = tf.gradients(y, x)\nprint(v1)\n": (True, True),
+    "import tensorflow as tf\nimport tensorflow.compat.v1 as v1\nv1 = None\nv1.disable_eager_execution()\n"
+    "g = tf.gradients(y, x)\n": (True, True),
+    "import tensorflow as tf\ndef f(y, x):\n    import tensorflow.compat.v1 as tf1\n    tf1.disable_v2_behavior()\n"
+    "    return tf.gradients(y, x)\nz = f(1, 2)\n": (True, False),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("source", TL015_GRAPH_MODE_FILES)
+def test_tl015s_screen_leaves_out_the_graph_mode_files_the_rule_surely_takes_for_them(source, mode):
+    kept_rule, reports = TL015_GRAPH_MODE_FILES[source]
+    assert registry.all_rules()["TL015"].screen(facts_in(mode, source)) is kept_rule
+    found = linter.analyse(source, "t.py", [registry.all_rules()["TL015"]], partial=False)[1]
+    assert [d.code for d in found] == (["TL015"] if reports else [])
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'ec090d3ccf4b2e9305a99d1f'
+SOURCES = 'cb4d1dca593e6c56216cfe40'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -305,11 +305,14 @@ class Norm(keras.layers.Layer):
             of_class = on_self and target.attr not in WEIGHT_NAMES
             if not on_self and not _may_be_layer(target.value):
                 continue
-            if not on_self and not isinstance(value, ast.Name):
-                return True
             if from_lines:  # the scope or class around the statement is read from the whole tree
                 facts.read_whole()
                 return cls.screen(facts)
+            if not on_self and isinstance(target.value, ast.Name) and \
+                    not _may_name_a_layer(facts, target.value.id, target.attr):
+                continue
+            if not on_self and not isinstance(value, ast.Name):
+                return True
             if isinstance(value, ast.Name) and not facts.may_be_assigned(value.id, store):
                 continue
             if on_self and not _may_hold_weight(facts, facts.class_around(store), target.attr):
@@ -473,6 +476,22 @@ def _may_be_layer(obj: ast.expr) -> bool:
     does."""
     return isinstance(obj, (ast.Name, ast.Call)) or (
         isinstance(obj, ast.Subscript) and isinstance(obj.value, ast.Attribute) and obj.value.attr == "layers")
+
+
+def _may_name_a_layer(facts, name: str, attr: str) -> bool:
+    """As `_weight` for `name.attr = ...`: the bindings of `name` that reach the store must all assign
+    a call, of a name (a layer class of the file) where `attr` is no built-in weight name, of a
+    `keras.layers` constructor where it is one: so some assignment of the module binds `name` to such a
+    call (or to a tuple, whose element the model may bind). A parameter, a loop variable, or a module
+    made by an attribute's call (`mod = deferred.Deferred(Module)`, Sonnet's tests) is no layer to it."""
+    for _, store in facts.stores_by_name.get(name, ()):
+        value = getattr(store, "value", None)
+        if isinstance(value, (ast.Tuple, ast.List)):
+            return True
+        if isinstance(store, (ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Call) and (
+                attr in WEIGHT_NAMES or isinstance(value.func, ast.Name)):
+            return True
+    return False
 
 
 def _exclusive(model, a, b) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import ast
 import bisect
 import functools
+import re
 
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
@@ -227,6 +228,8 @@ for step in range(100):
         # finds: a decorated function, a method of a class with a base class, a lambda; and outside
         # the code that checks the execution mode (`_mode_checked`). Such a call spans a line where
         # `gradients`/`hessians` or an import alias of them is written.
+        if _surely_graph_mode_file(facts):
+            return False
         checked = _mode_checked_code(facts) if _MODE_CHECK_CALL.search(facts.text) else (set(), set())
         return _called_outside_graph_functions(
             facts.tree, lambda call: facts.may_call(call, _GRADIENTS, GRAPH_GRADIENTS),
@@ -314,6 +317,30 @@ def _called_outside_graph_functions(tree: ast.Module, wanted, lines: list[int], 
     return any(passed.isdisjoint(names) for names in around_calls)
 
 
+# The last parts of the graph-mode markers: a file that holds none of them as a word has no marker.
+_MARKER_WORDS = re.compile(r"\b(?:" + "|".join(sorted({n.rsplit(".", 1)[-1] for n in GRAPH_MODE_MARKERS} | {"v1"}))
+                           + r")\b")
+
+
+def _surely_graph_mode_file(facts) -> bool:
+    """`_graph_mode_file` holds for certain: a name or attribute of the code refers, wherever it is, to
+    a graph-mode marker (`tf.compat.v1.disable_eager_execution`, `tf.Session`...), or a name to
+    `tensorflow.compat.v1` (`import tensorflow.compat.v1 as tf`: TF1 code, as in TRFL), as the
+    semantic model resolves them (`Facts.surely_refers_to`); the rule is then silent on the file."""
+    if not _MARKER_WORDS.search(facts.text):
+        return False
+    compat = frozenset({"tensorflow.compat.v1"})
+    for node in ast.walk(facts.tree):
+        if isinstance(node, ast.Name):
+            if facts.surely_refers_to(node, compat) or facts.surely_refers_to(node, GRAPH_MODE_MARKERS):
+                return True
+        elif isinstance(node, ast.Attribute) and node.attr in _MARKER_LAST_PARTS and \
+                facts.surely_refers_to(node, GRAPH_MODE_MARKERS):
+            return True
+    return False
+
+
+_MARKER_LAST_PARTS = frozenset(n.rsplit(".", 1)[-1] for n in GRAPH_MODE_MARKERS)
 _MODE_CHECK_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in MODE_CHECKS)
 _MODE_CHECK_CALL = call_pattern(*sorted(_MODE_CHECK_NAMES))
 
