@@ -437,6 +437,12 @@ class Facts:
         `keras.ops.`)."""
         return any(name.startswith(prefixes) and name not in but for name in self._qualified_names(expr))
 
+    def may_only_refer_to(self, expr: ast.expr, qualified: frozenset[str]) -> bool:
+        """Every canonical name the imports of its root can give ``expr`` is one of ``qualified`` (and
+        there is one): the semantic model resolves it to one of them, or to nothing."""
+        names = self._qualified_names(expr)
+        return bool(names) and all(name in qualified for name in names)
+
     def surely_refers_to(self, expr: ast.expr, qualified: frozenset[str]) -> bool:
         """``expr`` (a name or a dotted attribute) refers to one of ``qualified`` wherever it is, as
         the semantic model resolves it: its root name is bound by one import, at the module level,

@@ -382,8 +382,14 @@ def test_tl010_needs_a_weight_assigned_what_can_be_a_tensor():
     ''')
     assert "TL010" in kept("import tensorflow as tf\nlayer = tf.keras.layers.Dense(2)\n"
                            "layer.kernel = tf.clip_by_norm(layer.kernel, 1.0)\n")
-    assert "TL010" in kept("import tensorflow as tf\nclass Tied(tf.keras.layers.Dense):\n"
-                           "    def tie(self):\n        self.kernel = tf.Variable(self.kernel)\n")
+    # a new variable, whatever it is made of, is no tensor to the rule (deel-lip's
+    # `self.wbar = tf.Variable(self.kernel.read_value())` reached libcst so)
+    for value in ("tf.Variable(self.kernel)", "tf.Variable(self.kernel.read_value(), trainable=False)",
+                  "tf.compat.v1.Variable(tf.transpose(self.kernel))"):
+        tied = ("import tensorflow as tf\nclass Tied(tf.keras.layers.Dense):\n"
+                f"    def tie(self):\n        self.kernel = {value}\n")
+        assert "TL010" not in kept(tied)
+        assert linter.analyse(tied, "t.py", [registry.all_rules()["TL010"]], partial=False)[1] == []
     # `self` outside a class is no layer
     outside = "import tensorflow as tf\nself.kernel = tf.Variable(self.kernel)\n"
     assert "TL010" not in kept(outside)
@@ -523,6 +529,10 @@ LAYER = "import tensorflow as tf\nlayer = tf.keras.layers.Dense(2)\n"
      "        self.w = self.add_weight(shape=shape)\nmod = M()\nmod.w = tf.ones_like(mod.w)\n", True),
     ("import tensorflow as tf\nclass M(tf.keras.layers.Layer):\n    def build(self, shape):\n"
      "        self.w = self.add_weight(shape=shape)\nmod, n = M(), 1\nmod.w = tf.ones_like(mod.w)\n", None),
+    # a layer of another library, or made by a function (PyTorch code in transformers' integrations)
+    ("import tensorflow as tf\nimport torch.nn as nn\nlayer = nn.Linear(2, 2)\nlayer.bias = tf.zeros([2])\n", False),
+    ("import tensorflow as tf\nlayer = make_linear(2, 2)\nlayer.bias = tf.zeros([2])\n", False),
+    ("import tensorflow as tf\nclass Q(tf.keras.layers.Dense):\n    pass\nq = Q(2)\nq.bias = tf.zeros([2])\n", True),
     # ... and those it may: a layer read from a model's list or by name
     (LAYER + "model.layers[0].kernel = tf.zeros([2, 2])\n", True),
     (LAYER + "model.get_layer('dense').bias = tf.zeros([2])\n", True),

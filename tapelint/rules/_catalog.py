@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'cb4d1dca593e6c56216cfe40'
+SOURCES = 'de129ce4f78b0c2da5b989c9'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

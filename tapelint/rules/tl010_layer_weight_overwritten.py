@@ -6,6 +6,7 @@ import re
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
 from tapelint.screen import ASSIGNMENT, TARGET_TAIL, TENSOR_CALLS, VARIABLE_TRIGGERS, last_name
+from tapelint.semantic import names as N
 from tapelint.semantic.names import VARIABLE_METHODS
 from tapelint.semantic.values import Kind
 
@@ -480,16 +481,19 @@ def _may_be_layer(obj: ast.expr) -> bool:
 
 def _may_name_a_layer(facts, name: str, attr: str) -> bool:
     """As `_weight` for `name.attr = ...`: the bindings of `name` that reach the store must all assign
-    a call, of a name (a layer class of the file) where `attr` is no built-in weight name, of a
-    `keras.layers` constructor where it is one: so some assignment of the module binds `name` to such a
-    call (or to a tuple, whose element the model may bind). A parameter, a loop variable, or a module
-    made by an attribute's call (`mod = deferred.Deferred(Module)`, Sonnet's tests) is no layer to it."""
+    a call, of the name of a class of the file (a layer class), or, where `attr` is a built-in weight
+    name, of a `keras.layers` constructor: so some assignment of the module binds `name` to such a call (or to a
+    tuple, whose element the model may bind). A parameter, a loop variable, a module made by an
+    attribute's call (`mod = deferred.Deferred(Module)`, Sonnet's tests) or a PyTorch layer
+    (`layer = nn.Linear(...)`) is no layer to it."""
+    classes = {s.name for s in facts.statements if isinstance(s, ast.ClassDef)}
     for _, store in facts.stores_by_name.get(name, ()):
         value = getattr(store, "value", None)
         if isinstance(value, (ast.Tuple, ast.List)):
             return True
         if isinstance(store, (ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Call) and (
-                attr in WEIGHT_NAMES or isinstance(value.func, ast.Name)):
+                (isinstance(value.func, ast.Name) and value.func.id in classes) or
+                (attr in WEIGHT_NAMES and facts.may_refer_under(value.func, ("keras.layers.",)))):
             return True
     return False
 
@@ -517,6 +521,8 @@ def _may_be_tensor(facts, value: ast.expr, attr: str) -> bool:
         return facts.assigns(value.id)
     if not isinstance(value, ast.Call) or not facts.may_refer_under(value.func, TENSOR_CALLS):
         return False
+    if facts.may_only_refer_to(value.func, N.VARIABLE_FACTORIES):
+        return False  # (a variable to the model, whatever it is given: `tf.Variable(self.kernel.read_value())`)
     if facts.callee(value) in ("Variable", "ResourceVariable", "variable") and not _has_ops_part(facts, value.func):
         mentioned = {last_name(e) for a in (*value.args, *value.keywords) for e in ast.walk(a)}
         return attr in mentioned or not mentioned.isdisjoint(WEIGHT_NAMES)
