@@ -698,6 +698,11 @@ class Facts:
         the next function out, whose definition is directly in a class body."""
         return self._scopes.get(id(store), (self.tree, None))[1]
 
+    def scope_of(self, stmt: ast.stmt) -> ast.AST:
+        """The scope ``stmt`` (a statement of the whole tree) is in: the innermost function, lambda or
+        class around it, or the module."""
+        return self._scope_of(stmt)
+
     def _scope_of(self, stmt: ast.stmt) -> ast.AST:
         """The scope ``stmt`` (a statement of the whole tree) is in: the innermost function, lambda or
         class around it, or the module."""

@@ -448,6 +448,39 @@ def test_tl010_needs_a_class_whose_attribute_can_be_a_weight(header, store, mode
         assert [d.code for d in found] == ["TL010"]
 
 
+CONSTANT_OR_WEIGHT = """import tensorflow as tf
+
+class Scale(tf.keras.layers.Layer):
+    def build(self, shape):
+{body}
+    def call(self, x):
+        return x * self.beta
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("body, expected", [
+    # a constant stored where no creation of the weight runs before it: `_before_every_creation`
+    # (Spektral's `self.beta = tf.cast(1.0, self.dtype)` when not trainable reached libcst so)
+    ("        if self.trainable:\n            self.beta = self.add_weight(shape=())\n"
+     "        else:\n            self.beta = tf.cast(1.0, self.dtype)\n", False),
+    ("        if self.mode == 1:\n            self.beta = self.add_weight(shape=())\n"
+     "        elif self.mode == 2:\n            self.beta = tf.constant(2.0)\n", False),
+    ("        self.beta = tf.zeros([])\n        if self.trainable:\n            self.beta = self.add_weight(shape=())\n", False),
+    # ... but a creation before it, in a loop around both, or in another method: the weight is overwritten
+    ("        self.beta = self.add_weight(shape=())\n        self.beta = tf.cast(self.beta, tf.float16)\n", True),
+    ("        for _ in range(2):\n            self.beta = tf.zeros([])\n            self.beta = self.add_weight(shape=())\n", True),
+    ("        self.beta = tf.zeros([])\n    def reset(self):\n        self.beta = self.add_weight(shape=())\n", True),
+    ("        if self.trainable:\n            self.beta = self.add_weight(shape=())\n"
+     "        self.beta = tf.cast(1.0, self.dtype)\n", True),
+])
+def test_tl010_leaves_out_a_constant_stored_before_every_creation_of_the_weight(body, expected, mode):
+    source = CONSTANT_OR_WEIGHT.format(body=body)
+    assert_screen("TL010", facts_in(mode, source), source, expected)
+    found = linter.analyse(source, "t.py", [registry.all_rules()["TL010"]], partial=False)[1]
+    assert [d.code for d in found] == (["TL010"] if expected else [])
+
+
 WRAPPER = """import tensorflow as tf
 
 class Norm(tf.keras.layers.Wrapper):

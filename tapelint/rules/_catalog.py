@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'de129ce4f78b0c2da5b989c9'
+SOURCES = 'ec800801a6e72b20d89df2ad'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -318,6 +318,8 @@ class Norm(keras.layers.Layer):
                 continue
             if on_self and not _may_hold_weight(facts, facts.class_around(store), target.attr):
                 continue
+            if on_self and _surely_before_every_creation(facts, store, facts.class_around(store), target.attr):
+                continue
             if not of_class or target.attr in facts.attributes_made_variables_in(facts.class_around(store)):
                 return True
         return False
@@ -477,6 +479,78 @@ def _may_be_layer(obj: ast.expr) -> bool:
     does."""
     return isinstance(obj, (ast.Name, ast.Call)) or (
         isinstance(obj, ast.Subscript) and isinstance(obj.value, ast.Attribute) and obj.value.attr == "layers")
+
+
+def _surely_before_every_creation(facts, store: ast.stmt, cls: ast.ClassDef | None, attr: str) -> bool:
+    """The rule surely skips `self.<attr> = ...` (``store``) as `_before_every_creation`: the class makes
+    the attribute with `self.add_weight(...)`/`add_variable(...)` (so `_weight` says "custom"), and every
+    assignment of the class that may make `self.<attr>` a variable is in the store's function, in
+    another branch of an `if` than the store, or after it and outside every loop around it: `self.beta =
+    self.add_weight(...)` where the layer is trainable, `self.beta = tf.cast(1.0, ...)` where not
+    (Spektral's and TF Lattice's layers)."""
+    if cls is None:
+        return False
+    function = facts.scope_of(store)
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    sure = False
+    creations = []
+    for node in ast.walk(cls):
+        if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if not any(isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name)
+                   and t.value.id == "self" for t in targets):
+            continue
+        value = node.value
+        if isinstance(node, ast.Assign) and isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) \
+                and value.func.attr in VARIABLE_METHODS and isinstance(value.func.value, ast.Name) \
+                and value.func.value.id == "self":
+            sure = True  # (in `weight_attributes`, and a variable to the model: one of `_creations`)
+        if facts.makes_variable(value):
+            creations.append(node)
+    if not sure:
+        return False
+    context = _branches_and_loops(function)
+    if id(store) not in context:
+        return False
+    ifs, loops_around, _ = context[id(store)]
+    for creation in creations:
+        if facts.scope_of(creation) is not function or id(creation) not in context:
+            return False
+        other_ifs, _, loops_holding = context[id(creation)]
+        if any((i, "body" if branch == "orelse" else "orelse") in other_ifs for i, branch in ifs):
+            continue  # another branch of one `if` (`_exclusive`)
+        if (creation.lineno, creation.col_offset) < (store.lineno, store.col_offset) or \
+                any(loop in loops_holding for loop in loops_around):
+            return False
+    return True
+
+
+def _branches_and_loops(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[int, tuple]:
+    """For each statement of ``function`` (not of the functions and classes in it): the `if`
+    statements around it with the branch it is in ((id, "body" | "orelse"), an `elif` being in the
+    outer `if`'s "orelse"), the loops whose body holds it (`enclosing_loops`), and every loop that
+    holds it (in its body or its `else`), by id."""
+    out: dict[int, tuple] = {}
+    todo: list[tuple[ast.stmt, tuple, tuple, tuple]] = [(s, (), (), ()) for s in function.body]
+    while todo:
+        stmt, ifs, body_loops, loops = todo.pop()
+        out[id(stmt)] = (ifs, body_loops, loops)
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(stmt, ast.If):
+            todo += [(s, (*ifs, (id(stmt), "body")), body_loops, loops) for s in stmt.body]
+            todo += [(s, (*ifs, (id(stmt), "orelse")), body_loops, loops) for s in stmt.orelse]
+        elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
+            todo += [(s, ifs, (*body_loops, id(stmt)), (*loops, id(stmt))) for s in stmt.body]
+            todo += [(s, ifs, body_loops, (*loops, id(stmt))) for s in stmt.orelse]
+        else:
+            children = [s for field in ("body", "orelse", "finalbody") for s in getattr(stmt, field, ())]
+            children += [s for handler in getattr(stmt, "handlers", ()) for s in handler.body]
+            children += [s for case in getattr(stmt, "cases", ()) for s in case.body]
+            todo += [(s, ifs, body_loops, loops) for s in children]
+    return out
 
 
 def _may_name_a_layer(facts, name: str, attr: str) -> bool:
