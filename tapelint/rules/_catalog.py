@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'ec800801a6e72b20d89df2ad'
+SOURCES = 'a6aa53a4d892711947d0e4c8'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -283,20 +283,10 @@ def _called_outside_graph_functions(tree: ast.Module, wanted, lines: list[int], 
         node, graph, cls, around = todo.pop()
         if id(node) in checked_ifs:
             graph = True  # (no call in it is reported: the same as inside a graph function)
-        first = getattr(node, "lineno", None)
-        if first is not None:
-            i = bisect.bisect_left(lines, first)
-            if i == len(lines) or lines[i] > node.end_lineno:
-                continue
+        if _off_lines(node, lines):
+            continue
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            args = node.args
-            # decorators, defaults and annotations run where the function is defined
-            outer = [*getattr(node, "decorator_list", ()), *args.defaults, *(d for d in args.kw_defaults if d),
-                     *(a.annotation for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg,
-                                              args.kwarg) if a is not None and a.annotation is not None)]
-            if getattr(node, "returns", None) is not None:
-                outer.append(node.returns)
-            todo += [(part, graph, None, around) for part in outer]
+            todo += [(part, graph, None, around) for part in _defined_around(node)]
             inner = graph or isinstance(node, ast.Lambda) or bool(node.decorator_list) or \
                 (cls is not None and bool(cls.bases)) or id(node) in checked_functions
             inside = around if inner else (*around, node.name)
@@ -340,6 +330,26 @@ def _surely_graph_mode_file(facts) -> bool:
     return False
 
 
+def _off_lines(node: ast.AST, lines: list[int]) -> bool:
+    """``node`` spans none of ``lines`` (sorted): nothing in it is walked."""
+    first = getattr(node, "lineno", None)
+    if first is None:
+        return False
+    i = bisect.bisect_left(lines, first)
+    return i == len(lines) or lines[i] > node.end_lineno
+
+
+def _defined_around(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> list[ast.expr]:
+    """What a function's definition evaluates in the scope around it: decorators, defaults, annotations."""
+    args = function.args
+    outer = [*getattr(function, "decorator_list", ()), *args.defaults, *(d for d in args.kw_defaults if d),
+             *(a.annotation for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg)
+               if a is not None and a.annotation is not None)]
+    if getattr(function, "returns", None) is not None:
+        outer.append(function.returns)
+    return outer
+
+
 _MARKER_LAST_PARTS = frozenset(n.rsplit(".", 1)[-1] for n in GRAPH_MODE_MARKERS)
 _MODE_CHECK_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in MODE_CHECKS)
 _MODE_CHECK_CALL = call_pattern(*sorted(_MODE_CHECK_NAMES))
@@ -358,22 +368,12 @@ def _mode_checked_code(facts) -> tuple[set[int], set[int]]:
     todo: list[tuple[ast.AST, ast.AST | None, ast.AST | None]] = [(stmt, None, stmt) for stmt in facts.tree.body]
     while todo:
         node, function, statement = todo.pop()
-        first = getattr(node, "lineno", None)
-        if first is not None:
-            i = bisect.bisect_left(lines, first)
-            if i == len(lines) or lines[i] > node.end_lineno:
-                continue
+        if _off_lines(node, lines):
+            continue
         if isinstance(node, ast.stmt):
             statement = node
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            args = node.args
-            # decorators, defaults and annotations are in the scope around the function
-            outer = [*getattr(node, "decorator_list", ()), *args.defaults, *(d for d in args.kw_defaults if d),
-                     *(a.annotation for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg,
-                                              args.kwarg) if a is not None and a.annotation is not None)]
-            if getattr(node, "returns", None) is not None:
-                outer.append(node.returns)
-            todo += [(part, function, statement) for part in outer]
+            todo += [(part, function, statement) for part in _defined_around(node)]
             todo += [(part, node, statement) for part in ([node.body] if isinstance(node, ast.Lambda) else node.body)]
             continue
         if isinstance(node, ast.Call) and facts.surely_refers_to(node.func, MODE_CHECKS):
