@@ -749,6 +749,24 @@ TL015_MODE_CHECKS = {
 }
 
 
+TL015_CALLED_FROM_GRAPHS = {
+    # source -> whether a call of tf.gradients may run outside the functions the rule takes for graphs,
+    # where a graph function calls the plain function around it by name (TF Keras's optimizer_v1.py:
+    # each optimizer's `get_updates`, a method of a derived class, calls `self.get_gradients`)
+    "import tensorflow as tf\nclass Optimizer:\n    def get_gradients(self, loss, params):\n"
+    "        return tf.gradients(loss, params)\nclass SGD(Optimizer):\n    def get_updates(self, loss, params):\n"
+    "        return self.get_gradients(loss, params)\n": False,
+    "import tensorflow as tf\n@register\ndef step(y, x):\n    return outer(y, x)\ndef outer(y, x):\n    return inner(y, x)\n"
+    "def inner(y, x):\n    return tf.gradients(y, x)\n": False,
+    # ... not where only plain functions call it
+    "import tensorflow as tf\ndef step(y, x):\n    return grads(y, x)\ndef grads(y, x):\n    return tf.gradients(y, x)\n"
+    "z = step(1, 2)\n": True,
+    "import tensorflow as tf\nclass Optimizer:\n    def get_gradients(self, loss, params):\n"
+    "        return tf.gradients(loss, params)\n    def get_updates(self, loss, params):\n"
+    "        return self.get_gradients(loss, params)\n": True,
+}
+
+
 TL015_GRAPH_MODE_FILES = {
     # source -> whether the screen keeps TL015 in a file the rule may take for a graph-mode one
     # (TF1 code: every tf.gradients call in it is silent), and whether the rule reports
@@ -778,9 +796,10 @@ def test_tl015s_screen_leaves_out_the_graph_mode_files_the_rule_surely_takes_for
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("source", TL015_MODE_CHECKS)
-def test_tl015s_screen_leaves_out_the_mode_checked_code_the_rule_leaves_out(source, mode):
-    expected = TL015_MODE_CHECKS[source]
+@pytest.mark.parametrize("source", [*TL015_MODE_CHECKS, *TL015_CALLED_FROM_GRAPHS])
+def test_tl015s_screen_leaves_out_the_code_the_rule_leaves_out(source, mode):
+    # mode-checked code, and plain functions that graph functions call by name
+    expected = {**TL015_MODE_CHECKS, **TL015_CALLED_FROM_GRAPHS}[source]
     assert_screen("TL015", facts_in(mode, source), source, expected)
     found = linter.analyse(source, "t.py", [registry.all_rules()["TL015"]], partial=False)[1]
     assert [d.code for d in found] == (["TL015"] if expected else [])

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'a6aa53a4d892711947d0e4c8'
+SOURCES = '202cd1757ac1ed4fb3d61ca0'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -273,11 +273,11 @@ def _called_outside_graph_functions(tree: ast.Module, wanted, lines: list[int], 
     (ids: ``checked_functions``, ``checked_ifs``) that check the execution mode (`_mode_checked_code`).
     ``lines``: sorted, every line such a call can span holds one of them (only the code spanning one
     is walked)."""
-    around_calls: list[tuple[str, ...]] = []  # for each such call in plain functions: their names
+    around_calls: list[tuple[ast.AST, ...]] = []  # for each such call in plain functions: those functions
     # (node, inside a graph function or mode-checked code, the class whose body holds the node, the
-    # names of the functions around it that are graph functions only where the code uses their names
-    # other than to call them)
-    todo: list[tuple[ast.AST, bool, ast.ClassDef | None, tuple[str, ...]]] = [
+    # functions around it that are graph functions only where the code names them other than to call
+    # them, or a graph function calls them: `_graph_functions`)
+    todo: list[tuple[ast.AST, bool, ast.ClassDef | None, tuple[ast.AST, ...]]] = [
         (stmt, False, None, ()) for stmt in tree.body]
     while todo:
         node, graph, cls, around = todo.pop()
@@ -289,7 +289,7 @@ def _called_outside_graph_functions(tree: ast.Module, wanted, lines: list[int], 
             todo += [(part, graph, None, around) for part in _defined_around(node)]
             inner = graph or isinstance(node, ast.Lambda) or bool(node.decorator_list) or \
                 (cls is not None and bool(cls.bases)) or id(node) in checked_functions
-            inside = around if inner else (*around, node.name)
+            inside = around if inner else (*around, node)
             body = [node.body] if isinstance(node, ast.Lambda) else node.body
             todo += [(part, inner, None, inside) for part in body]
         elif isinstance(node, ast.ClassDef):
@@ -303,8 +303,57 @@ def _called_outside_graph_functions(tree: ast.Module, wanted, lines: list[int], 
             todo += [(child, graph, cls, around) for child in ast.iter_child_nodes(node)]
     if not around_calls:
         return False
-    passed = _named_as_values(tree)  # (a whole walk: only where a call is in functions that may be plain)
-    return any(passed.isdisjoint(names) for names in around_calls)
+    graph = _graph_functions(tree)  # (whole walks: only where a call is in functions that may be plain)
+    return any(all(id(fn) not in graph for fn in functions) for functions in around_calls)
+
+
+def _graph_functions(tree: ast.Module) -> set[int]:
+    """The ids of functions that the rule's ``_GraphFunctions.graph_functions`` surely holds: its seeds
+    the screen can see (decorated functions, methods of a class with a base class, and functions of a
+    name the code uses other than to call it: `_named_as_values`, never more than the rule's), and, as
+    there, every function nested in one and every function of a name one calls, to a fixed point (TF
+    Keras's `Optimizer.get_gradients`, a plain method that each optimizer's `get_updates` calls)."""
+    functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    by_name: dict[str, list[ast.AST]] = {}
+    for fn in functions:
+        by_name.setdefault(fn.name, []).append(fn)
+    seeds = [fn for fn in functions if fn.decorator_list]
+    for cls in ast.walk(tree):
+        if isinstance(cls, ast.ClassDef) and cls.bases:
+            seeds += [s for s in _in_scope(cls.body) if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    for name in _named_as_values(tree):
+        seeds += by_name.get(name, ())
+    graph: set[int] = set()
+    work = list(seeds)
+    while work:
+        fn = work.pop()
+        if id(fn) in graph:
+            continue
+        graph.add(id(fn))
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+                work += [callee for callee in by_name.get(name, ()) if id(callee) not in graph]
+            elif node is not fn and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and id(node) not in graph:
+                work.append(node)
+    return graph
+
+
+def _in_scope(body: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements of ``body`` and those nested in its blocks (`if`, `try`...), not in the functions
+    and classes it defines: what is defined directly in the scope (`model.class_of`)."""
+    out: list[ast.stmt] = []
+    todo = list(body)
+    while todo:
+        stmt = todo.pop()
+        out.append(stmt)
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        todo += [s for field in ("body", "orelse", "finalbody") for s in getattr(stmt, field, ())]
+        todo += [s for handler in getattr(stmt, "handlers", ()) for s in handler.body]
+        todo += [s for case in getattr(stmt, "cases", ()) for s in case.body]
+    return out
 
 
 # The last parts of the graph-mode markers: a file that holds none of them as a word has no marker.
