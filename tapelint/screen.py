@@ -65,7 +65,10 @@ def _flat_targets(target: ast.expr) -> list[ast.expr]:
 
 # Between a name and its `(` there may be spaces, line continuations, closing parentheses and comments.
 _GAP = r"(?:[\s\\)]|#[^\n]*(?![^\n]))*"
-_AS = re.compile(r"\sas\s")
+# Between an imported name and its `as`, and between `as` and the alias: spaces, line continuations,
+# comments (in a parenthesised import).
+_AS_GAP = r"(?:[\s\\]|#[^\n]*(?![^\n]))+"
+_AS = re.compile(r"\sas[\s\\]")
 _LINE_BREAK = re.compile(r"\r\n?|\n")
 
 
@@ -106,14 +109,14 @@ class Pattern:
 @lru_cache(maxsize=64)
 def _aliased_pattern(names: frozenset[str]) -> Pattern:
     """Where one of ``names`` is followed by `as` (a superset of the imports that alias one of them)."""
-    return Pattern(tuple(sorted(names)), r"[\s\\]+as(?![A-Za-z0-9_])")
+    return Pattern(tuple(sorted(names)), _AS_GAP + r"as(?![A-Za-z0-9_])")
 
 
 def _IDENTIFIER(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
-_CALLED = r"(?:" + _GAP + r"\(|\s+as\s)"
+_CALLED = r"(?:" + _GAP + r"\(|" + _AS_GAP + r"as[\s\\#])"
 # What may follow a whole identifier.
 WORD_END = r"(?![A-Za-z0-9_])"
 
@@ -142,7 +145,7 @@ _TAPE_NAMES = frozenset({"GradientTape"})
 ASSIGNMENT = r"(?:[-+*/%@&|^]|//|\*\*|>>|<<)?=(?!=)"
 TARGET_TAIL = re.compile(r"[\s\\)\]]*(?:[,:]|" + ASSIGNMENT + ")")
 # What may follow a name that is a whole value, or an element of a tuple value: `= w`, `= v, w`, `= (w)`.
-VALUE_TAIL = re.compile(r"[ \t\f\\)\]]*(?:[,;\n]|\Z)")
+VALUE_TAIL = re.compile(r"[ \t\f\\)\]]*(?:[,;\r\n]|\Z)")
 # A logical line is read alone only while the lines read stay under this share of the text: past it,
 # compiling the whole text once costs less.
 _LOCAL_SHARE = 1 / 3
@@ -386,15 +389,16 @@ class Facts:
         return [n for n in ast.walk(self.tree) if isinstance(n, ast.Call)]
 
     @cached_property
-    def _aliases(self) -> dict[str, str]:
-        """Name an import binds with `as` -> the last part of what it imports."""
-        out: dict[str, str] = {}
+    def _aliases(self) -> dict[str, set[str]]:
+        """Name an import binds with `as` -> the last parts of what the imports that so bind it import
+        (several, where imports in different scopes alias different things to one name)."""
+        out: dict[str, set[str]] = {}
         if not _AS.search(self.text):
             return out
         for stmt in self._imports:
             for alias in stmt.names:
                 if alias.asname is not None:
-                    out[alias.asname] = alias.name.rsplit(".", 1)[-1]
+                    out.setdefault(alias.asname, set()).add(alias.name.rsplit(".", 1)[-1])
         return out
 
     @cached_property
@@ -510,18 +514,20 @@ class Facts:
     def may_call(self, call: ast.Call, names: frozenset[str] | set[str], qualified: frozenset[str]) -> bool:
         """``call`` calls something named one of ``names`` (through `as` aliases) that an import can
         make one of ``qualified`` (see :meth:`may_refer_to`)."""
-        return self.callee(call) in names and self.may_refer_to(call.func, qualified)
+        return not self.callees(call).isdisjoint(names) and self.may_refer_to(call.func, qualified)
 
-    def unalias(self, name: str) -> str:
-        """The last part of what `name` was imported as (`V` of `from tf import Variable as V`)."""
+    def unaliases(self, name: str) -> frozenset[str]:
+        """The name itself and the last parts of what imports that bind it with `as` import (`Variable`
+        for `V` of `from tf import Variable as V`): what `name` may stand for."""
         known = self._unaliased.get(name)
         if known is None:
             # Only an import that says `as name` binds it by alias: without those words in the text,
             # the imports need not be read. (The word `as` is matched before the look back at what
             # precedes it: a pattern that starts with a literal is searched for fast.)
-            aliased = "_aliases" in self.__dict__ or re.search(r"as(?<![A-Za-z0-9_]as)[\s\\]+" + re.escape(name) +
+            aliased = "_aliases" in self.__dict__ or re.search(r"as(?<![A-Za-z0-9_]as)" + _AS_GAP + re.escape(name) +
                                                                 r"(?![A-Za-z0-9_])", self.text)
-            known = self._unaliased[name] = self._aliases.get(name, name) if aliased else name
+            known = self._unaliased[name] = frozenset({name, *self._aliases.get(name, ())}) if aliased \
+                else frozenset({name})
         return known
 
     def aliases_of(self, names: frozenset[str] | set[str]) -> list[str]:
@@ -529,22 +535,22 @@ class Facts:
         (`V` of `from tf import Variable as V` for `Variable`)."""
         if "_aliases" not in self.__dict__ and not _aliased_pattern(frozenset(names)).search(self.text):
             return []  # no `Variable as` in the text: no import aliases it
-        return [a for a, name in self._aliases.items() if name in names]
+        return [a for a, targets in self._aliases.items() if not targets.isdisjoint(names)]
 
-    def callee(self, call: ast.Call) -> str | None:
-        """The last part of the name a call calls, through `import ... as` aliases."""
+    def callees(self, call: ast.Call) -> frozenset[str]:
+        """The last parts the name a call calls may have, through `import ... as` aliases."""
         func = call.func
         if isinstance(func, ast.Name):
-            return self.unalias(func.id)
+            return self.unaliases(func.id)
         if isinstance(func, ast.Attribute):
-            return func.attr
-        return None
+            return frozenset({func.attr})
+        return frozenset()
 
     def called(self, names: frozenset[str] | set[str], where: Pattern | None = None) -> bool:
         """Something named one of ``names`` is called. With ``where`` (a pattern matching every such
         call in the text), only the statements where it matches (or where an import alias of one of
         ``names`` occurs) are walked, not the module."""
-        return any(self.callee(c) in names for c in self.calls_where(where, names))
+        return any(not self.callees(c).isdisjoint(names) for c in self.calls_where(where, names))
 
     def calls_where(self, where: Pattern | None, names: frozenset[str] | set[str] = frozenset()) -> list[ast.Call]:
         """The calls in the statements where ``where`` matches (their own expressions: a compound
@@ -819,8 +825,25 @@ class Facts:
         if name in declared:
             return self.assigns(name)
         if name in stores:
-            return not all(_binds_new_variable(s, name) for s in stores[name])
+            return not all(self._binds_new_variable(s, name) for s in stores[name])
         return name not in other and self.assigns(name)
+
+    def _binds_new_variable(self, store: ast.AST, name: str) -> bool:
+        """``store`` is `name = x.add_weight(...)`/`add_variable(...)` on an object no import binds (a
+        method call, a variable to the model), or `name = ....Variable(...)` that every import makes a
+        variable factory: calls whose result the semantic model takes for a variable, never for a
+        tensor (`tf.math.Variable(...)`, not a TensorFlow API, would be one to it)."""
+        if not isinstance(store, (ast.Assign, ast.AnnAssign)) or not isinstance(store.value, ast.Call):
+            return False
+        targets = store.targets if isinstance(store, ast.Assign) else [store.target]
+        if [t for t in targets if not (isinstance(t, ast.Name) and t.id == name)]:
+            return False
+        func = store.value.func
+        if not isinstance(func, ast.Attribute):
+            return False
+        if func.attr in N.VARIABLE_METHODS:
+            return not self._qualified_names(func)
+        return self.may_only_refer_to(func, N.VARIABLE_FACTORIES)
 
     def _makes_by_call(self, value: ast.expr) -> bool:
         elements = value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]
@@ -868,7 +891,10 @@ class Facts:
             if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 stores, other, declared = self._bindings(scope)
                 name = value.id
-                if name not in declared and (name in stores or name in other):
+                # (an annotation without a value binds nothing to the model, which then reads the name
+                # from the scopes around: there, a module-wide answer)
+                bare = any(isinstance(s, ast.AnnAssign) and s.value is None for s in stores.get(name, ()))
+                if name not in declared and not bare and (name in stores or name in other):
                     if (id(scope), name) in seen:  # (a cycle of names: unknown to the model)
                         return False
                     seen = seen | {(id(scope), name)}
@@ -914,8 +940,8 @@ class Facts:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 for deco in stmt.decorator_list:
                     expr = deco.func if isinstance(deco, ast.Call) else deco
-                    name = self.unalias(expr.id) if isinstance(expr, ast.Name) else last_name(expr)
-                    if name == "custom_gradient" and self.may_refer_to(expr, CUSTOM_GRADIENT_NAMES):
+                    names = self.unaliases(expr.id) if isinstance(expr, ast.Name) else {last_name(expr)}
+                    if "custom_gradient" in names and self.may_refer_to(expr, CUSTOM_GRADIENT_NAMES):
                         return True
         return self.calls_to({"custom_gradient"}, CUSTOM_GRADIENT_NAMES, CUSTOM_GRADIENT_USE)
 
@@ -969,19 +995,6 @@ def _names_bound(stores: list[ast.stmt | ast.NamedExpr]) -> frozenset[str]:
     """The names (not attributes or items) that ``stores`` bind."""
     return frozenset(t.id for s in stores for target in (s.targets if isinstance(s, ast.Assign) else [s.target])
                      for t in _flat_targets(target) if isinstance(t, ast.Name))
-
-
-def _binds_new_variable(store: ast.AST, name: str) -> bool:
-    """``store`` is `name = x.add_weight(...)`/`add_variable(...)` or `name = ....Variable(...)`: calls
-    whose result the semantic model takes for a variable (methods by their name, `Variable` through its
-    module), never for a tensor."""
-    if not isinstance(store, (ast.Assign, ast.AnnAssign)) or not isinstance(store.value, ast.Call):
-        return False
-    targets = store.targets if isinstance(store, ast.Assign) else [store.target]
-    if [t for t in targets if not (isinstance(t, ast.Name) and t.id == name)]:
-        return False
-    func = store.value.func
-    return isinstance(func, ast.Attribute) and (func.attr in N.VARIABLE_METHODS or func.attr == "Variable")
 
 
 def _flatten(body: list[ast.stmt]) -> list[ast.stmt]:

@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '202cd1757ac1ed4fb3d61ca0'
+SOURCES = 'b137ee2fc2fb6136208b15ae'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

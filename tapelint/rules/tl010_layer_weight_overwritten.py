@@ -587,20 +587,18 @@ def _exclusive(model, a, b) -> bool:
 def _may_be_tensor(facts, value: ast.expr, attr: str) -> bool:
     """What `_tensor_value` can accept: arithmetic; a name some assignment binds; a call of what an
     import can make a TensorFlow function or a `keras.ops` op (the only calls whose result the semantic
-    model takes for a tensor), but not a variable constructor that is not given the weight itself
-    (`tf.Variable(...)` creates a weight, it does not overwrite one)."""
+    model takes for a tensor), but not one every import makes a variable factory (`tf.Variable(...)`
+    creates a weight, it does not overwrite one)."""
     if isinstance(value, (ast.BinOp, ast.UnaryOp)):
         return True
     if isinstance(value, ast.Name):
         return facts.assigns(value.id)
     if not isinstance(value, ast.Call) or not facts.may_refer_under(value.func, TENSOR_CALLS):
         return False
-    if facts.may_only_refer_to(value.func, N.VARIABLE_FACTORIES):
-        return False  # (a variable to the model, whatever it is given: `tf.Variable(self.kernel.read_value())`)
-    if facts.callee(value) in ("Variable", "ResourceVariable", "variable") and not _has_ops_part(facts, value.func):
-        mentioned = {last_name(e) for a in (*value.args, *value.keywords) for e in ast.walk(a)}
-        return attr in mentioned or not mentioned.isdisjoint(WEIGHT_NAMES)
-    return True
+    # A variable to the model, whatever it is given (`tf.Variable(self.kernel.read_value())`), where every
+    # import makes the callee a variable factory: a name merely ending in `Variable` may be a tensor op
+    # to the model (`tf.math.Variable`, `tf.variable`: whatever is under `tensorflow.` it does not know).
+    return not facts.may_only_refer_to(value.func, N.VARIABLE_FACTORIES)
 
 
 def _may_hold_weight(facts, cls: ast.ClassDef | None, attr: str) -> bool:
@@ -624,4 +622,4 @@ def _has_ops_part(facts, func: ast.expr) -> bool:
         if func.attr == "ops":
             return True
         func = func.value
-    return isinstance(func, ast.Name) and (func.id == "ops" or facts.unalias(func.id) == "ops")
+    return isinstance(func, ast.Name) and "ops" in facts.unaliases(func.id)

@@ -553,7 +553,7 @@ class _Names:
             return [value]
         out = _elements(value)
         if isinstance(value, ast.Call) and target.elts and target.elts[0] is binding \
-                and self.facts.callee(value) == "clip_by_global_norm":
+                and "clip_by_global_norm" in self.facts.callees(value):
             out += [a for a in [argument(value, 0, "t_list")] if a is not None]
         return out
 
@@ -775,7 +775,7 @@ class _GradientUses:
                 use = self.uses.get(id(node))
                 if use is not None:
                     found.append(use)
-                elif self.facts.callee(node) in ("list", "tuple"):
+                elif not self.facts.callees(node).isdisjoint(("list", "tuple")):
                     todo += [a.value if isinstance(a, ast.Starred) else a for a in node.args]
                     todo += [k.value for k in node.keywords]
                 elif isinstance(node.func, ast.Attribute) and node.func.attr == "get_unscaled_gradients":
@@ -792,15 +792,15 @@ class _GradientUses:
 def _pairs(facts, names: _Names, expr: ast.expr, seen: set[int]) -> list[tuple[ast.expr, ast.expr]]:
     """Every (gradients, variables) the model's ``_pairs`` may read from an iterable of pairs."""
     if isinstance(expr, ast.Call):
-        callee = facts.callee(expr)
-        if callee == "zip":
-            if len(expr.args) == 2 and not expr.keywords and not any(isinstance(a, ast.Starred) for a in expr.args):
-                return [(expr.args[0], expr.args[1])]
-            return []
-        if callee in ("list", "tuple"):
+        callees = facts.callees(expr)  # (a name aliased to several: the pairs of each reading)
+        out: list[tuple[ast.expr, ast.expr]] = []
+        if "zip" in callees and len(expr.args) == 2 and not expr.keywords and \
+                not any(isinstance(a, ast.Starred) for a in expr.args):
+            out.append((expr.args[0], expr.args[1]))
+        if not callees.isdisjoint(("list", "tuple")):
             inner = [a.value if isinstance(a, ast.Starred) else a for a in expr.args] + [k.value for k in expr.keywords]
-            return [p for e in inner for p in _pairs(facts, names, e, seen)]
-        return []
+            out += [p for e in inner for p in _pairs(facts, names, e, seen)]
+        return out
     if isinstance(expr, (ast.ListComp, ast.GeneratorExp)):
         return _comprehension_pairs(facts, names, expr, seen)
     if isinstance(expr, ast.Name):

@@ -380,10 +380,12 @@ def _surely_graph_mode_file(facts) -> bool:
 
 
 def _off_lines(node: ast.AST, lines: list[int]) -> bool:
-    """``node`` spans none of ``lines`` (sorted): nothing in it is walked."""
+    """``node`` spans none of ``lines`` (sorted): nothing in it is walked. A definition spans its
+    decorators' lines too (`@deco(tf.gradients(y, x))` above a `def`)."""
     first = getattr(node, "lineno", None)
     if first is None:
         return False
+    first = min([first] + [d.lineno for d in getattr(node, "decorator_list", ())])
     i = bisect.bisect_left(lines, first)
     return i == len(lines) or lines[i] > node.end_lineno
 

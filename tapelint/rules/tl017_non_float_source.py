@@ -337,5 +337,5 @@ def _names_non_float_dtype(facts, expr: ast.expr) -> bool:
     if isinstance(expr, ast.Constant):
         return expr.value in _NON_FLOAT_DTYPES
     if isinstance(expr, ast.Name):
-        return facts.unalias(expr.id) in _NON_FLOAT_DTYPES
+        return not facts.unaliases(expr.id).isdisjoint(_NON_FLOAT_DTYPES)
     return isinstance(expr, ast.Attribute) and expr.attr in _NON_FLOAT_DTYPES
