@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'b137ee2fc2fb6136208b15ae'
+SOURCES = 'b607bf952f50aed7b1f09dd2'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -232,7 +232,7 @@ for step in range(100):
             return False
         checked = _mode_checked_code(facts) if _MODE_CHECK_CALL.search(facts.text) else (set(), set())
         return _called_outside_graph_functions(
-            facts.tree, lambda call: facts.may_call(call, _GRADIENTS, GRAPH_GRADIENTS),
+            facts, lambda call: facts.may_call(call, _GRADIENTS, GRAPH_GRADIENTS),
             facts.lines_calling(_GRADIENTS_CALL, _GRADIENTS), *checked)
 
     def check(self, model):
@@ -264,7 +264,7 @@ for step in range(100):
         return False
 
 
-def _called_outside_graph_functions(tree: ast.Module, wanted, lines: list[int], checked_functions=frozenset(),
+def _called_outside_graph_functions(facts, wanted, lines: list[int], checked_functions=frozenset(),
                                     checked_ifs=frozenset()) -> bool:
     """Some call ``wanted`` accepts lies in code that runs outside every decorated function, method of
     a class with a base class, function whose name the code uses other than to call it, and lambda
@@ -278,7 +278,7 @@ def _called_outside_graph_functions(tree: ast.Module, wanted, lines: list[int], 
     # functions around it that are graph functions only where the code names them other than to call
     # them, or a graph function calls them: `_graph_functions`)
     todo: list[tuple[ast.AST, bool, ast.ClassDef | None, tuple[ast.AST, ...]]] = [
-        (stmt, False, None, ()) for stmt in tree.body]
+        (stmt, False, None, ()) for stmt in facts.tree.body]
     while todo:
         node, graph, cls, around = todo.pop()
         if id(node) in checked_ifs:
@@ -303,25 +303,24 @@ def _called_outside_graph_functions(tree: ast.Module, wanted, lines: list[int], 
             todo += [(child, graph, cls, around) for child in ast.iter_child_nodes(node)]
     if not around_calls:
         return False
-    graph = _graph_functions(tree)  # (whole walks: only where a call is in functions that may be plain)
+    graph = _graph_functions(facts)  # (whole walks: only where a call is in functions that may be plain)
     return any(all(id(fn) not in graph for fn in functions) for functions in around_calls)
 
 
-def _graph_functions(tree: ast.Module) -> set[int]:
+def _graph_functions(facts) -> set[int]:
     """The ids of functions that the rule's ``_GraphFunctions.graph_functions`` surely holds: its seeds
     the screen can see (decorated functions, methods of a class with a base class, and functions of a
     name the code uses other than to call it: `_named_as_values`, never more than the rule's), and, as
     there, every function nested in one and every function of a name one calls, to a fixed point (TF
     Keras's `Optimizer.get_gradients`, a plain method that each optimizer's `get_updates` calls)."""
-    functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    functions = [s for s in facts.statements if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
     by_name: dict[str, list[ast.AST]] = {}
     for fn in functions:
         by_name.setdefault(fn.name, []).append(fn)
-    seeds = [fn for fn in functions if fn.decorator_list]
-    for cls in ast.walk(tree):
-        if isinstance(cls, ast.ClassDef) and cls.bases:
-            seeds += [s for s in _in_scope(cls.body) if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    for name in _named_as_values(tree):
+    # (`model.class_of`: the class whose scope the definition is in, its blocks' included)
+    seeds = [fn for fn in functions if fn.decorator_list or
+             (isinstance(facts.scope_of(fn), ast.ClassDef) and facts.scope_of(fn).bases)]
+    for name in _named_as_values(facts.tree):
         seeds += by_name.get(name, ())
     graph: set[int] = set()
     work = list(seeds)
@@ -340,25 +339,10 @@ def _graph_functions(tree: ast.Module) -> set[int]:
     return graph
 
 
-def _in_scope(body: list[ast.stmt]) -> list[ast.stmt]:
-    """The statements of ``body`` and those nested in its blocks (`if`, `try`...), not in the functions
-    and classes it defines: what is defined directly in the scope (`model.class_of`)."""
-    out: list[ast.stmt] = []
-    todo = list(body)
-    while todo:
-        stmt = todo.pop()
-        out.append(stmt)
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        todo += [s for field in ("body", "orelse", "finalbody") for s in getattr(stmt, field, ())]
-        todo += [s for handler in getattr(stmt, "handlers", ()) for s in handler.body]
-        todo += [s for case in getattr(stmt, "cases", ()) for s in case.body]
-    return out
-
-
-# The last parts of the graph-mode markers: a file that holds none of them as a word has no marker.
-_MARKER_WORDS = re.compile(r"\b(?:" + "|".join(sorted({n.rsplit(".", 1)[-1] for n in GRAPH_MODE_MARKERS} | {"v1"}))
-                           + r")\b")
+# The last parts of the graph-mode markers: a file that holds none of them (nor `v1`) as a word has no
+# marker.
+_MARKER_LAST_PARTS = frozenset(n.rsplit(".", 1)[-1] for n in GRAPH_MODE_MARKERS)
+_MARKER_WORDS = re.compile(r"\b(?:" + "|".join(sorted(_MARKER_LAST_PARTS | {"v1"})) + r")\b")
 
 
 def _surely_graph_mode_file(facts) -> bool:
@@ -401,7 +385,6 @@ def _defined_around(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambd
     return outer
 
 
-_MARKER_LAST_PARTS = frozenset(n.rsplit(".", 1)[-1] for n in GRAPH_MODE_MARKERS)
 _MODE_CHECK_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in MODE_CHECKS)
 _MODE_CHECK_CALL = call_pattern(*sorted(_MODE_CHECK_NAMES))
 
