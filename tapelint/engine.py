@@ -225,10 +225,7 @@ def _in_workers(work, catalog, jobs, partial, verbose, progress, stats, digests=
                 finished.add(n)
                 progress.advance(len(batches[n]))
     except BaseException:  # Ctrl-C (workers ignore it) or a bug: stop the workers now
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        for process in processes:
-            process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        _stop(pool)
         raise
     pool.shutdown(wait=True)
     leftover = [item for n, batch in enumerate(batches) if n not in finished for item in batch]
@@ -244,6 +241,14 @@ def _pool(workers: int, initargs: tuple):
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
                                initializer=_init_worker, initargs=initargs)
+
+
+def _stop(pool) -> None:
+    """Stop a pool's workers now, whatever they are doing, and drop the work not started."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Workers:
@@ -268,10 +273,7 @@ class Workers:
         if self._taken:
             return
         self._taken = True
-        processes = list((getattr(self._pool, "_processes", None) or {}).values())
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.terminate()
+        _stop(self._pool)
 
 
 def start_workers(paths: Sequence[str], settings: Settings, options: Options) -> Workers | None:
