@@ -178,14 +178,15 @@ def with_edits(diagnostics: list[Diagnostic], source: str, module: cst.Module | 
     or, for a fix of several replacements far apart (a statement moved), one edit per replacement."""
     if module is None:
         return diagnostics
-    statements: list[_Statements] = []  # (made for the first fix whose statements are known)
+    statements: _Statements | None = None  # (made for the first fix whose statements are known)
     for d in diagnostics:
         if d.cst_fix is None or d.fix is None:
             continue
         try:
-            if d.fix_scope is not None and not statements:
-                statements.append(_Statements(module, source))
-            scoped = statements[0] if d.fix_scope is not None and statements[0].exact else None
+            scoped = None
+            if d.fix_scope is not None:
+                statements = statements or _Statements(module, source)
+                scoped = statements if statements.exact else None
             edits = fix_edits(module, source, d.cst_fix, scoped, d.fix_scope)
         except Exception:  # a fix that cannot even be rendered is simply not offered
             d.fix = None
