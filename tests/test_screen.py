@@ -46,6 +46,11 @@ def kept(source: str) -> set[str]:
     return {r.code for r in linter.screened(triggered(RULES, source), Facts(source))}
 
 
+def codes_reported(code: str, source: str) -> list[str]:
+    """The codes the whole-file analysis with rule ``code`` alone reports (no screen asked)."""
+    return [d.code for d in linter.analyse(source, "t.py", [registry.all_rules()[code]], partial=False)[1]]
+
+
 def assert_screen(code: str, f: Facts, source: str, expected: bool) -> None:
     """The screen of rule ``code`` decides ``expected``; where it rules the rule out, the rule finds
     nothing in the whole file either (a screen must never hide a finding)."""
@@ -444,8 +449,7 @@ def test_tl010_needs_a_class_whose_attribute_can_be_a_weight(header, store, mode
     expected = TL010_CLASSES[(header, store)]
     assert_screen("TL010", facts_in(mode, source), source, expected)
     if expected:  # the table is the rule's: where the screen passes, these the rule reports
-        found = linter.analyse(source, "t.py", [registry.all_rules()["TL010"]], partial=False)[1]
-        assert [d.code for d in found] == ["TL010"]
+        assert codes_reported("TL010", source) == ["TL010"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -463,8 +467,7 @@ def test_tl010_needs_a_class_whose_attribute_can_be_a_weight(header, store, mode
 ])
 def test_tl010_takes_only_a_variable_factory_for_a_new_variable(source, mode):
     assert_screen("TL010", facts_in(mode, source), source, True)
-    found = linter.analyse(source, "t.py", [registry.all_rules()["TL010"]], partial=False)[1]
-    assert [d.code for d in found] == ["TL010"]
+    assert codes_reported("TL010", source) == ["TL010"]
 
 
 _PADDING = "".join(f"x{i} = {i}\n" for i in range(40))  # (so that the lines read alone stay a small share)
@@ -501,8 +504,7 @@ _PADDING = "".join(f"x{i} = {i}\n" for i in range(40))  # (so that the lines rea
 ])
 def test_screens_keep_what_random_programs_showed_they_missed(code, source, mode):
     assert_screen(code, facts_in(mode, source), source, True)
-    found = linter.analyse(source, "t.py", [registry.all_rules()[code]], partial=False)[1]
-    assert code in [d.code for d in found]
+    assert code in codes_reported(code, source)
 
 
 CONSTANT_OR_WEIGHT = """import tensorflow as tf
@@ -534,8 +536,7 @@ class Scale(tf.keras.layers.Layer):
 def test_tl010_leaves_out_a_constant_stored_before_every_creation_of_the_weight(body, expected, mode):
     source = CONSTANT_OR_WEIGHT.format(body=body)
     assert_screen("TL010", facts_in(mode, source), source, expected)
-    found = linter.analyse(source, "t.py", [registry.all_rules()["TL010"]], partial=False)[1]
-    assert [d.code for d in found] == (["TL010"] if expected else [])
+    assert codes_reported("TL010", source) == (["TL010"] if expected else [])
 
 
 WRAPPER = """import tensorflow as tf
@@ -572,8 +573,7 @@ class Norm(tf.keras.layers.Wrapper):
 def test_tl010_takes_a_name_stored_in_self_for_a_variable_as_its_function_binds_it(build, expected, mode):
     source = WRAPPER.format(build=build)
     assert_screen("TL010", facts_in(mode, source), source, expected)
-    found = linter.analyse(source, "t.py", [registry.all_rules()["TL010"]], partial=False)[1]
-    assert [d.code for d in found] == (["TL010"] if expected else [])
+    assert codes_reported("TL010", source) == (["TL010"] if expected else [])
 
 
 @pytest.mark.parametrize("store", [
@@ -848,8 +848,7 @@ TL015_GRAPH_MODE_FILES = {
 def test_tl015s_screen_leaves_out_the_graph_mode_files_the_rule_surely_takes_for_them(source, mode):
     kept_rule, reports = TL015_GRAPH_MODE_FILES[source]
     assert registry.all_rules()["TL015"].screen(facts_in(mode, source)) is kept_rule
-    found = linter.analyse(source, "t.py", [registry.all_rules()["TL015"]], partial=False)[1]
-    assert [d.code for d in found] == (["TL015"] if reports else [])
+    assert codes_reported("TL015", source) == (["TL015"] if reports else [])
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -858,8 +857,7 @@ def test_tl015s_screen_leaves_out_the_code_the_rule_leaves_out(source, mode):
     # mode-checked code, and plain functions that graph functions call by name
     expected = {**TL015_MODE_CHECKS, **TL015_CALLED_FROM_GRAPHS}[source]
     assert_screen("TL015", facts_in(mode, source), source, expected)
-    found = linter.analyse(source, "t.py", [registry.all_rules()["TL015"]], partial=False)[1]
-    assert [d.code for d in found] == (["TL015"] if expected else [])
+    assert codes_reported("TL015", source) == (["TL015"] if expected else [])
 
 
 VARIABLE_IMPORTS = {
