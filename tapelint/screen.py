@@ -453,13 +453,19 @@ class Facts:
         that makes it one of them, and by nothing else in the module (no other import, assignment,
         parameter, definition...), so every scope reads that import. The converse of
         :meth:`may_refer_to`, for a screen that leaves out what the rule leaves out."""
+        names = self._qualified_names(expr)  # (first: far cheaper than the module's bindings)
+        if len(names) != 1 or names[0] not in qualified:
+            return False
         root = expr
         while isinstance(root, ast.Attribute):
             root = root.value
-        if not isinstance(root, ast.Name) or self._bindings_by_name.get(root.id) != 1:
-            return False
-        names = self._qualified_names(expr)
-        return len(names) == 1 and names[0] in qualified
+        return self._bindings_by_name.get(root.id) == 1
+
+    def names_imported_as(self, qualified: frozenset[str]) -> frozenset[str]:
+        """The names some import binds to one of ``qualified`` (canonical names): only such a name, as
+        a whole, may refer to one of them (:meth:`may_refer_to`, :meth:`surely_refers_to`)."""
+        return frozenset(name for name, targets in self._import_bindings.items()
+                         if any(N.canonical(t) in qualified for t in targets))
 
     @cached_property
     def _bindings_by_name(self) -> dict[str, int]:

@@ -832,6 +832,11 @@ TL015_GRAPH_MODE_FILES = {
     "g = tf.gradients(y, x)\n": (False, False),
     "import tensorflow as tf\nfrom tensorflow.compat.v1 import Session\ng = tf.gradients(y, x)\n"
     "with Session() as s:\n    s.run(g)\n": (False, False),
+    # ... found on the lines that hold a marker's last part or a name an import binds to one
+    "import tensorflow as tf\ng = tf.gradients(y, x)\nsess = (tf.compat.v1\n        .Session())\n": (False, False),
+    "import tensorflow as tf\nfrom tensorflow.compat.v1 import Session as S\ng = tf.gradients(y, x)\n"
+    "with S() as s:\n    s.run(g)\n": (False, False),
+    "from tensorflow.compat import v1 as tf1\ndef f(y, x):\n    return tf1.gradients(y, x)\nz = f(1, 2)\n": (False, False),
     # ... where the model may not resolve the marker, the screen keeps the rule
     "import tensorflow.compat.v1 as tf\ntf = patched(tf)\ng = tf.gradients(y, x)\n": (True, False),
     "import tensorflow as tf\nimport tensorflow.compat.v1 as v1\nif legacy:\n    v1 = None\n"

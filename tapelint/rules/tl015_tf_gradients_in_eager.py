@@ -7,7 +7,7 @@ import re
 
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen import call_pattern
+from tapelint.screen import WORD_END, Pattern, call_pattern
 
 # Symbolic differentiation that only works while a graph is being built.
 _GRADIENTS = frozenset({"gradients", "hessians"})
@@ -349,17 +349,27 @@ def _surely_graph_mode_file(facts) -> bool:
     """`_graph_mode_file` holds for certain: a name or attribute of the code refers, wherever it is, to
     a graph-mode marker (`tf.compat.v1.disable_eager_execution`, `tf.Session`...), or a name to
     `tensorflow.compat.v1` (`import tensorflow.compat.v1 as tf`: TF1 code, as in TRFL), as the
-    semantic model resolves them (`Facts.surely_refers_to`); the rule is then silent on the file."""
+    semantic model resolves them (`Facts.surely_refers_to`); the rule is then silent on the file.
+    Such an attribute is written with a marker's last part, such a name is one an import binds to a
+    marker or to `tensorflow.compat.v1`: only the code spanning a line that holds one is walked."""
     if not _MARKER_WORDS.search(facts.text):
         return False
     compat = frozenset({"tensorflow.compat.v1"})
-    for node in ast.walk(facts.tree):
+    names = facts.names_imported_as(compat | GRAPH_MODE_MARKERS)
+    lines = sorted(Pattern(tuple(sorted(_MARKER_LAST_PARTS | names)), WORD_END).lines(facts.text))
+    todo: list[ast.AST] = list(facts.tree.body) if lines else []
+    while todo:
+        node = todo.pop()
+        if _off_lines(node, lines):
+            continue
         if isinstance(node, ast.Name):
-            if facts.surely_refers_to(node, compat) or facts.surely_refers_to(node, GRAPH_MODE_MARKERS):
+            if node.id in names and (facts.surely_refers_to(node, compat) or
+                                     facts.surely_refers_to(node, GRAPH_MODE_MARKERS)):
                 return True
         elif isinstance(node, ast.Attribute) and node.attr in _MARKER_LAST_PARTS and \
                 facts.surely_refers_to(node, GRAPH_MODE_MARKERS):
             return True
+        todo += ast.iter_child_nodes(node)
     return False
 
 
