@@ -92,7 +92,12 @@ class Pattern:
     def lines(self, text: str) -> set[int]:
         """The (1-based) lines where it matches, as CPython numbers them (a lone `\r` ends a line too)."""
         if "\r" not in text:
-            return {text.count("\n", 0, at) + 1 for at in self._matches(text)}
+            out, line, previous = set(), 1, 0
+            for at in sorted(self._matches(text)):  # (each newline counted once)
+                line += text.count("\n", previous, at)
+                previous = at
+                out.add(line)
+            return out
         starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
         return {bisect.bisect_right(starts, at) for at in self._matches(text)}
 

@@ -1023,6 +1023,15 @@ def test_lines_are_numbered_as_cpython_numbers_them(newline):
     assert [d.code for d in linter.analyse(source, "t.py", RULES)[1]] == ["TL003"]
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_the_lines_of_several_words_are_numbered_whatever_order_they_are_found_in(newline):
+    # Each word is looked for in turn: the second word's matches come after the first's, lines before.
+    pattern = screen.Pattern(("beta", "alpha"), screen.WORD_END)
+    source = newline.join(["alpha = 1", "", "beta = alpha", "x = 2", "alpha", "betas", "beta"])
+    assert pattern.lines(source) == {1, 3, 5, 7}
+    assert pattern.lines("") == set()
+
+
 def test_a_banner_comment_after_a_trigger_word_is_read_in_one_pass():
     # `#[^\n]*` inside a repeated group could split a run of `#` in every possible way: 2**n tries for
     # a comment of n `#`s after a name that is not called (0.17 s at 22, doubling with each more).
