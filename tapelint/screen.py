@@ -69,6 +69,10 @@ _GAP = r"(?:[\s\\)]|#[^\n]*(?![^\n]))*"
 # comments (in a parenthesised import).
 _AS_GAP = r"(?:[\s\\]|#[^\n]*(?![^\n]))+"
 _AS = re.compile(r"\sas[\s\\]")
+# The word `as`, matched before the look back at what precedes it: a pattern that starts with a literal
+# is searched for fast.
+_AS_WORD = r"as(?<![A-Za-z0-9_]as)"
+_AFTER_AS = re.compile(_AS_WORD + _AS_GAP + r"([A-Za-z0-9_]*)")
 _LINE_BREAK = re.compile(r"\r\n?|\n")
 
 
@@ -533,13 +537,22 @@ class Facts:
         known = self._unaliased.get(name)
         if known is None:
             # Only an import that says `as name` binds it by alias: without those words in the text,
-            # the imports need not be read. (The word `as` is matched before the look back at what
-            # precedes it: a pattern that starts with a literal is searched for fast.)
-            aliased = "_aliases" in self.__dict__ or re.search(r"as(?<![A-Za-z0-9_]as)" + _AS_GAP + re.escape(name) +
-                                                                r"(?![A-Za-z0-9_])", self.text)
+            # the imports need not be read.
+            if "_aliases" in self.__dict__:
+                aliased = True
+            elif name.isascii():
+                aliased = name in self._written_after_as
+            else:  # (the run of ASCII characters after `as` may be the start of this name)
+                aliased = re.search(_AS_WORD + _AS_GAP + re.escape(name) + r"(?![A-Za-z0-9_])", self.text)
             known = self._unaliased[name] = frozenset({name, *self._aliases.get(name, ())}) if aliased \
                 else frozenset({name})
         return known
+
+    @cached_property
+    def _written_after_as(self) -> frozenset[str]:
+        """The runs of ASCII identifier characters written after the word `as` (and the spaces, line
+        continuations and comments after it): every name an import binds with `as` that is ASCII."""
+        return frozenset(_AFTER_AS.findall(self.text))
 
     def aliases_of(self, names: frozenset[str] | set[str]) -> list[str]:
         """The names imports bind with `as` to something whose last part is one of ``names``
