@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'b607bf952f50aed7b1f09dd2'
+SOURCES = '261897230c10a19a7887c1ee'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',
