@@ -62,6 +62,11 @@ class Prefilter:
         searched = words | probes
         self._bytes = {w: w.encode("utf-8") for w in searched}
         self._parts = {w: sorted((p for p in searched if p != w and p in w), key=len) for w in searched}
+        # Rules with the same words are decided once (ten of the built-in ones need `GradientTape` only).
+        signatures: dict[tuple, int] = {}
+        self._signature = [signatures.setdefault((tuple(r.triggers), tuple(getattr(r, "requires", ()))),
+                                                 len(signatures)) for r in self.rules]
+        self._signatures = list(signatures)
 
     @property
     def words(self) -> frozenset[str]:
@@ -83,23 +88,37 @@ class Prefilter:
         def has(word: str) -> bool:
             found = memo.get(word)
             if found is None:
-                if any(memo.get(p) is False or (p not in memo and not has(p)) for p in parts[word]):
-                    found = False
-                else:
-                    found = raw[word] in data
-                memo[word] = found
+                found = True
+                for part in parts[word]:  # (a loop, not any(): called some ten thousand times a run)
+                    if not has(part):
+                        found = False
+                        break
+                found = memo[word] = found and raw[word] in data
             return found
 
         # Each search of a word that is not there reads the whole file: the words all must hold are
         # searched first (`GradientTape` is rare), and a word another rule has found already settles
         # a rule's triggers without searching the others.
-        out = []
-        for r in self.rules:
-            if not all(has(w) for w in getattr(r, "requires", ())):
-                continue
-            if not r.triggers or any(memo.get(w) for w in r.triggers) or any(has(w) for w in r.triggers):
-                out.append(r)
-        return out
+        verdicts = []
+        for triggers, requires in self._signatures:
+            verdict = True
+            for word in requires:
+                if not has(word):
+                    verdict = False
+                    break
+            if verdict and triggers:
+                verdict = False
+                for word in triggers:  # (one found already settles it)
+                    if memo.get(word):
+                        verdict = True
+                        break
+                else:
+                    for word in triggers:
+                        if has(word):
+                            verdict = True
+                            break
+            verdicts.append(verdict)
+        return [r for r, signature in zip(self.rules, self._signature) if verdicts[signature]]
 
     def active_in_text(self, text: str) -> list[type[Rule]]:
         return triggered(self.rules, text)
