@@ -599,18 +599,27 @@ class Facts:
         return sorted(lines)
 
     def calls_on_lines(self, lines: set[int]) -> list[ast.Call]:
-        """The calls in the innermost statements that cover ``lines`` (their own expressions: a
-        compound statement's header, not its body)."""
-        out: list[ast.Call] = []
+        """The calls that span one of ``lines``, in the own expressions (a compound statement's header,
+        not its body) of the statements that cover it: every one of them, as a header may go on where
+        a statement of its body starts (`with f(\n g()): x = 1`)."""
+        return [node for node in self.nodes_on_lines(lines) if isinstance(node, ast.Call)]
+
+    def nodes_on_lines(self, lines: Iterable[int]) -> list[ast.AST]:
+        """The expression nodes that span one of ``lines``, each once (see :meth:`calls_on_lines`)."""
+        out: dict[int, ast.AST] = {}
         for line in lines:
-            covering = [(start, stmt) for start, end, stmt in self._spans if start <= line <= end]
-            if not covering:
-                continue
-            innermost = max(start for start, _ in covering)
-            for start, stmt in covering:
-                if start == innermost:
-                    out += [n for e in _own_expressions(stmt) for n in ast.walk(e) if isinstance(n, ast.Call)]
-        return out
+            for start, end, stmt in self._spans:
+                if start <= line <= end:
+                    todo = _own_expressions(stmt)
+                    while todo:
+                        node = todo.pop()
+                        first = getattr(node, "lineno", None)
+                        if first is not None:
+                            if not first <= line <= node.end_lineno:
+                                continue  # (nor do the nodes in it)
+                            out[id(node)] = node
+                        todo += ast.iter_child_nodes(node)
+        return list(out.values())
 
     @cached_property
     def _spans(self) -> list[tuple[int, int, ast.stmt]]:

@@ -1049,6 +1049,19 @@ def test_a_banner_comment_after_a_trigger_word_is_read_in_one_pass():
     assert done.stdout.split() == ["False", "True"], done.stderr
 
 
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("padding", [0, 60])  # (60 lines: the logical lines are read alone)
+def test_a_call_in_a_header_that_goes_on_where_a_statement_of_its_body_starts_is_found(mode, padding):
+    # Stop 20 took the calls on a line from the innermost statement that covers it: `z = 1`, not the
+    # `with` whose header holds the call on that line, and the screen lost TL015.
+    source = "import tensorflow as tf\n" + "x = 1\n" * padding + \
+        "with tf.name_scope(\n        tf.gradients(y, x)): z = 1\n"
+    line = source.count("\n")
+    assert sorted(c.func.attr for c in facts(source).calls_on_lines({line})) == ["gradients", "name_scope"]
+    assert_screen("TL015", facts_in(mode, source), source, True)
+    assert codes_reported("TL015", source) == ["TL015"]
+
+
 def test_calls_are_found_on_the_lines_a_pattern_matches_wherever_the_statement_starts():
     from tapelint.screen import TAPE_CALL, call_pattern
 
