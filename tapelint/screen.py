@@ -608,18 +608,13 @@ class Facts:
         """The expression nodes that span one of ``lines``, each once (see :meth:`calls_on_lines`)."""
         out: dict[int, ast.AST] = {}
         for line in lines:
-            for start, end, stmt in self._spans:
-                if start <= line <= end:
-                    todo = _own_expressions(stmt)
-                    while todo:
-                        node = todo.pop()
-                        first = getattr(node, "lineno", None)
-                        if first is not None:
-                            if not first <= line <= node.end_lineno:
-                                continue  # (nor do the nodes in it)
-                            out[id(node)] = node
-                        todo += ast.iter_child_nodes(node)
+            for stmt in self.statements_covering(line):
+                out.update((id(node), node) for node in own_nodes_on(stmt, line))
         return list(out.values())
+
+    def statements_covering(self, line: int) -> list[ast.stmt]:
+        """The statements whose lines (a definition's decorators' included) include ``line``."""
+        return [stmt for start, end, stmt in self._spans if start <= line <= end]
 
     @cached_property
     def _spans(self) -> list[tuple[int, int, ast.stmt]]:
@@ -1059,6 +1054,21 @@ _BLOCKS: dict[type, tuple[str, ...]] = {
     for t in (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.FunctionDef,
               ast.AsyncFunctionDef, ast.ClassDef, ast.Match, getattr(ast, "TryStar", ast.Try))
 }
+
+
+def own_nodes_on(stmt: ast.stmt, line: int) -> list[ast.AST]:
+    """The nodes of ``stmt``'s own expressions (see :func:`_own_expressions`) that span ``line``."""
+    out = []
+    todo = _own_expressions(stmt)
+    while todo:
+        node = todo.pop()
+        first = getattr(node, "lineno", None)
+        if first is not None:
+            if not first <= line <= node.end_lineno:
+                continue  # (nor do the nodes in it)
+            out.append(node)
+        todo += ast.iter_child_nodes(node)
+    return out
 
 
 def _own_expressions(stmt: ast.stmt) -> list[ast.AST]:

@@ -17,6 +17,7 @@ import pytest
 from tapelint import linter, registry, screen
 from tapelint.prefilter import triggered
 from tapelint.rules.base import EXPECT_MARKER, Rule
+from tapelint.rules import tl015_tf_gradients_in_eager as tl015
 from tapelint.screen import Facts
 from tapelint.source import read_source
 
@@ -863,6 +864,110 @@ def test_tl015s_screen_leaves_out_the_code_the_rule_leaves_out(source, mode):
     expected = {**TL015_MODE_CHECKS, **TL015_CALLED_FROM_GRAPHS}[source]
     assert_screen("TL015", facts_in(mode, source), source, expected)
     assert codes_reported("TL015", source) == (["TL015"] if expected else [])
+
+
+# The whole-tree fixed point that TL015's screen computed up to stop 20, forwards from every seed; the
+# screen now searches backwards from the functions it asks about (`_InGraph`), on the lines that
+# name them. Both must give every function the same answer.
+def graph_functions_forwards(facts) -> set[int]:
+    """The ids of functions that the rule's ``_GraphFunctions.graph_functions`` surely holds: its seeds
+    the screen can see (decorated functions, methods of a class with a base class, and functions of a
+    name the code uses other than to call it: `_named_as_values`, never more than the rule's), and, as
+    there, every function nested in one and every function of a name one calls, to a fixed point (TF
+    Keras's `Optimizer.get_gradients`, a plain method that each optimizer's `get_updates` calls)."""
+    functions = [s for s in facts.statements if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    by_name: dict[str, list[ast.AST]] = {}
+    for fn in functions:
+        by_name.setdefault(fn.name, []).append(fn)
+    # (`model.class_of`: the class whose scope the definition is in, its blocks' included)
+    seeds = [fn for fn in functions if fn.decorator_list or
+             (isinstance(facts.scope_of(fn), ast.ClassDef) and facts.scope_of(fn).bases)]
+    for name in named_as_values_whole_tree(facts.tree):
+        seeds += by_name.get(name, ())
+    graph: set[int] = set()
+    work = list(seeds)
+    while work:
+        fn = work.pop()
+        if id(fn) in graph:
+            continue
+        graph.add(id(fn))
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Call):
+                work += [callee for callee in by_name.get(tl015._callee(node), ()) if id(callee) not in graph]
+            elif node is not fn and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and id(node) not in graph:
+                work.append(node)
+    return graph
+
+
+
+
+def named_as_values_whole_tree(tree: ast.Module) -> set[str]:
+    """The names the code uses other than as what a call calls (`return inner`, `dataset.map(fn)`,
+    `obj.f` not called), where the rule's ``_GraphFunctions`` counts them too: a name or attribute
+    that is neither a call's function nor (a name) the object of an attribute. The rule counts more
+    (parameters, keywords, import aliases), never fewer."""
+    called: set[int] = set()
+    objects: set[int] = set()
+    names: list[ast.Name | ast.Attribute] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            called.add(id(node.func))
+        elif isinstance(node, ast.Attribute):
+            objects.add(id(node.value))
+            names.append(node)
+        elif isinstance(node, ast.Name):
+            names.append(node)
+    return {n.id if isinstance(n, ast.Name) else n.attr for n in names
+            if id(n) not in called and not (isinstance(n, ast.Name) and id(n) in objects)}
+
+
+IN_GRAPH_SOURCES = [
+    # a chain from a decorated function, through a plain one, to another; a cycle of plain functions
+    "import tensorflow as tf\n@tf.function\ndef a(x):\n    return b(x)\ndef b(x):\n    return obj.c(x)\n"
+    "def c(x):\n    return x\ndef d(x):\n    return e(x)\ndef e(x):\n    return d(x)\n",
+    # nested in a graph function, through a class; a method of a class with a base
+    "def outer():\n    class K:\n        def m(self):\n            def inner():\n                pass\n    return K\n"
+    "outer_ref = outer\nclass L(Base):\n    def step(self):\n        return helper()\ndef helper():\n    pass\n",
+    # a call in a definition's own decorator, default or annotation; a header that goes on where a
+    # statement of its body starts; a call on a continuation line
+    "@register\ndef f(x=g()) -> h():\n    pass\ndef g():\n    pass\ndef h():\n    pass\n"
+    "@tf.function\ndef k():\n    with ctx(\n            j()): z = 1\n    obj.\\\n        l()\n"
+    "def j():\n    pass\ndef l():\n    pass\ndef m(a=lambda: n()):\n    pass\ndef n():\n    pass\n",
+    # names used as values: returned, passed, an attribute not called, in a comprehension, not as the
+    # object of an attribute
+    "def p():\n    return q\ndef q():\n    pass\ndef r():\n    pass\nmap(r, xs)\ndef s():\n    pass\nx = obj.s\n"
+    "def t():\n    pass\nys = [t for _ in range(2)]\ndef u():\n    pass\nu.attribute = 1\ndef v():\n    pass\nv()\n",
+]
+
+
+def _in_graph_sources():
+    from tapelint.registry import builtin_rules
+    from tapelint.testing import example_params
+
+    yield from IN_GRAPH_SOURCES
+    yield from TL015_CALLED_FROM_GRAPHS
+    yield from TL015_MODE_CHECKS
+    for rule in builtin_rules():
+        for _, example in example_params(rule):
+            yield example.code
+    for path in sorted(Path(__file__).resolve().parent.parent.joinpath("fixtures").rglob("*.py")):
+        yield path.read_text(encoding="utf-8")
+
+
+def test_tl015s_backward_search_finds_the_graph_functions_the_forward_fixed_point_finds():
+    compared = in_graph = 0
+    for source in _in_graph_sources():
+        f = facts(textwrap.dedent(source))
+        if f.syntax_tree() is None:
+            continue
+        expected = graph_functions_forwards(f)
+        shared = tl015._InGraph(f)  # (answers kept between questions)
+        for fn in f.statements:
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                assert shared(fn) is (id(fn) in expected) is tl015._InGraph(f)(fn), (fn.name, source)
+                compared += 1
+                in_graph += id(fn) in expected
+    assert compared > 300 and in_graph > 100  # (the sources hold both kinds)
 
 
 VARIABLE_IMPORTS = {

@@ -7,7 +7,7 @@ import re
 
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen import WORD_END, Pattern, call_pattern
+from tapelint.screen import WORD_END, Pattern, call_pattern, own_nodes_on
 
 # Symbolic differentiation that only works while a graph is being built.
 _GRADIENTS = frozenset({"gradients", "hessians"})
@@ -276,7 +276,7 @@ def _called_outside_graph_functions(facts, wanted, lines: list[int], checked_fun
     around_calls: list[tuple[ast.AST, ...]] = []  # for each such call in plain functions: those functions
     # (node, inside a graph function or mode-checked code, the class whose body holds the node, the
     # functions around it that are graph functions only where the code names them other than to call
-    # them, or a graph function calls them: `_graph_functions`)
+    # them, or a graph function calls them: `_InGraph`)
     todo: list[tuple[ast.AST, bool, ast.ClassDef | None, tuple[ast.AST, ...]]] = [
         (stmt, False, None, ()) for stmt in facts.tree.body]
     while todo:
@@ -303,40 +303,100 @@ def _called_outside_graph_functions(facts, wanted, lines: list[int], checked_fun
             todo += [(child, graph, cls, around) for child in ast.iter_child_nodes(node)]
     if not around_calls:
         return False
-    graph = _graph_functions(facts)  # (whole walks: only where a call is in functions that may be plain)
-    return any(all(id(fn) not in graph for fn in functions) for functions in around_calls)
+    in_graph = _InGraph(facts)
+    return any(all(not in_graph(fn) for fn in functions) for functions in around_calls)
 
 
-def _graph_functions(facts) -> set[int]:
-    """The ids of functions that the rule's ``_GraphFunctions.graph_functions`` surely holds: its seeds
-    the screen can see (decorated functions, methods of a class with a base class, and functions of a
-    name the code uses other than to call it: `_named_as_values`, never more than the rule's), and, as
-    there, every function nested in one and every function of a name one calls, to a fixed point (TF
-    Keras's `Optimizer.get_gradients`, a plain method that each optimizer's `get_updates` calls)."""
-    functions = [s for s in facts.statements if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    by_name: dict[str, list[ast.AST]] = {}
-    for fn in functions:
-        by_name.setdefault(fn.name, []).append(fn)
-    # (`model.class_of`: the class whose scope the definition is in, its blocks' included)
-    seeds = [fn for fn in functions if fn.decorator_list or
-             (isinstance(facts.scope_of(fn), ast.ClassDef) and facts.scope_of(fn).bases)]
-    for name in _named_as_values(facts.tree):
-        seeds += by_name.get(name, ())
-    graph: set[int] = set()
-    work = list(seeds)
-    while work:
-        fn = work.pop()
-        if id(fn) in graph:
-            continue
-        graph.add(id(fn))
-        for node in ast.walk(fn):
-            if isinstance(node, ast.Call):
-                func = node.func
-                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
-                work += [callee for callee in by_name.get(name, ()) if id(callee) not in graph]
-            elif node is not fn and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and id(node) not in graph:
-                work.append(node)
-    return graph
+class _InGraph:
+    """Whether the rule's ``_GraphFunctions.graph_functions`` surely holds a function: its seeds the
+    screen can see (decorated functions, methods of a class with a base class, and functions of a name
+    the code uses other than to call it: `_named_as_value`, never more than the rule's), and, as there,
+    every function nested in one and every function of a name one calls (in its body, or in its own
+    decorators, defaults and annotations), to a fixed point (TF Keras's `Optimizer.get_gradients`, a
+    plain method that each optimizer's `get_updates` calls).
+
+    Found backwards from the function asked about: to the functions around it and around every call of
+    its name, until a seed. The calls and the uses of a name as a value are looked for on the lines
+    where the name is written, not in the whole tree (``tests/test_screen.py`` compares the answers
+    with the fixed point computed forwards over the whole tree)."""
+
+    def __init__(self, facts) -> None:
+        self.facts = facts
+        self._answers: dict[int, bool] = {}
+        self._valued: dict[str, bool] = {}
+        self._callers: dict[str, list[ast.AST]] = {}
+
+    def __call__(self, function: ast.AST) -> bool:
+        known = self._answers.get(id(function))
+        if known is not None:
+            return known
+        seen, todo, found = {id(function): function}, [function], False
+        while todo and not found:
+            fn = todo.pop()
+            if self._answers.get(id(fn)) or self._seed(fn):
+                found = True
+                break
+            for before in (*self._around(fn), *self._callers_of(fn.name)):
+                if id(before) not in seen and self._answers.get(id(before)) is not False:
+                    seen[id(before)] = before
+                    todo.append(before)
+        if found:
+            self._answers[id(function)] = True
+        else:  # (every function the search reached is no graph function either)
+            self._answers.update((key, False) for key in seen)
+        return found
+
+    def _seed(self, fn) -> bool:
+        scope = self.facts.scope_of(fn)
+        return bool(fn.decorator_list) or (isinstance(scope, ast.ClassDef) and bool(scope.bases)) or \
+            self._named_as_value(fn.name)
+
+    def _around(self, stmt: ast.stmt) -> list[ast.AST]:
+        """The functions around a statement (through classes), innermost first."""
+        out = []
+        scope = self.facts.scope_of(stmt)
+        while isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if not isinstance(scope, ast.ClassDef):
+                out.append(scope)
+            scope = self.facts.scope_of(scope)
+        return out
+
+    def _callers_of(self, name: str) -> list[ast.AST]:
+        """The functions whose `ast.walk` reaches a call of ``name`` (`name(...)`, `x.name(...)`): those
+        around the statement whose own expressions hold it, and a definition whose own do."""
+        known = self._callers.get(name)
+        if known is not None:
+            return known
+        out: dict[int, ast.AST] = {}
+        for line in sorted(call_pattern(name).lines(self.facts.text)):
+            for stmt in self.facts.statements_covering(line):
+                if any(isinstance(n, ast.Call) and _callee(n) == name for n in own_nodes_on(stmt, line)):
+                    holders = self._around(stmt)
+                    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        holders.append(stmt)
+                    out.update((id(h), h) for h in holders)
+        known = self._callers[name] = list(out.values())
+        return known
+
+    def _named_as_value(self, name: str) -> bool:
+        """The code uses ``name`` other than as what a call calls (`return inner`, `dataset.map(fn)`,
+        `obj.f` not called), where the rule's ``_GraphFunctions`` counts it too: a name or attribute so
+        spelt that is neither a call's function nor (a name) the object of an attribute. The rule
+        counts more (parameters, keywords, import aliases), never fewer."""
+        known = self._valued.get(name)
+        if known is None:
+            nodes = self.facts.nodes_on_lines(Pattern((name,), WORD_END).lines(self.facts.text))
+            called = {id(n.func) for n in nodes if isinstance(n, ast.Call)}
+            objects = {id(n.value) for n in nodes if isinstance(n, ast.Attribute)}
+            known = self._valued[name] = any(
+                (isinstance(n, ast.Name) and n.id == name and id(n) not in objects or
+                 isinstance(n, ast.Attribute) and n.attr == name) and id(n) not in called for n in nodes)
+        return known
+
+
+def _callee(call: ast.Call) -> str | None:
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
 
 
 # The last parts of the graph-mode markers: a file that holds none of them (nor `v1`) as a word has no
@@ -427,26 +487,6 @@ def _mode_checked_code(facts) -> tuple[set[int], set[int]]:
                 ifs.add(id(statement))
         todo += [(child, function, statement) for child in ast.iter_child_nodes(node)]
     return functions, ifs
-
-
-def _named_as_values(tree: ast.Module) -> set[str]:
-    """The names the code uses other than as what a call calls (`return inner`, `dataset.map(fn)`,
-    `obj.f` not called), where the rule's ``_GraphFunctions`` counts them too: a name or attribute
-    that is neither a call's function nor (a name) the object of an attribute. The rule counts more
-    (parameters, keywords, import aliases), never fewer."""
-    called: set[int] = set()
-    objects: set[int] = set()
-    names: list[ast.Name | ast.Attribute] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            called.add(id(node.func))
-        elif isinstance(node, ast.Attribute):
-            objects.add(id(node.value))
-            names.append(node)
-        elif isinstance(node, ast.Name):
-            names.append(node)
-    return {n.id if isinstance(n, ast.Name) else n.attr for n in names
-            if id(n) not in called and not (isinstance(n, ast.Name) and id(n) in objects)}
 
 
 def _mode_checked(model, node, checks) -> bool:
