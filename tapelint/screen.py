@@ -197,6 +197,8 @@ class Facts:
         self._local_chars = 0
         self._scope_cache: dict[int, tuple[dict[str, list[ast.AST]], frozenset[str], frozenset[str]]] = {}
         self._unaliased: dict[str, str] = {}
+        self._binding_counts: dict[str, int] = {}
+        self._starts: dict[int, list[int]] = {}  # id of a statement list -> each statement's first line
 
     @property
     def tree(self) -> ast.Module:
@@ -468,13 +470,58 @@ class Facts:
         root = expr
         while isinstance(root, ast.Attribute):
             root = root.value
-        return self._bindings_by_name.get(root.id) == 1
+        return self.bindings_of(root.id) == 1
 
     def names_imported_as(self, qualified: frozenset[str]) -> frozenset[str]:
         """The names some import binds to one of ``qualified`` (canonical names): only such a name, as
         a whole, may refer to one of them (:meth:`may_refer_to`, :meth:`surely_refers_to`)."""
         return frozenset(name for name, targets in self._import_bindings.items()
                          if any(N.canonical(t) in qualified for t in targets))
+
+    def bindings_of(self, name: str) -> int:
+        """How many times the module binds ``name``, as :attr:`_bindings_by_name` counts (an import at
+        the module level once, any other binding twice), read from the statements that cover a line
+        where the name is written; from the whole tree where the text spells some identifier otherwise
+        than CPython reads it (it is not NFKC-normalised)."""
+        known = self._binding_counts.get(name)
+        if known is not None:
+            return known
+        if not self._spelled_as_read:
+            known = self._binding_counts[name] = self._bindings_by_name.get(name, 0)
+            return known
+        weights: dict[int, int] = {}  # id of a binding node -> its weight
+        for line in Pattern((name,), WORD_END).lines(self.text):
+            for stmt in self.statements_covering(line):
+                t = type(stmt)
+                if (t is ast.FunctionDef or t is ast.AsyncFunctionDef or t is ast.ClassDef) and stmt.name == name:
+                    weights[id(stmt)] = 2
+                elif t is ast.Global or t is ast.Nonlocal:
+                    weights[id(stmt)] = 2 * stmt.names.count(name)
+                elif t is ast.Import or t is ast.ImportFrom:
+                    weight = 1 if self._scope_of(stmt) is self.tree else 2
+                    for alias in stmt.names:
+                        if alias.name != "*" and (alias.asname or alias.name.split(".")[0]) == name:
+                            weights[id(alias)] = weight
+                for handler in getattr(stmt, "handlers", ()):
+                    if handler.name == name:
+                        weights[id(handler)] = 2
+                for node in own_nodes_on(stmt, line):
+                    t = type(node)
+                    if (t is ast.Name and node.id == name and type(node.ctx) is not ast.Load) or \
+                            (t is ast.arg and node.arg == name) or \
+                            ((t is ast.MatchAs or t is ast.MatchStar) and node.name == name) or \
+                            (t is ast.MatchMapping and node.rest == name):
+                        weights[id(node)] = 2
+        known = self._binding_counts[name] = sum(weights.values())
+        return known
+
+    @cached_property
+    def _spelled_as_read(self) -> bool:
+        """Every identifier of the text is spelt as CPython reads it (NFKC), so a name is found where
+        its spelling is written."""
+        import unicodedata
+
+        return self.text.isascii() or unicodedata.is_normalized("NFKC", self.text)
 
     @cached_property
     def _bindings_by_name(self) -> dict[str, int]:
@@ -613,16 +660,9 @@ class Facts:
         return list(out.values())
 
     def statements_covering(self, line: int) -> list[ast.stmt]:
-        """The statements whose lines (a definition's decorators' included) include ``line``."""
-        return [stmt for start, end, stmt in self._spans if start <= line <= end]
-
-    @cached_property
-    def _spans(self) -> list[tuple[int, int, ast.stmt]]:
-        spans = []
-        for stmt in self.statements:
-            start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
-            spans.append((start, stmt.end_lineno or stmt.lineno, stmt))
-        return spans
+        """The statements whose lines (a definition's decorators' included) include ``line``, outermost
+        first."""
+        return statements_on(self.tree, line, self._starts)
 
     def makes_variable(self, value: ast.expr | None) -> bool:
         """``value`` can be a variable in the semantic model's eyes: a call of a variable maker, a
@@ -1054,6 +1094,40 @@ _BLOCKS: dict[type, tuple[str, ...]] = {
     for t in (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.FunctionDef,
               ast.AsyncFunctionDef, ast.ClassDef, ast.Match, getattr(ast, "TryStar", ast.Try))
 }
+
+
+def statements_on(tree: ast.Module, line: int, starts: dict[int, list[int]]) -> list[ast.stmt]:
+    """The statements of ``tree`` whose lines (decorators included) include ``line``, outermost first;
+    ``starts``: id of each statement list -> the first line of each of its statements, filled as
+    needed (the lists looked into only)."""
+    out: list[ast.stmt] = []
+    bodies = [tree.body]
+    while bodies:
+        body = bodies.pop()
+        firsts = starts.get(id(body))
+        if firsts is None:
+            firsts = starts[id(body)] = [first_line(s) for s in body]
+        # Statements of one block follow each other: their last lines never decrease.
+        at = bisect.bisect_right(firsts, line) - 1
+        while at >= 0 and body[at].end_lineno >= line:
+            out.append(body[at])
+            bodies += statement_lists(body[at])
+            at -= 1
+    return out
+
+
+def first_line(stmt: ast.stmt) -> int:
+    """A statement's first line, its decorators' included."""
+    decorators = getattr(stmt, "decorator_list", None)
+    return min(stmt.lineno, *(d.lineno for d in decorators)) if decorators else stmt.lineno
+
+
+def statement_lists(stmt: ast.stmt) -> list[list[ast.stmt]]:
+    """The statement lists ``stmt`` holds."""
+    out = [getattr(stmt, f) for f in _BLOCKS.get(type(stmt), ())]
+    out += [h.body for h in getattr(stmt, "handlers", ())]
+    out += [c.body for c in getattr(stmt, "cases", ())]
+    return out
 
 
 def own_nodes_on(stmt: ast.stmt, line: int) -> list[ast.AST]:

@@ -19,7 +19,7 @@ import bisect
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from tapelint.screen import _BLOCKS, _flat_targets, _own_expressions, call_pattern
+from tapelint.screen import _flat_targets, _own_expressions, call_pattern, first_line, statement_lists, statements_on
 from tapelint.semantic.tapes import DIFFERENTIATE, USE_METHODS  # (no libcst: it is imported lazily there)
 
 # Where a tape method may be called (or named in a string: a superset).
@@ -188,18 +188,7 @@ class TapeSites:
 
     def statements_on(self, line: int) -> list[ast.stmt]:
         """The statements whose lines include ``line``, outermost first."""
-        out: list[ast.stmt] = []
-        bodies = [self.tree.body]
-        while bodies:
-            body = bodies.pop()
-            starts = self._starts[id(body)]
-            # Statements of one block follow each other: their last lines never decrease.
-            at = bisect.bisect_right(starts, line) - 1
-            while at >= 0 and body[at].end_lineno >= line:
-                out.append(body[at])
-                bodies += _blocks(body[at])
-                at -= 1
-        return out
+        return statements_on(self.tree, line, self._starts)
 
     def differentiations(self) -> list[TapeUse]:
         return [u for u in self.uses if u.method in DIFFERENTIATE]
@@ -424,7 +413,7 @@ class TapeSites:
         todo: list[tuple[list[ast.stmt], Context, ast.AST, ast.AST | None]] = [(tree.body, _MODULE, tree, None)]
         while todo:
             body, ctx, owner, scope = todo.pop()
-            starts[id(body)] = [_first_line(s) for s in body]
+            starts[id(body)] = [first_line(s) for s in body]
             for stmt in body:
                 contexts[id(stmt)] = ctx
                 parents[id(stmt)] = owner
@@ -447,7 +436,7 @@ class TapeSites:
                     todo.append((stmt.body, Context(ctx.function, ctx.withs, ctx.loops + (stmt,)), stmt, scope))
                     todo.append((stmt.orelse, ctx, stmt, scope))
                 else:
-                    for block in _blocks(stmt):
+                    for block in statement_lists(stmt):
                         todo.append((block, ctx, stmt, scope))
         withs.sort(key=start_of)
         return withs, assigns, dels
@@ -588,18 +577,5 @@ def _statement_bindings(stmt: ast.stmt) -> list[str]:
 def _depth(function: ast.AST | None) -> tuple[int, int]:
     """Orders functions that all hold one node from the outermost (the module, None) in."""
     return (0, 0) if function is None else (function.lineno, function.col_offset + 1)
-
-
-def _first_line(stmt: ast.stmt) -> int:
-    decorators = getattr(stmt, "decorator_list", None)
-    return min(stmt.lineno, *(d.lineno for d in decorators)) if decorators else stmt.lineno
-
-
-def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
-    """The statement lists ``stmt`` holds."""
-    out = [getattr(stmt, f) for f in _BLOCKS.get(type(stmt), ())]
-    out += [h.body for h in getattr(stmt, "handlers", ())]
-    out += [c.body for c in getattr(stmt, "cases", ())]
-    return out
 
 

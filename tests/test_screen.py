@@ -970,6 +970,42 @@ def test_tl015s_backward_search_finds_the_graph_functions_the_forward_fixed_poin
     assert compared > 300 and in_graph > 100  # (the sources hold both kinds)
 
 
+BINDING_SOURCES = [
+    "import tensorflow.compat.v1 as tf\nimport os.path\nfrom a import (b as c,\n    tf as tf2)\n"
+    "def f(tf=1, *a, **k):\n    global g, g\n    lam = lambda x, tf: x\n    [y for y in z]\n"
+    "    if (w := 3): pass\n    del q\n    try:\n        pass\n    except E as tf:\n        pass\n"
+    "    match v:\n        case {'a': tf, **rest}: pass\n        case [*tf] | Point(x=tf): pass\n"
+    "class tf: pass\ndef \\\n  h(): pass\n@deco\nasync def i(j: int = tf) -> tf:\n    async for tf in j: pass\n"
+    "    async with k as (tf, l): pass\n    nonlocal m\nfor (n, [o, *p]) in r: pass\nwith s: t: int = 1\n",
+]
+
+
+def test_the_bindings_of_a_name_read_from_its_lines_are_those_the_whole_tree_counts():
+    # `Facts.bindings_of` reads the statements covering the lines where the name is written; every
+    # name of every source must get the count of the walk over the whole tree (`_bindings_by_name`).
+    sources = [*BINDING_SOURCES, *TL015_GRAPH_MODE_FILES, *TL015_MODE_CHECKS, *_in_graph_sources()]
+    compared = bound = 0
+    for source in sources:
+        source = textwrap.dedent(source)
+        f = facts(source)
+        if f.syntax_tree() is None:
+            continue
+        whole = f._bindings_by_name
+        for name in set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source)):
+            assert f.bindings_of(name) == whole.get(name, 0), (name, source)
+            compared += 1
+            bound += name in whole
+    assert compared > 5000 and bound > 2000
+
+
+def test_the_bindings_of_a_name_spelt_otherwise_than_cpython_reads_it_come_from_the_whole_tree():
+    # `ｔｆ` is `tf` to CPython (NFKC): the lines where `tf` is written do not show that binding.
+    source = "import tensorflow.compat.v1 as tf\nｔｆ = None\ntf.gradients(y, x)\n"
+    f = facts(source)
+    assert f.bindings_of("tf") == f._bindings_by_name["tf"] == 3
+    assert not f.surely_refers_to(ast.parse("tf").body[0].value, frozenset({"tensorflow.compat.v1"}))
+
+
 VARIABLE_IMPORTS = {
     # source -> whether the screens take `w` for a variable made there (as the semantic model does)
     "from tensorflow.python.ops import variables\nw = variables.Variable(1.0)\nw = w - 1.0\n": True,
