@@ -486,7 +486,7 @@ class Facts:
         known = self._binding_counts.get(name)
         if known is not None:
             return known
-        if not self._spelled_as_read:
+        if not self.spelled_as_read:
             known = self._binding_counts[name] = self._bindings_by_name.get(name, 0)
             return known
         weights: dict[int, int] = {}  # id of a binding node -> its weight
@@ -516,7 +516,7 @@ class Facts:
         return known
 
     @cached_property
-    def _spelled_as_read(self) -> bool:
+    def spelled_as_read(self) -> bool:
         """Every identifier of the text is spelt as CPython reads it (NFKC), so a name is found where
         its spelling is written."""
         import unicodedata
@@ -658,6 +658,18 @@ class Facts:
             for stmt in self.statements_covering(line):
                 out.update((id(node), node) for node in own_nodes_on(stmt, line))
         return list(out.values())
+
+    def expressions_mentioning(self, name: str) -> list[ast.AST]:
+        """The own expressions (see :func:`_own_expressions`) of the statements where ``name`` is
+        written: those of the logical lines where it occurs in the code, read alone, or, on the whole
+        tree, those covering a line that holds it. Every expression holding a name so spelt is one of
+        them or in one (where the text spells identifiers as CPython reads them: :attr:`spelled_as_read`)."""
+        statements = self._local_statements((name,))
+        if statements is None:
+            found = {id(s): s for line in Pattern((name,), WORD_END).lines(self.text)
+                     for s in self.statements_covering(line)}
+            statements = list(found.values())
+        return [e for s in statements for e in _own_expressions(s)]
 
     def statements_covering(self, line: int) -> list[ast.stmt]:
         """The statements whose lines (a definition's decorators' included) include ``line``, outermost

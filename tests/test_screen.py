@@ -277,9 +277,9 @@ def test_minimize_with_a_lambda_returning_a_name_keeps_tl001_only_then():
 
 # -- variables ------------------------------------------------------------------------------------------------
 def test_tl007_needs_a_variable_made_by_name_and_rebound_from_itself():
-    assert "TL007" in kept("import tensorflow as tf\nw = tf.Variable(1.0)\nw = w - 0.1 * g\n")
+    assert "TL007" in kept("import tensorflow as tf\nw = tf.Variable(1.0)\nw = w - 0.1 * g\nw.assign(0.0)\n")
     assert "TL007" in kept("import tensorflow as tf\nw = tf.Variable(1.0)\nw -= 0.1\n")
-    assert "TL007" in kept("from tensorflow import Variable as V\nw = V(1.0)\nw = 2.0 * w\n")
+    assert "TL007" in kept("from tensorflow import Variable as V\nw = V(1.0)\nw = 2.0 * w\nw.assign(0.0)\n")
     assert "TL007" in kept('''
         import tensorflow as tf
 
@@ -970,6 +970,67 @@ def test_tl015s_backward_search_finds_the_graph_functions_the_forward_fixed_poin
     assert compared > 300 and in_graph > 100  # (the sources hold both kinds)
 
 
+TL007_USED_AS_VARIABLE = {
+    # source -> whether TL007's screen keeps a rebinding `w = w - ...` of a variable: only where some load
+    # of the name may need the variable (`_needs_variable`), as the rule asks
+    "import tensorflow as tf\nx = tf.constant(1.0)\nwith tf.GradientTape() as tape:\n    tape.watch(x)\n"
+    "    acc = tf.Variable(0.0)\n    acc = acc + x * x\ng = tape.gradient(acc, x)\nprint(acc * 2)\n": False,
+    "import tensorflow as tf\nw = tf.Variable(1.0)\nw = w - 0.1\nwith tf.GradientTape() as t:\n    y = w * w\n"
+    "g = t.gradient(w, [y])\n": False,  # (the target, not a source)
+    "import tensorflow as tf\nw = tf.Variable(1.0)\nw = w * 2\nw.assign(3.0)\n": True,
+    "import tensorflow as tf\nw = tf.Variable(1.0)\nw = w - 0.1\nwith tf.GradientTape() as t:\n    y = w * w\n"
+    "g = t.gradient(y, [w])\n": True,
+    "import tensorflow as tf\nw = tf.Variable(1.0)\nw = w - 0.1\nwith tf.GradientTape() as t:\n    y = w * w\n"
+    "g = t.gradient(\n    y,\n    [w,\n     w])\n": True,
+    "import tensorflow as tf\nw = tf.Variable(1.0)\nw = w - 0.1\nwith tf.GradientTape() as t:\n    y = w * w\n"
+    "g = t.gradient(y, sources=w)\n": True,
+    "import tensorflow as tf\nopt = tf.keras.optimizers.SGD()\nw = tf.Variable(1.0)\nw = w - 0.1\n"
+    "opt.apply_gradients(zip([1.0], [w]))\n": True,
+    # ... and, kept where the screen cannot tell (the rule is silent on both)
+    "import tensorflow as tf\nw = tf.Variable(1.0)\nw = w - 0.1\nwith tf.GradientTape() as t:\n    y = w * w\n"
+    "g = t.gradient(*(y, [w]))\n": True,
+    "import tensorflow as tf\nw = tf.Variable(1.0)\nw = w - 0.1\ndef f():\n    return w.read_value()\n": True,
+}
+TL007_REPORTED = {2, 3, 4, 5, 6}  # (the positions of the sources above where the rule reports)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("position", range(len(TL007_USED_AS_VARIABLE)))
+def test_tl007s_screen_keeps_a_rebinding_only_where_the_name_may_be_used_as_the_variable(position, mode):
+    source = list(TL007_USED_AS_VARIABLE)[position]
+    assert_screen("TL007", facts_in(mode, source), source, TL007_USED_AS_VARIABLE[source])
+    assert codes_reported("TL007", source) == (["TL007"] if position in TL007_REPORTED else [])
+
+
+_MODEL = "import tensorflow as tf\nmodel = tf.keras.Sequential([tf.keras.layers.Dense(1)])\n"
+TL006_CARRIED = {
+    # source -> whether TL006's screen keeps a conversion out of TensorFlow in a tape: only of a value
+    # that may depend on the sources, as `_Dependence` follows them (names computed from them where the
+    # tape records, loop and comprehension variables over them; not a batch of the dataset)
+    # a batch of the dataset converted: no source reaches it
+    _MODEL + "for x, y in dataset:\n    with tf.GradientTape() as tape:\n        x = x.numpy()\n"
+    "        loss = tf.reduce_mean(model(x) - y)\n    grads = tape.gradient(loss, model.trainable_variables)\n": False,
+    _MODEL + "it = iter(dataset)\nwith tf.GradientTape() as tape:\n    xb, yb = next(it)\n    xb = xb.numpy()\n"
+    "    w = [weights[c] for c in yb.numpy()]\n    loss = tf.reduce_mean(model(xb) * w)\n"
+    "grads = tape.gradient(loss, model.trainable_variables)\n": False,
+    # ... a value computed from the model, a comprehension's or a loop's variable over its weights
+    _MODEL + "with tf.GradientTape() as tape:\n    h = model(x)\n    h = h.numpy()\n    loss = tf.reduce_sum(h)\n"
+    "grads = tape.gradient(loss, model.trainable_variables)\n": True,
+    _MODEL + "with tf.GradientTape() as tape:\n    ws = [float(w) for w in model.trainable_variables]\n"
+    "    loss = tf.reduce_sum(model(x)) + sum(ws)\ngrads = tape.gradient(loss, model.trainable_variables)\n": True,
+    _MODEL + "s = 0.0\nwith tf.GradientTape() as tape:\n    for w in model.trainable_variables:\n        s = s + w.numpy()\n"
+    "    loss = tf.reduce_sum(model(x)) + s\ngrads = tape.gradient(loss, model.trainable_variables)\n": True,
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("source", TL006_CARRIED)
+def test_tl006s_screen_keeps_a_conversion_only_of_what_may_depend_on_the_sources(source, mode):
+    expected = TL006_CARRIED[source]
+    assert_screen("TL006", facts_in(mode, source), source, expected)
+    assert codes_reported("TL006", source) == (["TL006"] if expected else [])
+
+
 BINDING_SOURCES = [
     "import tensorflow.compat.v1 as tf\nimport os.path\nfrom a import (b as c,\n    tf as tf2)\n"
     "def f(tf=1, *a, **k):\n    global g, g\n    lam = lambda x, tf: x\n    [y for y in z]\n"
@@ -1008,15 +1069,15 @@ def test_the_bindings_of_a_name_spelt_otherwise_than_cpython_reads_it_come_from_
 
 VARIABLE_IMPORTS = {
     # source -> whether the screens take `w` for a variable made there (as the semantic model does)
-    "from tensorflow.python.ops import variables\nw = variables.Variable(1.0)\nw = w - 1.0\n": True,
-    "from tensorflow.python.ops import resource_variable_ops as rvo\nw = rvo.ResourceVariable(1.0)\nw = w - 1.0\n": True,
-    "import keras\nw = keras.Variable(1.0)\nw = w - 1.0\n": True,
-    "from tensorflow.keras import backend as K\nw = K.variable(1.0)\nw = w - 1.0\n": True,
-    "from tensorflow import Variable as V\nw = V(1.0)\nw = w - 1.0\n": True,
-    "from tensorflow import Variable as \\\n    V  # the alias\nw = V(1.0)\nw = w - 1.0\n": True,
-    "from tensorflow import Variable as Vé\nw = Vé(1.0)\nw = w - 1.0\n": True,
+    "from tensorflow.python.ops import variables\nw = variables.Variable(1.0)\nw = w - 1.0\nw.assign(0.0)\n": True,
+    "from tensorflow.python.ops import resource_variable_ops as rvo\nw = rvo.ResourceVariable(1.0)\nw = w - 1.0\nw.assign(0.0)\n": True,
+    "import keras\nw = keras.Variable(1.0)\nw = w - 1.0\nw.assign(0.0)\n": True,
+    "from tensorflow.keras import backend as K\nw = K.variable(1.0)\nw = w - 1.0\nw.assign(0.0)\n": True,
+    "from tensorflow import Variable as V\nw = V(1.0)\nw = w - 1.0\nw.assign(0.0)\n": True,
+    "from tensorflow import Variable as \\\n    V  # the alias\nw = V(1.0)\nw = w - 1.0\nw.assign(0.0)\n": True,
+    "from tensorflow import Variable as Vé\nw = Vé(1.0)\nw = w - 1.0\nw.assign(0.0)\n": True,
     "from tensorflow import Variable as Vé\nw = V(1.0)\nw = w - 1.0\n": False,
-    "class M:\n    def build(self):\n        w = self.add_weight(shape=())\n        w = w - 1.0\n": True,
+    "class M:\n    def build(self):\n        w = self.add_weight(shape=())\n        w = w - 1.0\n        w.assign(0.0)\n": True,
     "from keras.src import backend\ndef f(w):\n    w = backend.Variable(w)\n    w = w - 1.0\n": False,
     "class Variable:\n    pass\nw = Variable()\nw = w - 1.0\n": False,
     "from mylib import Variable\nw = Variable(1.0)\nw = w - 1.0\n": False,
@@ -1034,6 +1095,7 @@ def test_screens_know_the_qualified_names_and_blocks_their_rules_need(code, sour
     expected = {**TL015_IMPORTS, **TL015_GRAPH, **TL018_CASES, **VARIABLE_IMPORTS}[source]
     if code == "TL007":
         assert bool(facts_in(mode, source).names_made_variables) is expected
+        assert codes_reported("TL007", source) == (["TL007"] if expected else [])
     assert_screen(code, facts_in(mode, source), source, expected)
 
 

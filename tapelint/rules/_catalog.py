@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'f2bb6a9b0031ee2a5c323537'
+SOURCES = 'efb36f255fcae30ca0dba8ac'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

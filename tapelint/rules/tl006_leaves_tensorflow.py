@@ -239,7 +239,7 @@ def wasserstein_step(critic, real, fake, opt):
         sites = facts.tapes
         if sites.uncertain:
             return True
-        loop_names = None
+        loops = None
         for tape in sites.tapes:
             if not tape.entered or tape.name is None:
                 continue
@@ -248,12 +248,12 @@ def wasserstein_step(critic, real, fake, opt):
             if not uses:
                 continue
             stores = sites.recorded_stores(tape)
-            if loop_names is None:
-                loop_names = _loop_names(facts)
+            if loops is None:
+                loops = _loops(facts)
             # `check` reports a call that `_escape` knows and the tape records, converting a value that
-            # may depend on the sources (`_Dependence`: through names the tape binds, the sources' own
-            # names and what they are assigned, loop variables)...
-            carrying = set(stores) | _source_names(facts, uses) | loop_names
+            # may depend on the sources (`_Dependence`: the sources' own names and what they are
+            # assigned, then names the tape binds and loop variables computed from those)...
+            carrying = _carrying(_source_names(facts, uses), stores, loops)
             escapes = {id(node) for with_ in tape.withs for node in ast.walk(with_)
                        if isinstance(node, ast.Call) and _may_escape(facts, node)
                        and _may_carry(sites, node, carrying) and sites.records(tape, node) is True}
@@ -311,15 +311,26 @@ def _may_carry(sites, call: ast.Call, carrying: set[str]) -> bool:
     """What ``call`` converts (the values ``_escape`` gives: its arguments but `dtype` and `axis`, or the
     receiver of `.numpy()`) may depend on a source, as ``_Dependence`` finds it: through a call, or a
     name of ``carrying``. Not literals alone (`float("nan")`, `np.zeros(3)`), nor names bound elsewhere
-    (`float(strategy.num_replicas_in_sync)`, `strategy` a parameter). In a comprehension, any name may be
-    its variable: kept."""
-    if isinstance(call.func, ast.Attribute) and call.func.attr == "numpy" and not call.args:
-        return True
+    (`float(strategy.num_replicas_in_sync)`, `strategy` a parameter; `x.numpy()`, `x` a batch of the
+    dataset). A comprehension's variable is kept (`_comprehension_names`)."""
     values = [*call.args, *(k.value for k in call.keywords if k.arg not in ("dtype", "axis"))]
-    if any(isinstance(n, ast.Call) or isinstance(n, ast.Name) and n.id in carrying for v in values for n in ast.walk(v)):
-        return True
-    return isinstance(sites.scope_of(call), COMPREHENSIONS) and \
-        any(isinstance(n, ast.Name) for v in values for n in ast.walk(v))
+    if isinstance(call.func, ast.Attribute) and call.func.attr == "numpy" and not call.args:
+        values = [call.func.value, *values]
+    bound = _comprehension_names(sites, call)
+    return any(isinstance(n, ast.Call) or isinstance(n, ast.Name) and (n.id in carrying or n.id in bound)
+               for v in values for n in ast.walk(v))
+
+
+def _comprehension_names(sites, node: ast.AST) -> set[str]:
+    """The names the comprehensions around ``node`` bind (their `for` targets): a comprehension's
+    variable may hold a source (`[float(w) for w in model.trainable_variables]`), and is kept."""
+    names: set[str] = set()
+    parent = sites.parent(node)
+    while parent is not None:
+        if isinstance(parent, COMPREHENSIONS):
+            names.update(n.id for g in parent.generators for n in bound_names([g.target]))
+        parent = sites.parent(parent)
+    return names
 
 
 def _source_names(facts, uses) -> set[str]:
@@ -339,10 +350,38 @@ def _source_names(facts, uses) -> set[str]:
     return out
 
 
-def _loop_names(facts) -> set[str]:
-    """The names `for` statements bind (a loop variable may hold a source: ``_Dependence`` follows it)."""
-    return {n.id for stmt in facts.statements if isinstance(stmt, (ast.For, ast.AsyncFor))
-            for n in bound_names([stmt.target])}
+def _loops(facts) -> list[tuple[frozenset[str], ast.expr]]:
+    """The names each `for` statement of the module binds, with its iterable (a loop variable may hold
+    a source: ``_Dependence`` follows it where the iterable depends on one)."""
+    return [(frozenset(n.id for n in bound_names([stmt.target])), stmt.iter)
+            for stmt in facts.statements if isinstance(stmt, (ast.For, ast.AsyncFor))]
+
+
+def _carrying(roots: set[str], stores: dict[str, list[ast.expr]], loops) -> set[str]:
+    """The names whose value may depend on the sources as ``_Dependence.depends`` follows them, by names
+    (a superset): ``roots`` (the names in the sources, and in what a source that is a name is assigned:
+    ``source_items`` and ``_owners``), and, to a fixed point, a name the tape binds (``stores``: where
+    the tape records, as the model follows only such bindings) from an expression that mentions one, and
+    the names of a `for` loop whose iterable mentions one. `depends` follows nothing else: a parameter,
+    a `with` target or a name bound outside the tape (`x, y = next(dataset)` before the tape, or in it
+    from the dataset alone) depends only by being a root."""
+    carrying = set(roots)
+    changed = True
+    while changed:
+        changed = False
+        for name, values in stores.items():
+            if name not in carrying and any(_mentions(v, carrying) for v in values):
+                carrying.add(name)
+                changed = True
+        for names, iterable in loops:
+            if not names <= carrying and _mentions(iterable, carrying):
+                carrying |= names
+                changed = True
+    return carrying
+
+
+def _mentions(expr: ast.expr, names: set[str]) -> bool:
+    return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(expr))
 
 
 def _may_follow_sources(sources: ast.expr | None) -> bool:

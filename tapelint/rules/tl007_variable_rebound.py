@@ -7,6 +7,8 @@ from tapelint.diagnostics import Applicability
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import CstFix, Finding, Invalid, Replacement, Rule, Valid
 from tapelint.screen import TARGET_TAIL, TENSOR_CALLS, VARIABLE_TRIGGERS
+from tapelint.screen_tapes import argument
+from tapelint.semantic.tapes import DIFFERENTIATE
 from tapelint.semantic import names as N
 from tapelint.semantic.values import Kind
 
@@ -318,6 +320,7 @@ class Momentum(tf.Module):
         stores = facts.stores_mentioning(names | attributes, TARGET_TAIL, valued=True)
         # Read from logical lines or not: a question asked below may compile the whole tree meanwhile.
         from_lines = facts.local
+        used: dict[str, bool] = {}
         for store in stores:
             if isinstance(store, ast.AugAssign):
                 target, value = store.target, None
@@ -338,6 +341,9 @@ class Momentum(tf.Module):
             else:
                 continue
             if value is not None and not any(_same(e, target) for e in _operands(facts, value)):
+                continue
+            # `w = w - ...` loses something only where `w` is then used as the variable (`_used_as_variable_after`).
+            if value is not None and isinstance(target, ast.Name) and not _may_be_used_as_variable(facts, name, used):
                 continue
             if from_lines:  # the scope or class around the statement is read from the whole tree
                 facts.read_whole()
@@ -490,6 +496,34 @@ _VARIABLE_ONLY_METHODS = frozenset({
 })
 # Optimizer steps: a variable in their arguments is one they update.
 _OPTIMIZER_STEPS = frozenset({"apply_gradients", "minimize"})
+
+
+def _may_be_used_as_variable(facts, name: str, known: dict[str, bool]) -> bool:
+    """Some load of ``name``, anywhere in the module, may be one that ``_needs_variable`` takes: in the
+    sources of a call of a method named as a differentiation (every argument where a `*` or `**`
+    one may hold them), the object of one of a variable's own methods, or in the call of a method named
+    as an optimizer step. ``known``: the answers so far."""
+    if name in known:
+        return known[name]
+    known[name] = found = not facts.spelled_as_read or any(
+        _needs_variable_here(node, name) for root in facts.expressions_mentioning(name) for node in ast.walk(root))
+    return found
+
+
+def _needs_variable_here(node: ast.AST, name: str) -> bool:
+    if isinstance(node, ast.Attribute):
+        return node.attr in _VARIABLE_ONLY_METHODS and isinstance(node.value, ast.Name) and node.value.id == name
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return False
+    if node.func.attr in _OPTIMIZER_STEPS:
+        within = [node]
+    elif node.func.attr in DIFFERENTIATE:
+        unpacked = any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords)
+        sources = argument(node, 1, "sources")
+        within = [*node.args, *(k.value for k in node.keywords)] if unpacked else [] if sources is None else [sources]
+    else:
+        return False
+    return any(isinstance(n, ast.Name) and n.id == name for expr in within for n in ast.walk(expr))
 
 
 def _used_as_variable_after(model, statement, target) -> bool:
