@@ -957,9 +957,12 @@ class Facts:
         none to it; and a name (the value, or an element of it) that the function around ``store``
         binds, without declaring it global or nonlocal, can hold one only where an assignment of that
         function gives it a value that can (the bindings that reach the name are all that function's;
-        a parameter, a loop variable or an augmented assignment is no variable to the model). So a
-        weight-norm wrapper's `self.v = kernel`, where `build` binds `kernel` to another layer's
-        weight and only `remove` makes a variable of its own `kernel`, is no variable attribute."""
+        a parameter, a loop variable or an augmented assignment is no variable to the model); a name
+        it does not bind, the same in the nearest function around it that does. So a weight-norm
+        wrapper's `self.v = kernel`, where `build` binds `kernel` to another layer's weight and only
+        `remove` makes a variable of its own `kernel`, is no variable attribute; nor is a layer class
+        made in a function that stores a parameter of that function (innvestigate's
+        `self._kernel_to_be = _kernel`, `_kernel = kernel`)."""
         while isinstance(value, ast.UnaryOp):
             value = value.operand
         if isinstance(value, (ast.Tuple, ast.List)):
@@ -967,19 +970,26 @@ class Facts:
         if isinstance(value, ast.Attribute) and not (isinstance(value.value, ast.Name) and value.value.id == "self"):
             return False
         if isinstance(value, ast.Name):
+            name = value.id
             scope = self._scope_of(store)
-            if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            while isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 stores, other, declared = self._bindings(scope)
-                name = value.id
                 # (an annotation without a value binds nothing to the model, which then reads the name
                 # from the scopes around: there, a module-wide answer)
                 bare = any(isinstance(s, ast.AnnAssign) and s.value is None for s in stores.get(name, ()))
-                if name not in declared and not bare and (name in stores or name in other):
+                if name in declared or bare:
+                    break
+                if name in stores or name in other:
                     if (id(scope), name) in seen:  # (a cycle of names: unknown to the model)
                         return False
                     seen = seen | {(id(scope), name)}
                     return any(isinstance(s, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and s.value is not None
                                and self._may_be_variable_in(s.value, s, seen) for s in stores.get(name, ()))
+                # A name the function does not bind is read from the functions around it, as Python
+                # reads it (a class body between is skipped): a closure's `_kernel = kernel`.
+                scope = self._scope_of(scope)
+                while isinstance(scope, ast.ClassDef):
+                    scope = self._scope_of(scope)
         return self.makes_variable(value)
 
     @cached_property

@@ -1031,6 +1031,43 @@ def test_tl006s_screen_keeps_a_conversion_only_of_what_may_depend_on_the_sources
     assert codes_reported("TL006", source) == (["TL006"] if expected else [])
 
 
+_CONV_STEPS = ("    def build(self, input_shape):\n        super().build(input_shape)\n"
+               "        self.kernel = tf.Variable(tf.transpose(self.kernel))\n"
+               "    def call(self, inputs):\n        self.kernel = tf.transpose(self.kernel * 2.0)\n"
+               "        return super().call(inputs)\n")
+_CLOSURE = ("def make(kernel):\n    _kernel = {value}\n    class Scale(tf.keras.layers.Layer):\n"
+            "        def __init__(self):\n            super().__init__()\n            self.w = _kernel\n"
+            "        def call(self, x):\n            self.w = self.w * 2.0\n            return x * self.w\n"
+            "    return Scale()\n")
+_SCALE_LAYER = ("def make(kernel):\n    _kernel = {value}\n    class Scale(tf.keras.layers.Layer):\n"
+                "        def __init__(self):\n            super().__init__()\n            self._kernel_to_be = _kernel\n"
+                "        def build(self, input_shape):\n            self.kernel = self.add_weight(name='kernel', shape=(1,))\n"
+                "        def call(self, x):\n            return x * self.kernel\n    return Scale()\n")
+TL010_KERAS_BASES = {
+    # source -> (whether TL010's screen keeps it, whether the rule reports): a weight of a class the
+    # model takes for a Keras one only through an import (transformers' TF models derive from their
+    # own `keras` module's layers: silent), and what a layer class made in a function stores from it
+    "import tensorflow as tf\nfrom mylib import keras\nclass C(keras.layers.Conv1D):\n" + _CONV_STEPS: (False, False),
+    "import tensorflow as tf\nfrom mylib import Conv1D\nclass C(Conv1D):\n" + _CONV_STEPS: (False, False),
+    "import tensorflow as tf\nclass C(tf.keras.layers.Conv1D):\n" + _CONV_STEPS: (True, True),
+    "import tensorflow as tf\nfrom tensorflow.keras.layers import Conv1D\nclass C(Conv1D):\n" + _CONV_STEPS: (True, True),
+    "import tensorflow as tf\nclass Base(tf.keras.layers.Conv1D):\n    pass\nclass C(Base):\n" + _CONV_STEPS: (True, True),
+    "import tensorflow as tf\nfrom mylib import *\nclass C(Conv1D):\n" + _CONV_STEPS: (True, False),  # (kept)
+    "import tensorflow as tf\n" + _CLOSURE.format(value="kernel"): (False, False),
+    "import tensorflow as tf\n" + _CLOSURE.format(value="tf.Variable(kernel)"): (True, True),
+    "import tensorflow as tf\n" + _SCALE_LAYER.format(value="kernel"): (False, False),  # (innvestigate)
+    "import tensorflow as tf\n" + _SCALE_LAYER.format(value="tf.Variable(kernel)"): (True, False),  # (kept)
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("source", TL010_KERAS_BASES)
+def test_tl010s_screen_keeps_the_weights_of_classes_the_model_may_take_for_keras_ones(source, mode):
+    kept_rule, reports = TL010_KERAS_BASES[source]
+    assert_screen("TL010", facts_in(mode, source), source, kept_rule)
+    assert codes_reported("TL010", source) == (["TL010"] if reports else [])
+
+
 BINDING_SOURCES = [
     "import tensorflow.compat.v1 as tf\nimport os.path\nfrom a import (b as c,\n    tf as tf2)\n"
     "def f(tf=1, *a, **k):\n    global g, g\n    lam = lambda x, tf: x\n    [y for y in z]\n"

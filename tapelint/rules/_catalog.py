@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = 'efb36f255fcae30ca0dba8ac'
+SOURCES = '8d8b3a3c0726fe71381b48dc'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

@@ -603,17 +603,36 @@ def _may_be_tensor(facts, value: ast.expr, attr: str) -> bool:
 
 def _may_hold_weight(facts, cls: ast.ClassDef | None, attr: str) -> bool:
     """`self.<attr>` in ``cls`` can be a weight to the rule (`_class_weight`): a method of the class
-    stores `self.<attr> = ....add_weight(...)`, or the class may derive from a Keras class (a base that
-    is a name, or a dotted name through an import: not `object`-less classes, calls, subscripts)."""
+    stores `self.<attr> = ....add_weight(...)`, or the class may derive from a Keras class
+    (`_may_derive_from_keras`)."""
     if cls is None:
         return False
-    if any(isinstance(b, ast.Name) or (isinstance(b, ast.Attribute) and facts.imported(b)) for b in cls.bases):
+    if _may_derive_from_keras(facts, cls, set()):
         return True
     return any(isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
                and isinstance(node.value.func, ast.Attribute) and node.value.func.attr in VARIABLE_METHODS
                and any(isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name)
                        and t.value.id == "self" for t in node.targets)
                for node in ast.walk(cls))
+
+
+def _may_derive_from_keras(facts, cls: ast.ClassDef, seen: set[int]) -> bool:
+    """As the model's ``is_keras_class`` (and ``derives_from_builtin_layer``, which asks less), by names:
+    a base that an import can make a `keras.` class (`tf.keras.layers.Conv1D`, not transformers' own
+    `keras` module's), or a name of a class of the module that may derive from one (any such class, in
+    any scope), or any name where a star import may bind it. The model resolves a base only through
+    imports, so a dotted base that no import makes a Keras name is none to it."""
+    seen.add(id(cls))
+    for base in cls.bases:
+        if facts.may_refer_under(base, ("keras.",)):
+            return True
+        if isinstance(base, ast.Name):
+            if facts.imported_names is None:
+                return True
+            if any(isinstance(s, ast.ClassDef) and s.name == base.id and id(s) not in seen and
+                   _may_derive_from_keras(facts, s, seen) for s in facts.statements):
+                return True
+    return False
 
 
 def _has_ops_part(facts, func: ast.expr) -> bool:
