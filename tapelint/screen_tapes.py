@@ -15,7 +15,6 @@ call a differentiation method: the few where the coarse screen passes.
 from __future__ import annotations
 
 import ast
-import bisect
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -577,5 +576,3 @@ def _statement_bindings(stmt: ast.stmt) -> list[str]:
 def _depth(function: ast.AST | None) -> tuple[int, int]:
     """Orders functions that all hold one node from the outermost (the module, None) in."""
     return (0, 0) if function is None else (function.lineno, function.col_offset + 1)
-
-

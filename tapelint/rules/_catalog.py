@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '8d8b3a3c0726fe71381b48dc'
+SOURCES = '53f3db0907b61293f6753d1e'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

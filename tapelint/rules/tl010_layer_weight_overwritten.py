@@ -5,7 +5,7 @@ import re
 
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen import ASSIGNMENT, TARGET_TAIL, TENSOR_CALLS, VARIABLE_TRIGGERS, last_name
+from tapelint.screen import ASSIGNMENT, TARGET_TAIL, TENSOR_CALLS, VARIABLE_TRIGGERS
 from tapelint.semantic import names as N
 from tapelint.semantic.names import VARIABLE_METHODS
 from tapelint.semantic.values import Kind
