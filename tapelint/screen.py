@@ -498,7 +498,7 @@ class Facts:
                 elif t is ast.Global or t is ast.Nonlocal:
                     weights[id(stmt)] = 2 * stmt.names.count(name)
                 elif t is ast.Import or t is ast.ImportFrom:
-                    weight = 1 if self._scope_of(stmt) is self.tree else 2
+                    weight = 1 if self.scope_of(stmt) is self.tree else 2
                     for alias in stmt.names:
                         if alias.name != "*" and (alias.asname or alias.name.split(".")[0]) == name:
                             weights[id(alias)] = weight
@@ -787,11 +787,6 @@ class Facts:
     def scope_of(self, stmt: ast.stmt) -> ast.AST:
         """The scope ``stmt`` (a statement of the whole tree) is in: the innermost function, lambda or
         class around it, or the module."""
-        return self._scope_of(stmt)
-
-    def _scope_of(self, stmt: ast.stmt) -> ast.AST:
-        """The scope ``stmt`` (a statement of the whole tree) is in: the innermost function, lambda or
-        class around it, or the module."""
         return self._scopes.get(id(stmt), (self.tree, None))[0]
 
     @cached_property
@@ -883,7 +878,7 @@ class Facts:
         """In the scope of ``stmt`` (a statement of the tree), some store binds ``name`` to a call of a
         variable maker (as :attr:`names_made_variables`), or ``name`` is declared global or nonlocal
         there: what TL007 needs of the bindings that reach a rebinding of ``name``."""
-        scope = self._scope_of(stmt)
+        scope = self.scope_of(stmt)
         if isinstance(scope, ast.ClassDef):  # a class body may read a name of the module before binding it
             return True
         stores, _, declared = self._bindings(scope)
@@ -898,7 +893,7 @@ class Facts:
         `tf.Variable(...)`/`self.add_weight(...)`, or does not bind it at all and some assignment of the
         module does. False where the scope binds it only otherwise (a parameter, a loop variable...)
         or only to new variables (the semantic model's kind of such a name is a variable, or unknown)."""
-        scope = self._scope_of(stmt)
+        scope = self.scope_of(stmt)
         if isinstance(scope, ast.ClassDef):  # a class body may read a name of the module before binding it
             return self.assigns(name)
         stores, other, declared = self._bindings(scope)
@@ -971,7 +966,7 @@ class Facts:
             return False
         if isinstance(value, ast.Name):
             name = value.id
-            scope = self._scope_of(store)
+            scope = self.scope_of(store)
             while isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 stores, other, declared = self._bindings(scope)
                 # (an annotation without a value binds nothing to the model, which then reads the name
@@ -987,9 +982,9 @@ class Facts:
                                and self._may_be_variable_in(s.value, s, seen) for s in stores.get(name, ()))
                 # A name the function does not bind is read from the functions around it, as Python
                 # reads it (a class body between is skipped): a closure's `_kernel = kernel`.
-                scope = self._scope_of(scope)
+                scope = self.scope_of(scope)
                 while isinstance(scope, ast.ClassDef):
-                    scope = self._scope_of(scope)
+                    scope = self.scope_of(scope)
         return self.makes_variable(value)
 
     @cached_property
