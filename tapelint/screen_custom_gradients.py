@@ -111,8 +111,8 @@ class CustomGradientSites:
         self._methods: set[int] = set()  # ids of the `def`s directly in a class body
         self._around: dict[int, Functions] = {}  # id of each `def` -> the functions around it
         self._locals: dict[int, tuple[dict[str, list[ast.AST]], set[str], set[str]]] = {}
-        # Each statement: its first line (decorators included), its last, and the functions around it
-        self._spans: list[tuple[int, int, ast.stmt, Functions]] = []
+        # id of each statement -> the statement and the functions around it, in the walk's order
+        self._statements: dict[int, tuple[ast.stmt, Functions]] = {}
         self._walk(facts.tree)
         self._find()
 
@@ -254,7 +254,7 @@ class CustomGradientSites:
         names = {f.node.name for f in self.forwards if f.outermost} | self._bound_to_wrappers
         where = call_pattern(*names, *facts.aliases_of(_CUSTOM_GRADIENT), "custom_gradient")
         if "\r" in facts.text.replace("\r\n", ""):  # a lone CR ends a line for CPython, not for `lines`
-            statements = [(stmt, functions) for _, _, stmt, functions in self._spans]
+            statements = list(self._statements.values())
         else:
             statements = self._statements_on(where.lines(facts.text))
         out = []
@@ -317,13 +317,12 @@ class CustomGradientSites:
         for store in self.facts.stores:  # assignments, augmented ones, walruses
             otherwise.update(_names_in_targets(store.targets if isinstance(store, ast.Assign) else [store.target]))
         todo: list[tuple[list[ast.stmt], ast.AST, Functions]] = [(tree.body, tree, ())]
-        spans = self._spans
+        statements = self._statements
         while todo:  # (statements, the scope they are in, the functions around them)
             body, scope, functions = todo.pop()
             for stmt in body:
                 t = type(stmt)
-                start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
-                spans.append((start, stmt.end_lineno or stmt.lineno, stmt, functions))
+                statements[id(stmt)] = (stmt, functions)
                 if t is ast.FunctionDef or t is ast.AsyncFunctionDef:
                     self.defs.setdefault(stmt.name, []).append(stmt)
                     self._around[id(stmt)] = functions
@@ -365,8 +364,7 @@ class CustomGradientSites:
         start of the next), with the functions around each."""
         out: dict[int, tuple[ast.stmt, Functions]] = {}
         for line in lines:
-            out.update((id(stmt), (stmt, functions)) for start, end, stmt, functions in self._spans
-                       if start <= line <= end)
+            out.update((id(stmt), self._statements[id(stmt)]) for stmt in self.facts.statements_covering(line))
         return list(out.values())
 
     # -- the custom gradients ------------------------------------------------------------------------------
