@@ -2,7 +2,7 @@
 tapelint/manifest.py). Written by `python -m tapelint.manifest`; tests/test_cache.py checks it is
 current."""
 
-SOURCES = '53f3db0907b61293f6753d1e'
+SOURCES = '740f29c0340cf681bed0ebce'
 
 ROWS = [{'code': 'TL001',
   'name': 'target-outside-tape',

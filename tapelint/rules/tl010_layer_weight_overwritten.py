@@ -5,7 +5,7 @@ import re
 
 from tapelint.lazy_libcst import cst
 from tapelint.rules.base import Finding, Invalid, Rule, Valid
-from tapelint.screen import ASSIGNMENT, TARGET_TAIL, TENSOR_CALLS, VARIABLE_TRIGGERS
+from tapelint.screen import ASSIGNMENT, TARGET_TAIL, TENSOR_CALLS, VARIABLE_TRIGGERS, statement_lists
 from tapelint.semantic import names as N
 from tapelint.semantic.names import VARIABLE_METHODS
 from tapelint.semantic.values import Kind
@@ -546,10 +546,7 @@ def _branches_and_loops(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dic
             todo += [(s, ifs, (*body_loops, id(stmt)), (*loops, id(stmt))) for s in stmt.body]
             todo += [(s, ifs, body_loops, (*loops, id(stmt))) for s in stmt.orelse]
         else:
-            children = [s for field in ("body", "orelse", "finalbody") for s in getattr(stmt, field, ())]
-            children += [s for handler in getattr(stmt, "handlers", ()) for s in handler.body]
-            children += [s for case in getattr(stmt, "cases", ()) for s in case.body]
-            todo += [(s, ifs, body_loops, loops) for s in children]
+            todo += [(s, ifs, body_loops, loops) for block in statement_lists(stmt) for s in block]
     return out
 
 
